@@ -1,0 +1,37 @@
+# One-command entry points. Everything runs from a local virtualenv (.venv),
+# created on first use, so a fresh clone needs nothing but python3.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: all venv test lint typecheck unit demo bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src
+
+# pytest exit code 5 ("no tests collected") is a failure here on purpose.
+unit: $(STAMP)
+	$(BIN)/python -m pytest --cov=dlep.wire --cov=dlep.fsm --cov-report=term --cov-fail-under=95 tests
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python bench/codec.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
