@@ -77,8 +77,8 @@ class ItemType(enum.IntEnum):
 class StatusCode(enum.IntEnum):
     """Status codes of RFC 8175 §13.1 Table 2.
 
-    Codes below 100 have failure mode *Continue*, all others *Terminate*
-    (RFC 8175 §12.2); see :func:`is_terminate`.
+    Failure modes follow the registry (Table 2 and §15.5): 0-127
+    *Continue*, 128-255 *Terminate*; see :func:`is_terminate`.
     """
 
     SUCCESS = 0
@@ -94,8 +94,14 @@ class StatusCode(enum.IntEnum):
 
 
 def is_terminate(code: int) -> bool:
-    """True if status ``code`` has failure mode 'Terminate' (RFC 8175 §12.2)."""
-    return code >= 100
+    """True if status ``code`` has failure mode 'Terminate'.
+
+    RFC 8175 contradicts itself here: §12.2's prose puts the boundary at 100,
+    while Table 2 and the IANA registry (§15.5) list 100-127 -- including
+    the private-use range 112-127 -- as 'Continue'. We follow the registry,
+    which assigns a failure mode to every code; see docs/conformance.md.
+    """
+    return code >= 128
 
 
 def status_name(code: int) -> str:

@@ -99,7 +99,11 @@ def _check_bool(name: str, field: str, value: object) -> None:
 def _check_text(name: str, field: str, value: object, limit: int) -> None:
     if not isinstance(value, str):
         raise ItemFormatError(f"{name}.{field}: expected a str, got {value!r}")
-    if len(value.encode("utf-8", TEXT_ERRORS)) > limit:
+    try:
+        encoded = value.encode("utf-8", TEXT_ERRORS)
+    except UnicodeEncodeError as exc:  # a lone surrogate outside U+DC80..U+DCFF
+        raise ItemFormatError(f"{name}.{field}: not encodable as UTF-8 ({exc.reason})") from None
+    if len(encoded) > limit:
         raise ItemFormatError(f"{name}.{field}: longer than {limit} octets of UTF-8")
 
 

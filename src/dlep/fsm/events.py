@@ -1,0 +1,182 @@
+"""Typed events the engines hand to the application."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from ..wire import DataItem, PeerType, format_mac
+from .metrics import Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationInfo:
+    """What the session knows about one destination (a snapshot)."""
+
+    mac: bytes
+    metrics: Metrics = field(default_factory=Metrics)
+    ipv4: frozenset[ipaddress.IPv4Address] = frozenset()
+    ipv6: frozenset[ipaddress.IPv6Address] = frozenset()
+    ipv4_subnets: frozenset[ipaddress.IPv4Network] = frozenset()
+    ipv6_subnets: frozenset[ipaddress.IPv6Network] = frozenset()
+    #: Non-core items last received for this destination, by item type.
+    extra: tuple[DataItem, ...] = ()
+
+    @property
+    def mac_str(self) -> str:
+        """MAC in colon notation."""
+        return format_mac(self.mac)
+
+
+class Event:
+    """Base class of engine events."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUp(Event):
+    """Session initialisation completed; the session is In-Session."""
+
+    peer_type: PeerType
+    peer_heartbeat_ms: int
+    heartbeat_ms: int
+    extensions: frozenset[int]
+    session_metrics: Metrics
+    peer_ipv4: frozenset[ipaddress.IPv4Address] = frozenset()
+    peer_ipv6: frozenset[ipaddress.IPv6Address] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionUpdated(Event):
+    """The peer sent a Session Update (metrics apply to every destination)."""
+
+    metrics: Metrics
+    session_metrics: Metrics
+    peer_ipv4: frozenset[ipaddress.IPv4Address] = frozenset()
+    peer_ipv6: frozenset[ipaddress.IPv6Address] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTerminated(Event):
+    """The session reached Session Reset; the transport must close.
+
+    Attributes:
+        status: status code of the termination (ours or the peer's); None
+            when the connection simply went away.
+        reason: readable cause.
+        by_peer: the peer ended it (or the connection dropped).
+        destinations: MACs that went away with the session.
+    """
+
+    status: int | None
+    reason: str
+    by_peer: bool
+    destinations: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationUp(Event):
+    """A destination is now shared between router and modem."""
+
+    info: DestinationInfo
+    #: True if the router asked for it (Destination Announce).
+    announced: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationUpdate(Event):
+    """New metrics or addresses for a destination."""
+
+    info: DestinationInfo
+    #: The metric fields that this update carried.
+    changed: Metrics = field(default_factory=Metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationDown(Event):
+    """A destination left the session."""
+
+    mac: bytes
+    by_peer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRefused(Event):
+    """The peer declined a destination (Not Interested, Request Denied, ...)."""
+
+    mac: bytes
+    status: int
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationUpRequested(Event):
+    """Router, with auto-accept off: decide with ``respond_destination_up``."""
+
+    info: DestinationInfo
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationAnnounceRequested(Event):
+    """Modem: the router asked about a destination it does not know yet.
+
+    Answer with ``Session.respond_destination_announce``.
+    """
+
+    mac: bytes
+    ipv4: frozenset[ipaddress.IPv4Address] = frozenset()
+    ipv6: frozenset[ipaddress.IPv6Address] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCharacteristicsRequested(Event):
+    """Modem: the router asks for new characteristics; answer with
+    ``Session.respond_link_characteristics``."""
+
+    mac: bytes
+    cdrr: int | None
+    cdrt: int | None
+    latency: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCharacteristicsResponse(Event):
+    """Router: the modem answered a Link Characteristics Request."""
+
+    mac: bytes
+    status: int
+    metrics: Metrics
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCharacteristicsTimeout(Event):
+    """Router: no answer yet within the configured time.
+
+    RFC 8175 §8 says transactions do not time out, so the request stays
+    outstanding (no new request for this destination until it is answered);
+    this event only tells the application it is slow.
+    """
+
+    mac: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStatus(Event):
+    """A response carried a non-success 'Continue' status worth knowing."""
+
+    message_type: int
+    status: int
+    text: str = ""
+    mac: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Inconsistency(Event):
+    """The peer sent logically inconsistent data that the RFC says to skip
+    (e.g. an address drop for an unknown address in a Destination Update)."""
+
+    message_type: int
+    reason: str
+    mac: bytes | None = None

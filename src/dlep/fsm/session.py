@@ -1,0 +1,1667 @@
+"""The DLEP session engine (RFC 8175 §7-§8, §12), router or modem, sans I/O.
+
+A :class:`Session` is fed stream bytes (:meth:`Session.receive_data`), API
+calls and the current time; it produces bytes to write
+(:meth:`Session.data_to_send`), typed events (:meth:`Session.next_event`) and
+the next time it must be woken (:meth:`Session.get_timer` /
+:meth:`Session.handle_timer`). It never reads a clock and never touches a
+socket: the asyncio layer is a thin adapter around it.
+
+Which received message is legal in which state is the explicit table
+:data:`TRANSITIONS`; anything not listed there is an *unexpected message*
+(status 129), except where RFC 8175 prescribes otherwise (a modem that is
+still waiting for Session Initialization closes silently, §7.2; a session that
+is terminating ignores everything but the termination exchange, §7.4).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+from ..wire import (
+    DEFAULT_REGISTRY,
+    DataItem,
+    DecodeError,
+    EncodeError,
+    ExtensionsSupported,
+    HeartbeatInterval,
+    Ipv4Address,
+    Ipv4AttachedSubnet,
+    Ipv6Address,
+    Ipv6AttachedSubnet,
+    MacAddress,
+    Message,
+    MessageFramer,
+    MessageType,
+    PeerType,
+    Registry,
+    Status,
+    StatusCode,
+    UnknownItem,
+    decode_message,
+    encode_message,
+    format_mac,
+    is_terminate,
+    message_name,
+    status_name,
+)
+from ..wire.items import MANDATORY_METRICS, MetricItem
+from .events import (
+    DestinationAnnounceRequested,
+    DestinationDown,
+    DestinationInfo,
+    DestinationRefused,
+    DestinationUp,
+    DestinationUpdate,
+    DestinationUpRequested,
+    Event,
+    Inconsistency,
+    LinkCharacteristicsRequested,
+    LinkCharacteristicsResponse,
+    LinkCharacteristicsTimeout,
+    ResponseStatus,
+    SessionTerminated,
+    SessionUp,
+    SessionUpdated,
+)
+from .metrics import FIELD_OF_TYPE, METRIC_TYPES, Metrics
+
+M = MessageType
+L3Item: TypeAlias = Ipv4Address | Ipv6Address | Ipv4AttachedSubnet | Ipv6AttachedSubnet
+L3Key: TypeAlias = (
+    ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network | ipaddress.IPv6Network
+)
+_L3_TYPES: Final = frozenset(
+    c.TYPE for c in (Ipv4Address, Ipv6Address, Ipv4AttachedSubnet, Ipv6AttachedSubnet)
+)
+_MANDATORY_TYPES: Final = frozenset(c.TYPE for c in MANDATORY_METRICS)
+_PEER: Final = b"<peer>"  # owner key of the peer's own addresses in the index
+_SELF: Final = b"<self>"
+
+
+class Role(enum.Enum):
+    """Which side of the session this engine plays."""
+
+    ROUTER = "router"
+    MODEM = "modem"
+
+
+class State(enum.Enum):
+    """Session states of RFC 8175 §7 (Peer Discovery lives in :mod:`.discovery`)."""
+
+    INITIALIZING = "initializing"
+    IN_SESSION = "in-session"
+    TERMINATING = "terminating"
+    RESET = "reset"
+
+
+class SessionError(Exception):
+    """An API call the session cannot honour (bad argument, wrong state)."""
+
+
+class SessionClosedError(SessionError):
+    """The session has terminated; nothing more can be sent."""
+
+
+class UnknownDestinationError(SessionError, KeyError):
+    """No destination with that MAC address in this session."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown destination"
+
+
+class TransactionInProgressError(SessionError):
+    """RFC 8175 §8: one request per destination at a time."""
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Engine parameters; times in milliseconds.
+
+    Attributes:
+        heartbeat_interval_ms: our Heartbeat Interval (RFC: ≥ 1000, default 60 s).
+        peer_type: our Peer Type item.
+        extensions: extension type codes we offer.
+        registry: codec registry (core plus registered extensions).
+        missed_heartbeats: peer heartbeat intervals of silence before we
+            terminate with 132 (RFC 8175 §7.3.1: at least 2).
+        init_timeout_ms: how long to wait for Session Initialization (Response);
+            default 4 heartbeat intervals.
+        termination_intervals: heartbeat intervals to wait for a Session
+            Termination Response (RFC 8175 §7.4 suggests 4).
+        link_characteristics_timeout_ms: router: when to report a slow Link
+            Characteristics Response (the request stays open, §8).
+        auto_accept_destinations: router: answer Destination Up with Success
+            at once; if False the application decides
+            (:meth:`Session.respond_destination_up`).
+        session_metrics: modem: the session-wide defaults declared in the
+            Session Initialization Response; must set mdrr, mdrt, cdrr, cdrt
+            and latency (§12.6). Optional fields set here are "in use".
+        ipv4_addresses ... ipv6_subnets: our own layer-3 information, sent in
+            Session Initialization (Response).
+        required_extensions: modem: refuse a router that does not offer all
+            of these (Session Initialization Response 'Request Denied', B.2).
+    """
+
+    heartbeat_interval_ms: int = 60_000
+    peer_type: PeerType = field(default_factory=lambda: PeerType("dlep"))
+    extensions: tuple[int, ...] = ()
+    registry: Registry = DEFAULT_REGISTRY
+    missed_heartbeats: int = 2
+    init_timeout_ms: int | None = None
+    termination_intervals: int = 4
+    link_characteristics_timeout_ms: int | None = 10_000
+    auto_accept_destinations: bool = True
+    session_metrics: Metrics = field(
+        default_factory=lambda: Metrics(mdrr=0, mdrt=0, cdrr=0, cdrt=0, latency=0)
+    )
+    ipv4_addresses: tuple[ipaddress.IPv4Address, ...] = ()
+    ipv6_addresses: tuple[ipaddress.IPv6Address, ...] = ()
+    ipv4_subnets: tuple[ipaddress.IPv4Network, ...] = ()
+    ipv6_subnets: tuple[ipaddress.IPv6Network, ...] = ()
+    required_extensions: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.heartbeat_interval_ms, int) or not (
+            1 <= self.heartbeat_interval_ms <= 0xFFFFFFFF
+        ):
+            raise ValueError(
+                f"heartbeat_interval_ms: {self.heartbeat_interval_ms!r} must be 1..4294967295"
+            )
+        if self.missed_heartbeats < 2:
+            raise ValueError(
+                f"missed_heartbeats: {self.missed_heartbeats} is below the RFC 8175 §7.3.1 "
+                "minimum of 2"
+            )
+        if self.termination_intervals < 1:
+            raise ValueError("termination_intervals: must be at least 1")
+        if self.init_timeout_ms is not None and self.init_timeout_ms <= 0:
+            raise ValueError("init_timeout_ms: must be positive")
+        for ext in self.extensions:
+            if not 0 < ext < 0xFFFF:
+                raise ValueError(f"extensions: {ext} is not a valid extension type code")
+        self.session_metrics.validate()
+
+    def validate_for_modem(self) -> None:
+        """Raise ValueError unless the mandatory session metrics are set."""
+        missing = [FIELD_OF_TYPE[t] for t in _MANDATORY_TYPES - self.session_metrics.types()]
+        if missing:
+            raise ValueError(
+                "session_metrics: a modem must declare "
+                + ", ".join(sorted(missing))
+                + " (RFC 8175 §12.6)"
+            )
+
+
+class _L3:
+    """Layer-3 information of one owner (a destination, us, or the peer)."""
+
+    __slots__ = ("v4", "v4net", "v6", "v6net")
+
+    def __init__(self) -> None:
+        self.v4: set[ipaddress.IPv4Address] = set()
+        self.v6: set[ipaddress.IPv6Address] = set()
+        self.v4net: set[ipaddress.IPv4Network] = set()
+        self.v6net: set[ipaddress.IPv6Network] = set()
+
+    def copy(self) -> _L3:
+        new = _L3()
+        new.v4, new.v6 = set(self.v4), set(self.v6)
+        new.v4net, new.v6net = set(self.v4net), set(self.v6net)
+        return new
+
+    def all_keys(self) -> set[L3Key]:
+        out: set[L3Key] = set()
+        out.update(self.v4, self.v6, self.v4net, self.v6net)
+        return out
+
+    def items(self, add: bool = True) -> list[DataItem]:
+        out: list[DataItem] = [Ipv4Address(a, add) for a in sorted(self.v4)]
+        out += [Ipv6Address(a, add) for a in sorted(self.v6)]
+        out += [Ipv4AttachedSubnet(n.network_address, n.prefixlen, add) for n in sorted(self.v4net)]
+        out += [Ipv6AttachedSubnet(n.network_address, n.prefixlen, add) for n in sorted(self.v6net)]
+        return out
+
+
+def _key_of(item: L3Item) -> tuple[L3Key, str]:
+    if isinstance(item, Ipv4Address):
+        return item.address, "v4"
+    if isinstance(item, Ipv6Address):
+        return item.address, "v6"
+    if isinstance(item, Ipv4AttachedSubnet):
+        return item.network, "v4net"
+    return item.network, "v6net"
+
+
+def _senseless(key: L3Key) -> bool:
+    """RFC 8175 §13.8.1: an address that 'makes no sense' (not forwardable).
+
+    Only unspecified, loopback and multicast are refused: link-local
+    destination addresses (fe80::/10) are common on MANET radios.
+    """
+    if isinstance(key, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return key.network_address.is_multicast or key.network_address.is_loopback
+    return key.is_unspecified or key.is_loopback or key.is_multicast
+
+
+class _DState(enum.Enum):
+    PENDING_UP = 1  # modem: Destination Up sent / router: Announce sent
+    AWAITING_DECISION = 2  # router: Destination Up received, app decides
+    UP = 3
+    PENDING_DOWN = 4  # we sent Destination Down
+
+
+class _Dest:
+    """Mutable per-destination record owned by the engine."""
+
+    __slots__ = (
+        "deferred_down",
+        "deferred_l3",
+        "deferred_metrics",
+        "extra",
+        "l3",
+        "lcr_deadline",
+        "mac",
+        "metrics",
+        "out_req",
+        "peer_req",
+        "state",
+    )
+
+    def __init__(self, mac: bytes, state: _DState, metrics: Metrics) -> None:
+        self.mac = mac
+        self.state = state
+        self.metrics = metrics
+        self.l3 = _L3()
+        self.extra: dict[int, DataItem] = {}
+        self.out_req: int | None = None  # our request awaiting the peer's response
+        self.peer_req: int | None = None  # the peer's request awaiting our response
+        self.deferred_metrics: Metrics | None = None
+        self.deferred_l3: list[L3Item] = []
+        self.deferred_down = False
+        self.lcr_deadline: float | None = None
+
+    def info(self) -> DestinationInfo:
+        l3 = self.l3
+        return DestinationInfo(
+            self.mac,
+            self.metrics,
+            frozenset(l3.v4),
+            frozenset(l3.v6),
+            frozenset(l3.v4net),
+            frozenset(l3.v6net),
+            tuple(self.extra.values()),
+        )
+
+
+@dataclass(slots=True)
+class _Parts:
+    """A destination/session message split by item kind (one pass)."""
+
+    mac: bytes | None = None
+    status: Status | None = None
+    metrics: dict[str, int] = field(default_factory=dict)
+    l3: list[L3Item] = field(default_factory=list)
+    extra: list[DataItem] = field(default_factory=list)
+
+
+def _split(msg: Message) -> _Parts:
+    parts = _Parts()
+    fields_of = FIELD_OF_TYPE
+    for item in msg.items:
+        if isinstance(item, UnknownItem):
+            continue
+        t = item.TYPE
+        name = fields_of.get(t)
+        if name is not None:
+            parts.metrics[name] = item.value  # type: ignore[attr-defined]
+        elif t == 7:
+            parts.mac = item.address  # type: ignore[attr-defined]
+        elif t in _L3_TYPES:
+            parts.l3.append(item)  # type: ignore[arg-type]
+        elif t == 1:
+            parts.status = item  # type: ignore[assignment]
+        else:
+            parts.extra.append(item)
+    return parts
+
+
+Handler: TypeAlias = Callable[["Session", Message], None]
+
+#: (role, state) -> message type -> handler name. Anything absent is unexpected.
+TRANSITIONS: Final[dict[tuple[Role, State], dict[int, str]]] = {
+    (Role.ROUTER, State.INITIALIZING): {
+        M.SESSION_INITIALIZATION_RESPONSE: "_on_session_init_response",
+        M.SESSION_TERMINATION: "_on_termination",
+    },
+    (Role.MODEM, State.INITIALIZING): {
+        M.SESSION_INITIALIZATION: "_on_session_init",
+    },
+    (Role.ROUTER, State.IN_SESSION): {
+        M.SESSION_UPDATE: "_on_session_update",
+        M.SESSION_UPDATE_RESPONSE: "_on_session_update_response",
+        M.SESSION_TERMINATION: "_on_termination",
+        M.DESTINATION_UP: "_on_destination_up",
+        M.DESTINATION_ANNOUNCE_RESPONSE: "_on_destination_announce_response",
+        M.DESTINATION_DOWN: "_on_destination_down",
+        M.DESTINATION_DOWN_RESPONSE: "_on_destination_down_response",
+        M.DESTINATION_UPDATE: "_on_destination_update",
+        M.LINK_CHARACTERISTICS_RESPONSE: "_on_link_characteristics_response",
+        M.HEARTBEAT: "_on_heartbeat",
+    },
+    (Role.MODEM, State.IN_SESSION): {
+        M.SESSION_UPDATE: "_on_session_update",
+        M.SESSION_UPDATE_RESPONSE: "_on_session_update_response",
+        M.SESSION_TERMINATION: "_on_termination",
+        M.DESTINATION_UP_RESPONSE: "_on_destination_up_response",
+        M.DESTINATION_ANNOUNCE: "_on_destination_announce",
+        M.DESTINATION_DOWN: "_on_destination_down",
+        M.DESTINATION_DOWN_RESPONSE: "_on_destination_down_response",
+        M.LINK_CHARACTERISTICS_REQUEST: "_on_link_characteristics_request",
+        M.HEARTBEAT: "_on_heartbeat",
+    },
+    # §7.4: while waiting for the response everything else is ignored; a
+    # crossing Session Termination is answered so the peer need not time out.
+    (Role.ROUTER, State.TERMINATING): {
+        M.SESSION_TERMINATION_RESPONSE: "_on_termination_response",
+        M.SESSION_TERMINATION: "_on_termination",
+    },
+    (Role.MODEM, State.TERMINATING): {
+        M.SESSION_TERMINATION_RESPONSE: "_on_termination_response",
+        M.SESSION_TERMINATION: "_on_termination",
+    },
+    (Role.ROUTER, State.RESET): {},
+    (Role.MODEM, State.RESET): {},
+}
+
+#: Requests of RFC 8175 §8 that concern one destination.
+_DEST_REQUESTS: Final = frozenset(
+    {M.DESTINATION_UP, M.DESTINATION_ANNOUNCE, M.DESTINATION_DOWN, M.LINK_CHARACTERISTICS_REQUEST}
+)
+
+
+class Session:
+    """One DLEP session, router or modem role, without I/O.
+
+    Create it when the TCP (and TLS) connection is up and call
+    :meth:`start`. Then feed it with :meth:`receive_data`,
+    :meth:`handle_timer` and :meth:`connection_lost`, and after every call
+    write out :meth:`data_to_send`, process :meth:`events`, and re-arm the
+    timer from :meth:`get_timer`. When :attr:`state` is ``State.RESET``,
+    close the connection.
+    """
+
+    def __init__(self, role: Role, config: SessionConfig | None = None) -> None:
+        self.role = role
+        self.config = config or SessionConfig()
+        if role is Role.MODEM:
+            self.config.validate_for_modem()
+        self._registry = self.config.registry
+        self.state = State.INITIALIZING
+        self._framer = MessageFramer()
+        self._out: list[bytes] = []
+        self._events: deque[Event] = deque()
+        self._now = 0.0
+        self._hb = self.config.heartbeat_interval_ms / 1000.0
+        self._peer_hb: float | None = None
+        self.peer_heartbeat_ms: int | None = None
+        self.peer_type: PeerType | None = None
+        self._last_rx = 0.0
+        self._last_tx = 0.0
+        self._deadline: float | None = None  # init or termination deadline
+        self._started = False
+        self.extensions: frozenset[int] = frozenset()
+        self._ext_filter: frozenset[int] | None = None
+        self._declared: frozenset[int] = frozenset()  # metric types in use
+        self.session_metrics = Metrics()
+        self._dests: dict[bytes, _Dest] = {}
+        self._mac_len: int | None = None
+        self._owner: dict[L3Key, bytes] = {}
+        self._peer_l3 = _L3()
+        self._own_l3 = _L3()
+        self._session_req_out = False  # our Session Update awaiting response
+        self._pending_session: tuple[Metrics, list[L3Item]] | None = None
+        self._cause: tuple[int | None, str, bool] | None = None
+        self._lcr_pending = 0
+        self.tx_counts: dict[int, int] = {}
+        self.rx_counts: dict[int, int] = {}
+        self.error_counts: dict[int, int] = {}
+        self._dispatch: dict[State, dict[int, Callable[[Message], None]]] = {
+            state: {mt: getattr(self, name) for mt, name in TRANSITIONS[(role, state)].items()}
+            for state in State
+        }
+
+    # ------------------------------------------------------------------
+    # Driving the engine
+    # ------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """The connection is up: the router sends Session Initialization;
+        both sides start the initialisation timeout."""
+        if self._started:
+            raise SessionError("session already started")
+        self._started = True
+        self._now = self._last_rx = now
+        init = self.config.init_timeout_ms
+        self._deadline = now + (init / 1000.0 if init is not None else 4 * self._hb)
+        for a in self.config.ipv4_addresses:
+            self._own_l3.v4.add(a)
+        for b in self.config.ipv6_addresses:
+            self._own_l3.v6.add(b)
+        for n in self.config.ipv4_subnets:
+            self._own_l3.v4net.add(n)
+        for n6 in self.config.ipv6_subnets:
+            self._own_l3.v6net.add(n6)
+        if self.role is Role.ROUTER:
+            items: list[DataItem] = [
+                HeartbeatInterval(self.config.heartbeat_interval_ms),
+                self.config.peer_type,
+            ]
+            if self.config.extensions:
+                items.append(ExtensionsSupported(tuple(self.config.extensions)))
+            items += self._own_l3.items()
+            self._send(M.SESSION_INITIALIZATION, items)
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Bytes arrived on the connection (any split; framing is handled)."""
+        self._now = now
+        if self.state is State.RESET:
+            return
+        for raw in self._framer.feed(data):
+            if self.closed:
+                break
+            self._receive_message(raw)
+
+    def connection_lost(self, now: float, reason: str = "connection lost") -> None:
+        """The TCP connection ended (RFC 8175 §7.5.1: straight to Session Reset)."""
+        self._now = now
+        if self.state is not State.RESET:
+            if self._cause is not None and self.state is State.TERMINATING:
+                status, why, by_peer = self._cause
+                self._reset(status, f"{why} (connection closed before response)", by_peer)
+            else:
+                self._reset(None, reason, True)
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must next be called (None: no timer)."""
+        st = self.state
+        if st is State.IN_SESSION:
+            assert self._peer_hb is not None
+            t = min(
+                self._last_tx + self._hb,
+                self._last_rx + self.config.missed_heartbeats * self._peer_hb,
+            )
+            if self._lcr_pending:
+                for d in self._dests.values():
+                    if d.lcr_deadline is not None and d.lcr_deadline < t:
+                        t = d.lcr_deadline
+            return t
+        if st is State.RESET:
+            return None
+        return self._deadline
+
+    def handle_timer(self, now: float) -> None:
+        """Run whatever is due at ``now`` (heartbeats, timeouts)."""
+        self._now = now
+        st = self.state
+        if st is State.IN_SESSION:
+            assert self._peer_hb is not None
+            silent = now - self._last_rx
+            if silent >= self.config.missed_heartbeats * self._peer_hb:
+                self._terminate(
+                    StatusCode.TIMED_OUT,
+                    f"no message from peer for {silent:.3f} s "
+                    f"({self.config.missed_heartbeats} heartbeat intervals)",
+                )
+                return
+            if self._lcr_pending:
+                for d in self._dests.values():
+                    if d.lcr_deadline is not None and d.lcr_deadline <= now:
+                        d.lcr_deadline = None
+                        self._lcr_pending -= 1
+                        self._events.append(LinkCharacteristicsTimeout(d.mac))
+            if now - self._last_tx >= self._hb:
+                self._send(M.HEARTBEAT, ())
+        elif st is State.INITIALIZING:
+            if self._deadline is not None and now >= self._deadline:
+                # No session exists yet: close without a Session Termination.
+                self._reset(
+                    StatusCode.TIMED_OUT,
+                    "session initialisation timed out",
+                    False,
+                )
+        elif st is State.TERMINATING and self._deadline is not None and now >= self._deadline:
+            status, why, by_peer = self._cause or (None, "terminated", False)
+            self._reset(status, f"{why} (no Session Termination Response)", by_peer)
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
+        if not self._out:
+            return b""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> Event | None:
+        """The oldest pending event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> list[Event]:
+        """All pending events, oldest first."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    # ------------------------------------------------------------------
+    # Snapshots
+    # ------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once in Session Reset: close the transport."""
+        return self.state is State.RESET
+
+    @property
+    def destinations(self) -> dict[bytes, DestinationInfo]:
+        """Destinations that are up in this session, by MAC."""
+        return {
+            mac: d.info()
+            for mac, d in self._dests.items()
+            if d.state is _DState.UP or d.state is _DState.PENDING_DOWN
+        }
+
+    def destination(self, mac: bytes | str) -> DestinationInfo | None:
+        """One destination if it is up, else None."""
+        d = self._dests.get(_mac_bytes(mac))
+        if d is None or d.state not in (_DState.UP, _DState.PENDING_DOWN):
+            return None
+        return d.info()
+
+    @property
+    def peer_addresses(self) -> DestinationInfo:
+        """The peer's own layer-3 information (mac empty)."""
+        l3 = self._peer_l3
+        return DestinationInfo(
+            b"",
+            self.session_metrics,
+            frozenset(l3.v4),
+            frozenset(l3.v6),
+            frozenset(l3.v4net),
+            frozenset(l3.v6net),
+        )
+
+    # ------------------------------------------------------------------
+    # API: both roles
+    # ------------------------------------------------------------------
+
+    def terminate(
+        self,
+        status: int = StatusCode.SHUTTING_DOWN,
+        text: str = "",
+        now: float | None = None,
+    ) -> None:
+        """Send Session Termination and wait (bounded) for the response."""
+        self._tick(now)
+        if self.state is State.RESET or self.state is State.TERMINATING:
+            return
+        if not self._started:
+            raise SessionError("session not started")
+        if self.state is State.INITIALIZING and self.role is Role.MODEM:
+            # Nothing may be sent before Session Initialization arrives (§7.2).
+            self._reset(status, text or "closed by application", False)
+            return
+        self._terminate(status, text or "closed by application", text=text)
+
+    def update_session(
+        self,
+        metrics: Metrics | None = None,
+        *,
+        add: Iterable[L3Item | str] = (),
+        drop: Iterable[L3Item | str] = (),
+        now: float | None = None,
+    ) -> None:
+        """Send a Session Update: session-wide metrics (modem only) and/or our
+        own address changes. Coalesced while one is outstanding (§8)."""
+        self._tick(now)
+        self._require_in_session()
+        metrics = metrics or Metrics()
+        if not metrics.is_empty():
+            if self.role is Role.ROUTER:
+                raise SessionError("only a modem sends metrics in Session Update (RFC 8175 §12.7)")
+            self._check_metrics(metrics)
+        l3 = _l3_items(add, True) + _l3_items(drop, False)
+        new, problems = self._l3_apply(_SELF, self._own_l3, l3)
+        if problems:
+            raise SessionError("update_session: " + "; ".join(problems))
+        self._l3_commit(_SELF, self._own_l3, new)
+        self._own_l3 = new
+        if self.role is Role.MODEM:
+            metrics = self.session_metrics.changed_in(metrics)
+            self.session_metrics = self.session_metrics.merged(metrics)
+        if metrics.is_empty() and not l3:
+            return
+        if self._session_req_out:
+            if self._pending_session is None:
+                self._pending_session = (metrics, list(l3))
+            else:
+                pm, pl = self._pending_session
+                self._pending_session = (pm.merged(metrics), pl + l3)
+            return
+        self._send_session_update(metrics, l3)
+
+    # ------------------------------------------------------------------
+    # API: modem
+    # ------------------------------------------------------------------
+
+    def add_destination(
+        self,
+        mac: bytes | str,
+        metrics: Metrics | None = None,
+        *,
+        addresses: Iterable[L3Item | str] = (),
+        extra: Sequence[DataItem] = (),
+        now: float | None = None,
+    ) -> None:
+        """Modem: announce a reachable destination (Destination Up)."""
+        self._tick(now)
+        self._require_role(Role.MODEM, "add_destination")
+        self._require_in_session()
+        key = self._new_mac(mac)
+        if key in self._dests:
+            raise SessionError(f"destination {format_mac(key)} already exists")
+        metrics = metrics or Metrics()
+        self._check_metrics(metrics)
+        self._check_extra(M.DESTINATION_UP, extra)
+        l3 = _l3_items(addresses, True)
+        d = _Dest(key, _DState.PENDING_UP, self.session_metrics.merged(metrics))
+        new, problems = self._l3_apply(key, d.l3, l3)
+        if problems:
+            raise SessionError(f"add_destination {format_mac(key)}: " + "; ".join(problems))
+        self._l3_commit(key, d.l3, new)
+        d.l3 = new
+        for item in extra:
+            d.extra[item.TYPE] = item
+        d.out_req = M.DESTINATION_UP
+        self._dests[key] = d
+        if self._mac_len is None:
+            self._mac_len = len(key)
+        items: list[DataItem] = [MacAddress(key), *metrics.items(), *l3, *extra]
+        self._send(M.DESTINATION_UP, items)
+
+    def update_destination(
+        self,
+        mac: bytes | str,
+        metrics: Metrics | None = None,
+        *,
+        add: Iterable[L3Item | str] = (),
+        drop: Iterable[L3Item | str] = (),
+        extra: Sequence[DataItem] = (),
+        now: float | None = None,
+    ) -> bool:
+        """Modem: report changes (Destination Update). Only metrics that
+        changed are sent. Held back while Destination Up is unanswered.
+
+        Returns True if something was sent or queued.
+        """
+        self._tick(now)
+        self._require_role(Role.MODEM, "update_destination")
+        self._require_in_session()
+        d = self._get_dest(mac)
+        metrics = metrics or Metrics()
+        self._check_metrics(metrics)
+        self._check_extra(M.DESTINATION_UPDATE, extra)
+        l3 = _l3_items(add, True) + _l3_items(drop, False)
+        if d.state is _DState.PENDING_DOWN or d.deferred_down:
+            raise SessionError(f"destination {format_mac(d.mac)} is going down")
+        changed = d.metrics.changed_in(metrics)
+        new, problems = self._l3_apply(d.mac, d.l3, l3)
+        if problems:
+            raise SessionError(f"update_destination {format_mac(d.mac)}: " + "; ".join(problems))
+        self._l3_commit(d.mac, d.l3, new)
+        d.l3 = new
+        d.metrics = d.metrics.merged(changed)
+        for item in extra:
+            d.extra[item.TYPE] = item
+        if changed.is_empty() and not l3 and not extra:
+            return False
+        if d.state is _DState.PENDING_UP:
+            d.deferred_metrics = (
+                changed if d.deferred_metrics is None else d.deferred_metrics.merged(changed)
+            )
+            d.deferred_l3 += l3
+            return True
+        items: list[DataItem] = [MacAddress(d.mac), *changed.items(), *l3, *extra]
+        self._send(M.DESTINATION_UPDATE, items)
+        return True
+
+    def drop_destination(self, mac: bytes | str, *, now: float | None = None) -> None:
+        """Send Destination Down (modem: unreachable; router: no longer wanted)."""
+        self._tick(now)
+        self._require_in_session()
+        d = self._get_dest(mac)
+        if d.state is _DState.PENDING_DOWN or d.deferred_down:
+            return
+        if d.state is _DState.PENDING_UP:
+            d.deferred_down = True
+            return
+        if d.state is not _DState.UP:
+            raise SessionError(f"destination {format_mac(d.mac)} is not up")
+        if d.out_req is not None:
+            raise TransactionInProgressError(
+                f"destination {format_mac(d.mac)}: {message_name(d.out_req)} still unanswered"
+            )
+        d.state = _DState.PENDING_DOWN
+        d.out_req = M.DESTINATION_DOWN
+        self._send(M.DESTINATION_DOWN, [MacAddress(d.mac)])
+
+    def respond_link_characteristics(
+        self,
+        mac: bytes | str,
+        status: int = StatusCode.SUCCESS,
+        metrics: Metrics | None = None,
+        *,
+        text: str = "",
+        now: float | None = None,
+    ) -> None:
+        """Modem: answer a :class:`LinkCharacteristicsRequested`.
+
+        ``metrics`` are the characteristics after processing; the response
+        carries the complete declared set (§12.19), filled from the current
+        values.
+        """
+        self._tick(now)
+        self._require_role(Role.MODEM, "respond_link_characteristics")
+        self._require_in_session()
+        d = self._get_dest(mac)
+        if d.peer_req != M.LINK_CHARACTERISTICS_REQUEST:
+            raise SessionError(f"no Link Characteristics Request pending for {format_mac(d.mac)}")
+        metrics = metrics or Metrics()
+        self._check_metrics(metrics)
+        d.metrics = d.metrics.merged(metrics)
+        d.peer_req = None
+        full = d.metrics.restricted(self._declared)
+        self._send(
+            M.LINK_CHARACTERISTICS_RESPONSE,
+            [MacAddress(d.mac), Status(int(status), text), *full.items()],
+        )
+
+    def respond_destination_announce(
+        self,
+        mac: bytes | str,
+        accept: bool,
+        metrics: Metrics | None = None,
+        *,
+        addresses: Iterable[L3Item | str] = (),
+        text: str = "",
+        now: float | None = None,
+    ) -> None:
+        """Modem: answer a :class:`DestinationAnnounceRequested`.
+
+        Accepting makes the destination up (Success, with its metrics);
+        refusing answers 'Request Denied' (§12.14).
+        """
+        self._tick(now)
+        self._require_role(Role.MODEM, "respond_destination_announce")
+        self._require_in_session()
+        d = self._get_dest(mac)
+        if d.peer_req != M.DESTINATION_ANNOUNCE:
+            raise SessionError(f"no Destination Announce pending for {format_mac(d.mac)}")
+        d.peer_req = None
+        if not accept:
+            self._drop_record(d)
+            self._send(
+                M.DESTINATION_ANNOUNCE_RESPONSE,
+                [MacAddress(d.mac), Status(StatusCode.REQUEST_DENIED, text)],
+            )
+            return
+        metrics = metrics or Metrics()
+        self._check_metrics(metrics)
+        l3 = _l3_items(addresses, True)
+        new, problems = self._l3_apply(d.mac, d.l3, l3)
+        if problems:
+            raise SessionError("respond_destination_announce: " + "; ".join(problems))
+        self._l3_commit(d.mac, d.l3, new)
+        d.l3 = new
+        d.metrics = d.metrics.merged(metrics)
+        d.state = _DState.UP
+        self._send(
+            M.DESTINATION_ANNOUNCE_RESPONSE,
+            [
+                MacAddress(d.mac),
+                Status(StatusCode.SUCCESS, text),
+                *d.metrics.restricted(self._declared).items(),
+                *d.l3.items(),
+            ],
+        )
+        self._events.append(DestinationUp(d.info(), announced=True))
+
+    # ------------------------------------------------------------------
+    # API: router
+    # ------------------------------------------------------------------
+
+    def announce_destination(
+        self,
+        mac: bytes | str,
+        *,
+        addresses: Iterable[Ipv4Address | Ipv6Address | str] = (),
+        now: float | None = None,
+    ) -> None:
+        """Router: ask the modem about a destination (Destination Announce)."""
+        self._tick(now)
+        self._require_role(Role.ROUTER, "announce_destination")
+        self._require_in_session()
+        key = self._new_mac(mac)
+        if key in self._dests:
+            raise SessionError(f"destination {format_mac(key)} is already known")
+        l3 = _l3_items(addresses, True)
+        if any(isinstance(i, Ipv4AttachedSubnet | Ipv6AttachedSubnet) for i in l3):
+            raise SessionError("Destination Announce carries addresses only, not subnets")
+        d = _Dest(key, _DState.PENDING_UP, self.session_metrics)
+        d.out_req = M.DESTINATION_ANNOUNCE
+        self._dests[key] = d
+        if self._mac_len is None:
+            self._mac_len = len(key)
+        self._send(M.DESTINATION_ANNOUNCE, [MacAddress(key), *l3])
+
+    def request_link_characteristics(
+        self,
+        mac: bytes | str,
+        *,
+        cdrr: int | None = None,
+        cdrt: int | None = None,
+        latency: int | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Router: ask for a data rate and/or latency (§12.18)."""
+        self._tick(now)
+        self._require_role(Role.ROUTER, "request_link_characteristics")
+        self._require_in_session()
+        d = self._get_dest(mac)
+        if d.state is not _DState.UP:
+            raise SessionError(f"destination {format_mac(d.mac)} is not up")
+        if d.out_req is not None:
+            raise TransactionInProgressError(
+                f"destination {format_mac(d.mac)}: {message_name(d.out_req)} still unanswered"
+            )
+        req = Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency)
+        if req.is_empty():
+            raise SessionError("request_link_characteristics: give cdrr, cdrt or latency")
+        req.validate()
+        d.out_req = M.LINK_CHARACTERISTICS_REQUEST
+        lt = self.config.link_characteristics_timeout_ms
+        if lt is not None:
+            d.lcr_deadline = self._now + lt / 1000.0
+            self._lcr_pending += 1
+        self._send(M.LINK_CHARACTERISTICS_REQUEST, [MacAddress(d.mac), *req.items()])
+
+    def respond_destination_up(
+        self, mac: bytes | str, accept: bool, *, now: float | None = None
+    ) -> None:
+        """Router with auto-accept off: answer a :class:`DestinationUpRequested`
+        with Success or 'Not Interested'."""
+        self._tick(now)
+        self._require_role(Role.ROUTER, "respond_destination_up")
+        self._require_in_session()
+        d = self._get_dest(mac)
+        if d.state is not _DState.AWAITING_DECISION:
+            raise SessionError(f"no Destination Up pending for {format_mac(d.mac)}")
+        d.peer_req = None
+        if accept:
+            d.state = _DState.UP
+            self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(d.mac), Status(0)])
+            self._events.append(DestinationUp(d.info()))
+        else:
+            self._drop_record(d)
+            self._send(
+                M.DESTINATION_UP_RESPONSE,
+                [MacAddress(d.mac), Status(StatusCode.NOT_INTERESTED)],
+            )
+
+    # ------------------------------------------------------------------
+    # Receive path
+    # ------------------------------------------------------------------
+
+    def _receive_message(self, raw: bytes) -> None:
+        try:
+            msg = decode_message(raw, self._registry, extensions=self._ext_filter)
+        except DecodeError as exc:
+            self._protocol_error(exc.status, str(exc))
+            return
+        mt = msg.type
+        self.rx_counts[mt] = self.rx_counts.get(mt, 0) + 1
+        handler = self._dispatch[self.state].get(mt)
+        if handler is None:
+            st = self.state
+            if st is State.TERMINATING or st is State.RESET:
+                return  # §7.4: silently ignored
+            self._protocol_error(
+                StatusCode.UNEXPECTED_MESSAGE,
+                f"{message_name(mt)} not expected by a {self.role.value} in state {st.value}",
+            )
+            return
+        # Any valid message resets the peer-silence timer (§7.3.1).
+        self._last_rx = self._now
+        if mt != M.SESSION_TERMINATION and self.state is not State.TERMINATING:
+            for item in msg.items:
+                if isinstance(item, Status) and is_terminate(item.code):
+                    # §12.2: echo a 'Terminate' status back in Session Termination.
+                    detail = f": {item.text}" if item.text else ""
+                    self._terminate(
+                        item.code,
+                        f"peer reported {status_name(item.code)} in {message_name(mt)}{detail}",
+                        text=item.text,
+                        by_peer=True,
+                    )
+                    return
+        handler(msg)
+
+    def _protocol_error(self, status: int, reason: str) -> None:
+        self.error_counts[status] = self.error_counts.get(status, 0) + 1
+        st = self.state
+        if st is State.TERMINATING or st is State.RESET:
+            return
+        if st is State.INITIALIZING and self.role is Role.MODEM:
+            # §7.2: send nothing, close the connection.
+            self._reset(status, reason, True)
+            return
+        self._terminate(status, reason, by_peer=True)
+
+    # -- session-level handlers -----------------------------------------
+
+    def _on_session_init(self, msg: Message) -> None:
+        parts = _split(msg)
+        hb = msg.get(HeartbeatInterval)
+        pt = msg.get(PeerType)
+        assert hb is not None and pt is not None  # required by the codec rules
+        offered = msg.get(ExtensionsSupported)
+        theirs = frozenset(offered.extensions) if offered else frozenset()
+        problems = self._check_init_l3(parts.l3)
+        if problems:
+            # A malformed Session Initialization: §7.2 says close silently.
+            self._protocol_error(StatusCode.INVALID_DATA, "; ".join(problems))
+            return
+        self._peer_hb = hb.milliseconds / 1000.0
+        self.peer_heartbeat_ms = hb.milliseconds
+        self.peer_type = pt
+        self.extensions = frozenset(self.config.extensions) & theirs
+        declared = self.config.session_metrics
+        self._declared = declared.types()
+        self.session_metrics = declared
+        missing = self.config.required_extensions - theirs
+        base: list[DataItem] = [
+            self.config.peer_type,
+            HeartbeatInterval(self.config.heartbeat_interval_ms),
+            *declared.items(),
+        ]
+        if self.extensions:
+            base.append(ExtensionsSupported(tuple(sorted(self.extensions))))
+        if missing:
+            names = ", ".join(str(e) for e in sorted(missing))
+            self._send(
+                M.SESSION_INITIALIZATION_RESPONSE,
+                [Status(StatusCode.REQUEST_DENIED, f"required extensions missing: {names}"), *base],
+            )
+            self._reset(StatusCode.REQUEST_DENIED, f"router lacks extensions {names}", False)
+            return
+        self._commit_peer_l3(parts.l3)
+        self._send(
+            M.SESSION_INITIALIZATION_RESPONSE,
+            [Status(StatusCode.SUCCESS), *base, *self._own_l3.items()],
+        )
+        self._enter_session()
+
+    def _on_session_init_response(self, msg: Message) -> None:
+        parts = _split(msg)
+        st = parts.status
+        assert st is not None
+        if st.code != StatusCode.SUCCESS:
+            # B.2: a refused initialisation; the router closes the connection.
+            self._reset(
+                st.code,
+                f"modem refused the session: {status_name(st.code)}"
+                + (f" ({st.text})" if st.text else ""),
+                True,
+            )
+            return
+        hb = msg.get(HeartbeatInterval)
+        pt = msg.get(PeerType)
+        assert hb is not None and pt is not None
+        problems = self._check_init_l3(parts.l3)
+        if problems:
+            self._protocol_error(StatusCode.INVALID_DATA, "; ".join(problems))
+            return
+        offered = msg.get(ExtensionsSupported)
+        theirs = frozenset(offered.extensions) if offered else frozenset()
+        self._peer_hb = hb.milliseconds / 1000.0
+        self.peer_heartbeat_ms = hb.milliseconds
+        self.peer_type = pt
+        self.extensions = frozenset(self.config.extensions) & theirs
+        self.session_metrics = Metrics(**parts.metrics)
+        self._declared = self.session_metrics.types()
+        self._commit_peer_l3(parts.l3)
+        self._enter_session()
+
+    def _enter_session(self) -> None:
+        self.state = State.IN_SESSION
+        self._deadline = None
+        self._ext_filter = self.extensions
+        self._last_rx = self._now
+        assert self._peer_hb is not None and self.peer_type is not None
+        self._events.append(
+            SessionUp(
+                self.peer_type,
+                self.peer_heartbeat_ms or 0,
+                self.config.heartbeat_interval_ms,
+                self.extensions,
+                self.session_metrics,
+                frozenset(self._peer_l3.v4),
+                frozenset(self._peer_l3.v6),
+            )
+        )
+
+    def _check_init_l3(self, l3: list[L3Item]) -> list[str]:
+        bad = [i for i in l3 if not i.add]
+        if bad:
+            return [f"{i.NAME} with the Add/Drop flag clear in session initialisation" for i in bad]
+        _, problems = self._l3_apply(_PEER, self._peer_l3, l3)
+        return problems
+
+    def _commit_peer_l3(self, l3: list[L3Item]) -> None:
+        new, _ = self._l3_apply(_PEER, self._peer_l3, l3)
+        self._l3_commit(_PEER, self._peer_l3, new)
+        self._peer_l3 = new
+
+    def _on_session_update(self, msg: Message) -> None:
+        parts = _split(msg)
+        if parts.metrics:
+            if self.role is Role.MODEM:
+                self._protocol_error(
+                    StatusCode.INVALID_DATA, "router sent metrics in a Session Update (§12.7)"
+                )
+                return
+            if not self._metrics_declared(parts.metrics, msg.type):
+                return
+        new, problems = self._l3_apply(_PEER, self._peer_l3, parts.l3)
+        if problems:
+            # §13.8.1: inconsistent addresses in a session message end it.
+            self._protocol_error(StatusCode.INVALID_DATA, "Session Update: " + "; ".join(problems))
+            return
+        self._l3_commit(_PEER, self._peer_l3, new)
+        self._peer_l3 = new
+        changed = Metrics(**parts.metrics)
+        if parts.metrics:
+            self.session_metrics = self.session_metrics.merged(changed)
+            # §12.7: session-wide metrics apply to every destination.
+            for d in self._dests.values():
+                d.metrics = d.metrics.merged(changed)
+        self._send(M.SESSION_UPDATE_RESPONSE, [Status(StatusCode.SUCCESS)])
+        self._events.append(
+            SessionUpdated(
+                changed,
+                self.session_metrics,
+                frozenset(self._peer_l3.v4),
+                frozenset(self._peer_l3.v6),
+            )
+        )
+
+    def _on_session_update_response(self, msg: Message) -> None:
+        if not self._session_req_out:
+            self._protocol_error(
+                StatusCode.UNEXPECTED_MESSAGE, "Session Update Response without a Session Update"
+            )
+            return
+        self._session_req_out = False
+        st = msg.get(Status)
+        if st is not None and st.code != StatusCode.SUCCESS:
+            self._events.append(ResponseStatus(msg.type, st.code, st.text))
+        if self._pending_session is not None:
+            metrics, l3 = self._pending_session
+            self._pending_session = None
+            self._send_session_update(metrics, l3)
+
+    def _send_session_update(self, metrics: Metrics, l3: list[L3Item]) -> None:
+        self._session_req_out = True
+        self._send(M.SESSION_UPDATE, [*metrics.items(), *l3])
+
+    def _on_termination(self, msg: Message) -> None:
+        st = msg.get(Status)
+        code = st.code if st is not None else None
+        self._send(M.SESSION_TERMINATION_RESPONSE, ())
+        if self.state is State.TERMINATING and self._cause is not None:
+            status, why, by_peer = self._cause
+            self._reset(status, why, by_peer)
+            return
+        text = f": {st.text}" if st is not None and st.text else ""
+        name = status_name(code) if code is not None else "no status"
+        self._reset(code, f"peer terminated the session ({name}){text}", True)
+
+    def _on_termination_response(self, msg: Message) -> None:
+        status, why, by_peer = self._cause or (None, "terminated", False)
+        self._reset(status, why, by_peer)
+
+    def _on_heartbeat(self, msg: Message) -> None:
+        pass  # its only effect, resetting the silence timer, is already done
+
+    # -- destination handlers --------------------------------------------
+
+    def _dest_for(self, parts: _Parts, msg: Message) -> _Dest | None:
+        """The record a destination message refers to; None after an error."""
+        mac = parts.mac
+        assert mac is not None  # required by the codec rules
+        if self._mac_len is not None and len(mac) != self._mac_len:
+            self._protocol_error(
+                StatusCode.INVALID_DATA,
+                f"{message_name(msg.type)}: {len(mac)}-octet MAC in a session using "
+                f"{self._mac_len}-octet MACs (§13.7)",
+            )
+            return None
+        d = self._dests.get(mac)
+        if d is None:
+            self._protocol_error(
+                StatusCode.INVALID_DESTINATION,
+                f"{message_name(msg.type)} for unannounced destination {format_mac(mac)}",
+            )
+        return d
+
+    def _check_peer_request(self, d: _Dest, msg: Message) -> bool:
+        if d.peer_req is not None:
+            self._protocol_error(
+                StatusCode.UNEXPECTED_MESSAGE,
+                f"{message_name(msg.type)} for {format_mac(d.mac)} while its "
+                f"{message_name(d.peer_req)} is still unanswered (§8)",
+            )
+            return False
+        return True
+
+    def _metrics_declared(self, metrics: dict[str, int], mtype: int) -> bool:
+        declared = self._declared
+        for name in metrics:
+            t = _TYPE_OF_FIELD[name]
+            if t not in declared:
+                self._protocol_error(
+                    StatusCode.INVALID_DATA,
+                    f"{message_name(mtype)} carries metric {name.upper()} that the Session "
+                    "Initialization Response did not declare (§12.6)",
+                )
+                return False
+        return True
+
+    def _on_destination_up(self, msg: Message) -> None:
+        parts = _split(msg)
+        mac = parts.mac
+        assert mac is not None
+        if self._mac_len is not None and len(mac) != self._mac_len:
+            self._protocol_error(
+                StatusCode.INVALID_DATA,
+                f"Destination Up: {len(mac)}-octet MAC in a session using {self._mac_len}-octet"
+                " MACs (§13.7)",
+            )
+            return
+        if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
+            return
+        d = self._dests.get(mac)
+        if d is not None:
+            if not self._check_peer_request(d, msg):
+                return
+            if d.state is _DState.UP:
+                # A repeated Destination Up: accept it as a refresh.
+                self._apply_dest_update(d, parts, msg.type)
+                self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(mac), Status(0)])
+                return
+            # Crossing our own Announce / Down: answer, and let the newer win.
+            self._drop_record(d)
+        self._mac_len = len(mac)
+        d = _Dest(mac, _DState.UP, self.session_metrics.merged(Metrics(**parts.metrics)))
+        new, problems = self._l3_apply(mac, d.l3, parts.l3)
+        if problems:
+            # §13.8.1: MAY answer 'Inconsistent Data'; the destination is not added.
+            self._events.append(Inconsistency(msg.type, "; ".join(problems), mac))
+            self._send(
+                M.DESTINATION_UP_RESPONSE,
+                [MacAddress(mac), Status(StatusCode.INCONSISTENT_DATA, "; ".join(problems)[:200])],
+            )
+            return
+        self._l3_commit(mac, d.l3, new)
+        d.l3 = new
+        for item in parts.extra:
+            d.extra[item.TYPE] = item
+        self._dests[mac] = d
+        if self.config.auto_accept_destinations:
+            self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(mac), Status(0)])
+            self._events.append(DestinationUp(d.info()))
+        else:
+            d.state = _DState.AWAITING_DECISION
+            d.peer_req = M.DESTINATION_UP
+            self._events.append(DestinationUpRequested(d.info()))
+
+    def _on_destination_up_response(self, msg: Message) -> None:
+        parts = _split(msg)
+        d = self._dest_for(parts, msg)
+        if d is None:
+            return
+        if d.out_req != M.DESTINATION_UP:
+            self._protocol_error(
+                StatusCode.UNEXPECTED_MESSAGE,
+                f"Destination Up Response for {format_mac(d.mac)} without a Destination Up",
+            )
+            return
+        d.out_req = None
+        st = parts.status
+        assert st is not None
+        if st.code != StatusCode.SUCCESS:
+            # §12.12: no further messages about this destination.
+            self._drop_record(d)
+            self._events.append(DestinationRefused(d.mac, st.code, st.text))
+            return
+        d.state = _DState.UP
+        self._events.append(DestinationUp(d.info()))
+        self._flush_deferred(d)
+
+    def _flush_deferred(self, d: _Dest) -> None:
+        if d.deferred_metrics is not None or d.deferred_l3:
+            m = d.deferred_metrics or Metrics()
+            self._send(M.DESTINATION_UPDATE, [MacAddress(d.mac), *m.items(), *d.deferred_l3])
+            d.deferred_metrics = None
+            d.deferred_l3 = []
+        if d.deferred_down:
+            d.deferred_down = False
+            d.state = _DState.PENDING_DOWN
+            d.out_req = M.DESTINATION_DOWN
+            self._send(M.DESTINATION_DOWN, [MacAddress(d.mac)])
+
+    def _on_destination_update(self, msg: Message) -> None:
+        parts = _split(msg)
+        d = self._dest_for(parts, msg)
+        if d is None:
+            return
+        if d.state is _DState.PENDING_DOWN:
+            return  # crossed our Destination Down; it is going away anyway
+        if d.state is not _DState.UP:
+            self._protocol_error(
+                StatusCode.INVALID_DESTINATION,
+                f"Destination Update for {format_mac(d.mac)} before it was accepted",
+            )
+            return
+        if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
+            return
+        self._apply_dest_update(d, parts, msg.type)
+
+    def _apply_dest_update(self, d: _Dest, parts: _Parts, mtype: int) -> None:
+        changed = Metrics(**parts.metrics) if parts.metrics else _EMPTY
+        if parts.metrics:
+            d.metrics = d.metrics.merged(changed)
+        if parts.l3:
+            new, problems = self._l3_apply(d.mac, d.l3, parts.l3, partial=True)
+            self._l3_commit(d.mac, d.l3, new)
+            d.l3 = new
+            if problems:
+                # §13.8.1: no response to carry it, so skip and carry on.
+                self._events.append(Inconsistency(mtype, "; ".join(problems), d.mac))
+        for item in parts.extra:
+            d.extra[item.TYPE] = item
+        self._events.append(DestinationUpdate(d.info(), changed))
+
+    def _on_destination_announce(self, msg: Message) -> None:
+        parts = _split(msg)
+        mac = parts.mac
+        assert mac is not None
+        if self._mac_len is not None and len(mac) != self._mac_len:
+            self._protocol_error(
+                StatusCode.INVALID_DATA,
+                f"Destination Announce: {len(mac)}-octet MAC in a session using "
+                f"{self._mac_len}-octet MACs (§13.7)",
+            )
+            return
+        d = self._dests.get(mac)
+        if d is not None:
+            if not self._check_peer_request(d, msg):
+                return
+            if d.state is _DState.UP or d.state is _DState.PENDING_UP:
+                self._send(
+                    M.DESTINATION_ANNOUNCE_RESPONSE,
+                    [
+                        MacAddress(mac),
+                        Status(StatusCode.SUCCESS),
+                        *d.metrics.restricted(self._declared).items(),
+                        *d.l3.items(),
+                    ],
+                )
+                if d.state is _DState.PENDING_UP:
+                    return
+                return
+            self._send(
+                M.DESTINATION_ANNOUNCE_RESPONSE,
+                [MacAddress(mac), Status(StatusCode.REQUEST_DENIED, "destination going down")],
+            )
+            return
+        self._mac_len = len(mac)
+        d = _Dest(mac, _DState.AWAITING_DECISION, self.session_metrics)
+        d.peer_req = M.DESTINATION_ANNOUNCE
+        self._dests[mac] = d
+        v4 = frozenset(i.address for i in parts.l3 if isinstance(i, Ipv4Address))
+        v6 = frozenset(i.address for i in parts.l3 if isinstance(i, Ipv6Address))
+        self._events.append(DestinationAnnounceRequested(mac, v4, v6))
+
+    def _on_destination_announce_response(self, msg: Message) -> None:
+        parts = _split(msg)
+        d = self._dest_for(parts, msg)
+        if d is None:
+            return
+        if d.out_req != M.DESTINATION_ANNOUNCE:
+            self._protocol_error(
+                StatusCode.UNEXPECTED_MESSAGE,
+                f"Destination Announce Response for {format_mac(d.mac)} without an Announce",
+            )
+            return
+        d.out_req = None
+        st = parts.status
+        assert st is not None
+        if st.code != StatusCode.SUCCESS:
+            self._drop_record(d)
+            self._events.append(DestinationRefused(d.mac, st.code, st.text))
+            return
+        if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
+            return
+        d.metrics = d.metrics.merged(Metrics(**parts.metrics))
+        new, problems = self._l3_apply(d.mac, d.l3, parts.l3, partial=True)
+        self._l3_commit(d.mac, d.l3, new)
+        d.l3 = new
+        if problems:
+            self._events.append(Inconsistency(msg.type, "; ".join(problems), d.mac))
+        for item in parts.extra:
+            d.extra[item.TYPE] = item
+        d.state = _DState.UP
+        self._events.append(DestinationUp(d.info(), announced=True))
+
+    def _on_destination_down(self, msg: Message) -> None:
+        parts = _split(msg)
+        d = self._dest_for(parts, msg)
+        if d is None:
+            return
+        if not self._check_peer_request(d, msg):
+            return
+        if d.state is _DState.PENDING_UP or d.state is _DState.AWAITING_DECISION:
+            self._protocol_error(
+                StatusCode.INVALID_DESTINATION,
+                f"Destination Down for {format_mac(d.mac)}, which is not up",
+            )
+            return
+        was_up = d.state is _DState.UP or d.state is _DState.PENDING_DOWN
+        self._drop_record(d)
+        self._send(M.DESTINATION_DOWN_RESPONSE, [MacAddress(d.mac), Status(StatusCode.SUCCESS)])
+        if was_up:
+            self._events.append(DestinationDown(d.mac, by_peer=True))
+
+    def _on_destination_down_response(self, msg: Message) -> None:
+        parts = _split(msg)
+        d = self._dest_for(parts, msg)
+        if d is None:
+            return
+        if d.out_req != M.DESTINATION_DOWN:
+            self._protocol_error(
+                StatusCode.UNEXPECTED_MESSAGE,
+                f"Destination Down Response for {format_mac(d.mac)} without a Destination Down",
+            )
+            return
+        st = parts.status
+        assert st is not None
+        self._drop_record(d)
+        if st.code != StatusCode.SUCCESS:
+            self._events.append(ResponseStatus(msg.type, st.code, st.text, d.mac))
+        self._events.append(DestinationDown(d.mac, by_peer=False))
+
+    def _on_link_characteristics_request(self, msg: Message) -> None:
+        parts = _split(msg)
+        d = self._dest_for(parts, msg)
+        if d is None:
+            return
+        if not self._check_peer_request(d, msg):
+            return
+        if d.state is not _DState.UP:
+            self._protocol_error(
+                StatusCode.INVALID_DESTINATION,
+                f"Link Characteristics Request for {format_mac(d.mac)}, which is not up",
+            )
+            return
+        d.peer_req = M.LINK_CHARACTERISTICS_REQUEST
+        m = parts.metrics
+        self._events.append(
+            LinkCharacteristicsRequested(d.mac, m.get("cdrr"), m.get("cdrt"), m.get("latency"))
+        )
+
+    def _on_link_characteristics_response(self, msg: Message) -> None:
+        parts = _split(msg)
+        d = self._dest_for(parts, msg)
+        if d is None:
+            return
+        if d.out_req != M.LINK_CHARACTERISTICS_REQUEST:
+            self._protocol_error(
+                StatusCode.UNEXPECTED_MESSAGE,
+                f"Link Characteristics Response for {format_mac(d.mac)} without a request",
+            )
+            return
+        if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
+            return
+        d.out_req = None
+        if d.lcr_deadline is not None:
+            d.lcr_deadline = None
+            self._lcr_pending -= 1
+        st = parts.status
+        assert st is not None
+        changed = Metrics(**parts.metrics)
+        d.metrics = d.metrics.merged(changed)
+        self._events.append(LinkCharacteristicsResponse(d.mac, st.code, d.metrics, st.text))
+
+    # ------------------------------------------------------------------
+    # Internals
+    # ------------------------------------------------------------------
+
+    def _tick(self, now: float | None) -> None:
+        if now is not None:
+            self._now = now
+
+    def _send(self, mtype: int, items: Iterable[DataItem]) -> None:
+        try:
+            data = encode_message(Message(mtype, tuple(items)), self._registry)
+        except EncodeError as exc:
+            raise SessionError(str(exc)) from None
+        self._out.append(data)
+        self._last_tx = self._now
+        self.tx_counts[mtype] = self.tx_counts.get(mtype, 0) + 1
+
+    def _terminate(
+        self, status: int, reason: str, *, text: str | None = None, by_peer: bool = False
+    ) -> None:
+        """Send Session Termination and enter the Session Termination state."""
+        if text is None:
+            text = reason[:200]
+        status = int(status)
+        self._cause = (status, reason, by_peer)
+        self._send(M.SESSION_TERMINATION, [Status(status, text)])
+        self.state = State.TERMINATING
+        hb = self._peer_hb if self._peer_hb is not None else self._hb
+        self._deadline = self._now + self.config.termination_intervals * hb
+
+    def _reset(self, status: int | None, reason: str, by_peer: bool) -> None:
+        """Session Reset (§7.5): drop everything, no Destination Down sent."""
+        gone = tuple(
+            mac
+            for mac, d in self._dests.items()
+            if d.state is _DState.UP or d.state is _DState.PENDING_DOWN
+        )
+        self._dests.clear()
+        self._owner.clear()
+        self._pending_session = None
+        self._lcr_pending = 0
+        self.state = State.RESET
+        self._deadline = None
+        code = None if status is None else int(status)
+        self._events.append(SessionTerminated(code, reason, by_peer, gone))
+
+    def _drop_record(self, d: _Dest) -> None:
+        for key in d.l3.all_keys():
+            if self._owner.get(key) == d.mac:
+                del self._owner[key]
+        if d.lcr_deadline is not None:
+            d.lcr_deadline = None
+            self._lcr_pending -= 1
+        self._dests.pop(d.mac, None)
+
+    def _require_in_session(self) -> None:
+        if self.state is not State.IN_SESSION:
+            if self.state is State.RESET or self.state is State.TERMINATING:
+                raise SessionClosedError(f"session is {self.state.value}")
+            raise SessionError(f"session is {self.state.value}, not in-session")
+
+    def _require_role(self, role: Role, what: str) -> None:
+        if self.role is not role:
+            raise SessionError(f"{what} is a {role.value} operation; this is a {self.role.value}")
+
+    def _get_dest(self, mac: bytes | str) -> _Dest:
+        key = _mac_bytes(mac)
+        d = self._dests.get(key)
+        if d is None:
+            raise UnknownDestinationError(f"no destination {format_mac(key)} in this session")
+        return d
+
+    def _new_mac(self, mac: bytes | str) -> bytes:
+        key = _mac_bytes(mac)
+        if self._mac_len is not None and len(key) != self._mac_len:
+            raise SessionError(
+                f"{format_mac(key)}: this session uses {self._mac_len}-octet MAC addresses (§13.7)"
+            )
+        return key
+
+    def _check_metrics(self, metrics: Metrics) -> None:
+        metrics.validate()
+        undeclared = metrics.types() - self._declared
+        if undeclared:
+            names = ", ".join(sorted(FIELD_OF_TYPE[t] for t in undeclared))
+            raise SessionError(
+                f"metrics {names} were not declared at session initialisation (§12.6); "
+                "restart the session to use them"
+            )
+
+    def _check_extra(self, mtype: int, extra: Sequence[DataItem]) -> None:
+        for item in extra:
+            ext = self._registry.item_extension.get(item.TYPE)
+            if ext is not None and ext not in self.extensions:
+                raise SessionError(
+                    f"{item.NAME} belongs to extension {ext}, not negotiated on this session"
+                )
+
+    def _l3_apply(
+        self, owner: bytes, cur: _L3, items: Iterable[L3Item], *, partial: bool = False
+    ) -> tuple[_L3, list[str]]:
+        """Apply add/drop items to a copy of ``cur``; list the inconsistencies.
+
+        Inconsistent items are skipped; callers decide whether the result
+        may be committed (``partial``) or the whole message is refused.
+        """
+        new = cur.copy()
+        problems: list[str] = []
+        owner_of = self._owner
+        for item in items:
+            key, kind = _key_of(item)
+            bucket: set[L3Key] = getattr(new, kind)
+            if item.add:
+                if key in bucket:
+                    problems.append(f"{key} added twice")
+                    continue
+                other = owner_of.get(key)
+                if other is not None and other != owner:
+                    problems.append(f"{key} already belongs to {_owner_name(other)}")
+                    continue
+                if _senseless(key):
+                    problems.append(f"{key} is not a forwardable address")
+                    continue
+                bucket.add(key)
+            else:
+                if key not in bucket:
+                    problems.append(f"{key} dropped but never added")
+                    continue
+                bucket.discard(key)
+        return new, problems
+
+    def _l3_commit(self, owner: bytes, old: _L3, new: _L3) -> None:
+        before, after = old.all_keys(), new.all_keys()
+        for key in before - after:
+            if self._owner.get(key) == owner:
+                del self._owner[key]
+        for key in after - before:
+            self._owner[key] = owner
+
+
+_EMPTY: Final = Metrics()
+_TYPE_OF_FIELD: Final = {name: t for t, name in FIELD_OF_TYPE.items()}
+assert frozenset(_TYPE_OF_FIELD.values()) == METRIC_TYPES
+
+
+def _owner_name(owner: bytes) -> str:
+    if owner == _PEER:
+        return "the peer"
+    if owner == _SELF:
+        return "us"
+    return f"destination {format_mac(owner)}"
+
+
+def _mac_bytes(mac: bytes | str | MacAddress) -> bytes:
+    if isinstance(mac, MacAddress):
+        return mac.address
+    if isinstance(mac, str):
+        return MacAddress.parse(mac).address
+    return MacAddress(bytes(mac)).address
+
+
+def _l3_items(values: Iterable[L3Item | str], add: bool) -> list[L3Item]:
+    """Accept items or strings ("10.0.0.1", "2001:db8::1", "10.1.0.0/16")."""
+    out: list[L3Item] = []
+    for v in values:
+        if isinstance(v, Ipv4Address | Ipv6Address | Ipv4AttachedSubnet | Ipv6AttachedSubnet):
+            if v.add != add:
+                v = type(v)(*_fields(v)[:-1], add)  # type: ignore[call-arg, arg-type]
+            out.append(v)
+            continue
+        text = str(v)
+        try:
+            if "/" in text:
+                net = ipaddress.ip_network(text, strict=False)
+                if isinstance(net, ipaddress.IPv4Network):
+                    out.append(Ipv4AttachedSubnet(net.network_address, net.prefixlen, add))
+                else:
+                    out.append(Ipv6AttachedSubnet(net.network_address, net.prefixlen, add))
+            else:
+                addr = ipaddress.ip_address(text)
+                if isinstance(addr, ipaddress.IPv4Address):
+                    out.append(Ipv4Address(addr, add))
+                else:
+                    out.append(Ipv6Address(addr, add))
+        except ValueError as exc:
+            raise SessionError(f"address {text!r}: {exc}") from None
+    return out
+
+
+def _fields(item: L3Item) -> tuple[object, ...]:
+    if isinstance(item, Ipv4Address | Ipv6Address):
+        return (item.address, item.add)
+    return (item.address, item.prefix_length, item.add)
+
+
+__all__ = [
+    "TRANSITIONS",
+    "Role",
+    "Session",
+    "SessionClosedError",
+    "SessionConfig",
+    "SessionError",
+    "State",
+    "TransactionInProgressError",
+    "UnknownDestinationError",
+]
+
+_ = MetricItem  # re-exported type used in annotations of subclasses
