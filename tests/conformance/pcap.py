@@ -45,7 +45,9 @@ class Frame:
     ts: float = 0.0
 
 
-def write_pcap(path: str | Path, frames: Iterable[Frame], linktype: int = LINKTYPE_ETHERNET) -> Path:
+def write_pcap(
+    path: str | Path, frames: Iterable[Frame], linktype: int = LINKTYPE_ETHERNET
+) -> Path:
     """Write frames to a classic (microsecond, little-endian) pcap file."""
     path = Path(path)
     with path.open("wb") as fh:
@@ -53,7 +55,7 @@ def write_pcap(path: str | Path, frames: Iterable[Frame], linktype: int = LINKTY
         fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
         for fr in frames:
             sec = int(fr.ts)
-            usec = int(round((fr.ts - sec) * 1_000_000))
+            usec = round((fr.ts - sec) * 1_000_000)
             if usec >= 1_000_000:  # rounding can carry into the next second
                 sec, usec = sec + 1, usec - 1_000_000
             fh.write(struct.pack("<IIII", sec, usec, len(fr.data), len(fr.data)))
@@ -75,18 +77,31 @@ def _ip4(addr: str) -> bytes:
     return ipaddress.IPv4Address(addr).packed
 
 
-def ethernet(src_mac: bytes, dst_mac: bytes, payload: bytes, ethertype: int = _ETHERTYPE_IPV4) -> bytes:
+def ethernet(
+    src_mac: bytes, dst_mac: bytes, payload: bytes, ethertype: int = _ETHERTYPE_IPV4
+) -> bytes:
     return dst_mac + src_mac + struct.pack("!H", ethertype) + payload
 
 
-def ipv4(src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0, ttl: int = 255) -> bytes:
+def ipv4(
+    src: str, dst: str, proto: int, payload: bytes, *, ident: int = 0, ttl: int = 255
+) -> bytes:
     """IPv4 header (no options, DF set) with a valid header checksum."""
     total_len = 20 + len(payload)
     if total_len > 0xFFFF:
         raise ValueError("IPv4 packet too large")
     hdr = struct.pack(
         "!BBHHHBBH4s4s",
-        0x45, 0, total_len, ident & 0xFFFF, 0x4000, ttl, proto, 0, _ip4(src), _ip4(dst),
+        0x45,
+        0,
+        total_len,
+        ident & 0xFFFF,
+        0x4000,
+        ttl,
+        proto,
+        0,
+        _ip4(src),
+        _ip4(dst),
     )
     csum = internet_checksum(hdr)
     return hdr[:10] + struct.pack("!H", csum) + hdr[12:] + payload
@@ -107,26 +122,51 @@ def udp(src: str, sport: int, dst: str, dport: int, payload: bytes) -> bytes:
 
 
 def tcp(
-    src: str, sport: int, dst: str, dport: int, seq: int, ack: int, flags: int, payload: bytes,
-    *, window: int = 65535, options: bytes = b"",
+    src: str,
+    sport: int,
+    dst: str,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    payload: bytes,
+    *,
+    window: int = 65535,
+    options: bytes = b"",
 ) -> bytes:
     """TCP header (+options) + payload with a valid checksum."""
     if len(options) % 4:
         raise ValueError("TCP options must be padded to 32 bits")
     offset_words = (20 + len(options)) // 4
-    hdr = struct.pack(
-        "!HHIIBBHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-        offset_words << 4, flags, window, 0, 0,
-    ) + options
+    hdr = (
+        struct.pack(
+            "!HHIIBBHHH",
+            sport,
+            dport,
+            seq & 0xFFFFFFFF,
+            ack & 0xFFFFFFFF,
+            offset_words << 4,
+            flags,
+            window,
+            0,
+            0,
+        )
+        + options
+    )
     seg = hdr + payload
     csum = internet_checksum(_pseudo_header(src, dst, _PROTO_TCP, len(seg)) + seg)
     return seg[:16] + struct.pack("!H", csum) + seg[18:]
 
 
 def udp_frames(
-    payloads: Sequence[bytes], *,
-    src: str = ROUTER_IP, dst: str = "224.0.0.117", sport: int = 49152, dport: int = DLEP_PORT,
-    t0: float = 1_700_000_000.0, step: float = 0.001,
+    payloads: Sequence[bytes],
+    *,
+    src: str = ROUTER_IP,
+    dst: str = "224.0.0.117",
+    sport: int = 49152,
+    dport: int = DLEP_PORT,
+    t0: float = 1_700_000_000.0,
+    step: float = 0.001,
 ) -> list[Frame]:
     """One UDP datagram per payload (one DLEP Signal each).
 
@@ -167,7 +207,7 @@ class TcpSession:
     client_port: int = 40001
     server_port: int = DLEP_PORT
     client_isn: int = 0x10000000
-    server_isn: int = 0x7FFFFF00  # near a 2**31 boundary only to be unremarkable, not to wrap
+    server_isn: int = 0xFFFFFF00  # the modem's sequence numbers wrap past 2**32 mid-session
     t0: float = 1_700_000_100.0
     step: float = 0.001
     frames: list[Frame] = field(default_factory=list)
@@ -177,11 +217,21 @@ class TcpSession:
 
     def _emit(self, from_client: bool, flags: int, payload: bytes, options: bytes = b"") -> None:
         if from_client:
-            src, sport, dst, dport = self.client_ip, self.client_port, self.server_ip, self.server_port
+            src, sport, dst, dport = (
+                self.client_ip,
+                self.client_port,
+                self.server_ip,
+                self.server_port,
+            )
             seq, ack = self._cseq, self._sseq
             smac, dmac = ROUTER_MAC, MODEM_MAC
         else:
-            src, sport, dst, dport = self.server_ip, self.server_port, self.client_ip, self.client_port
+            src, sport, dst, dport = (
+                self.server_ip,
+                self.server_port,
+                self.client_ip,
+                self.client_port,
+            )
             seq, ack = self._sseq, self._cseq
             smac, dmac = MODEM_MAC, ROUTER_MAC
         if not flags & ACK:
@@ -228,7 +278,9 @@ def tcp_frames(chunks: Sequence[Chunk], **session_kw: object) -> list[Frame]:
     return s.frames
 
 
-def chunks_per_message(messages: Sequence[bytes], from_client: Sequence[bool] | None = None) -> list[Chunk]:
+def chunks_per_message(
+    messages: Sequence[bytes], from_client: Sequence[bool] | None = None
+) -> list[Chunk]:
     """One TCP segment per DLEP Message."""
     dirs = from_client if from_client is not None else [True] * len(messages)
     return [Chunk(m, d) for m, d in zip(messages, dirs, strict=True)]
@@ -255,5 +307,5 @@ def chunks_coalesced_split(messages: Sequence[bytes], split_at: int | None = Non
     chunks = [Chunk(messages[0] + messages[1] + third[:cut]), Chunk(third[cut:])]
     rest = list(messages[3:])
     for i in range(0, len(rest), 2):
-        chunks.append(Chunk(b"".join(rest[i:i + 2])))
+        chunks.append(Chunk(b"".join(rest[i : i + 2])))
     return chunks

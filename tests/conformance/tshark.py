@@ -17,9 +17,10 @@ import os
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -33,8 +34,11 @@ SEVERITY_NOTE = 0x00400000
 SEVERITY_WARN = 0x00600000
 SEVERITY_ERROR = 0x00800000
 SEVERITY_NAMES = {
-    SEVERITY_COMMENT: "Comment", SEVERITY_CHAT: "Chat", SEVERITY_NOTE: "Note",
-    SEVERITY_WARN: "Warning", SEVERITY_ERROR: "Error",
+    SEVERITY_COMMENT: "Comment",
+    SEVERITY_CHAT: "Chat",
+    SEVERITY_NOTE: "Note",
+    SEVERITY_WARN: "Warning",
+    SEVERITY_ERROR: "Error",
 }
 
 # Preferences applied to every run. The checksum checks make tshark verify
@@ -55,11 +59,17 @@ ANOMALY_PROTOS = frozenset({"_ws.malformed", "_ws.short", "_ws.unreassembled"})
 
 tshark_path: str | None = shutil.which(TSHARK)
 
-# Use as ``@requires_tshark`` on tests, or ``pytestmark = requires_tshark``.
-requires_tshark = pytest.mark.skipif(tshark_path is None, reason=SKIP_REASON)
+_skip_without_tshark = pytest.mark.skipif(tshark_path is None, reason=SKIP_REASON)
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
-@pytest.fixture
+def requires_tshark(fn: F) -> F:
+    """Decorator: mark a test ``tshark`` and skip it when tshark is not installed."""
+    return pytest.mark.tshark(_skip_without_tshark(fn))  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
 def tshark_exe() -> str:
     """Path to tshark; skips the requesting test when it is not installed."""
     if tshark_path is None:
@@ -113,8 +123,11 @@ class DataItem:
 
     def fields(self) -> list[Field]:
         """Value sub-fields in tree order (the type/length header excluded)."""
-        return [f for f in self.node.walk() if f is not self.node
-                and f.name not in ("dlep.dataitem.type", "dlep.dataitem.length")]
+        return [
+            f
+            for f in self.node.walk()
+            if f is not self.node and f.name not in ("dlep.dataitem.type", "dlep.dataitem.length")
+        ]
 
     def all(self, name: str) -> list[str]:
         """Every ``show`` value of the named field, in order."""
@@ -277,12 +290,14 @@ def _dlep_pdu(node: Field) -> DlepPdu:
     for c in node.children:
         if c.name != "dlep.dataitem":
             continue
-        items.append(DataItem(
-            type=_int(c, "dlep.dataitem.type"),
-            length=_int(c, "dlep.dataitem.length"),
-            summary=c.showname,
-            node=c,
-        ))
+        items.append(
+            DataItem(
+                type=_int(c, "dlep.dataitem.type"),
+                length=_int(c, "dlep.dataitem.length"),
+                summary=c.showname,
+                node=c,
+            )
+        )
     return DlepPdu(
         kind=kind,
         type=_int(node, f"dlep.{kind}.type"),
