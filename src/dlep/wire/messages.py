@@ -335,10 +335,14 @@ def _learn_layout(items: tuple[AnyItem, ...], data: bytes, start: int) -> _Layou
     headers: list[int] = []
     build: list[tuple[type[DataItem], str, bool]] = []
     off = start
+    seen: set[type[DataItem]] = set()
     for item in items:
         if isinstance(item, UnknownItem):
             return None
         cls = item.__class__
+        if cls in seen:  # a repeatable item: its values must be compared each time
+            return None
+        seen.add(cls)
         fast = cls.FAST
         t, length = _HDR.unpack_from(data, off)
         if fast == FAST_MAC:
@@ -383,6 +387,8 @@ def decode_message(
         DecodeError: with status 128 for an unknown (or non-negotiated)
             message type, 130 for anything wrong with its items.
     """
+    if type(data) is not bytes:
+        data = bytes(data)  # slices must be immutable (items hold them)
     if len(data) < MESSAGE_HEADER_LEN:
         raise DecodeError(_INVALID, f"{len(data)} octets, shorter than a message header")
     mtype, length = _HDR.unpack_from(data, 0)
@@ -420,6 +426,8 @@ def decode_signal(
     extensions: frozenset[int] | None = None,
 ) -> Signal:
     """Decode one UDP signal; a DecodeError means: ignore it (RFC 8175 §12.1)."""
+    if type(data) is not bytes:
+        data = bytes(data)
     if len(data) < SIGNAL_HEADER_LEN:
         raise DecodeError(
             _INVALID, f"{len(data)} octets, shorter than a signal header", signal=True

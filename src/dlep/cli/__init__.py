@@ -1,0 +1,1 @@
+"""Command-line programs: ``dlep-router``, ``dlep-modem`` (and the demo)."""

@@ -1,0 +1,386 @@
+"""Machinery shared by the router and modem daemons."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..fsm import (
+    DestinationDown,
+    DestinationInfo,
+    DestinationRefused,
+    DestinationUp,
+    DestinationUpdate,
+    Event,
+    Inconsistency,
+    Metrics,
+    Role,
+    Session,
+    SessionConfig,
+    SessionTerminated,
+    SessionUp,
+    SessionUpdated,
+    State,
+)
+from ..transport import SessionProtocol, TlsSettings
+from ..wire import PeerType, Registry, core_registry, format_mac, message_name, status_name
+from . import fmt
+from .events import DaemonEvent, SessionEvent, Subscription
+
+if TYPE_CHECKING:
+    from ..config import ModemConfig, RouterConfig
+
+    AnyConfig = RouterConfig | ModemConfig
+
+
+class DaemonError(Exception):
+    """A daemon API call failed (the message says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """Snapshot of one session for the API and tools."""
+
+    id: str
+    peer: str
+    role: str
+    state: str
+    tls: bool
+    peer_type: str
+    secured_medium: bool
+    extensions: tuple[int, ...]
+    heartbeat_ms: int
+    peer_heartbeat_ms: int | None
+    started_at: float
+    up_since: float | None
+    destinations: int
+    session_metrics: Metrics
+    tx: dict[str, int] = field(default_factory=dict)
+    rx: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class _Conn:
+    """Book-keeping for one live connection."""
+
+    __slots__ = ("id", "origin", "peer", "proto", "started", "tls", "up_since")
+
+    def __init__(self, sid: str, peer: str, proto: SessionProtocol, tls: bool, origin: Any) -> None:
+        self.id = sid
+        self.peer = peer
+        self.proto = proto
+        self.tls = tls
+        self.origin = origin
+        self.started = time.time()
+        self.up_since: float | None = None
+
+
+class DaemonBase:
+    """Owns sessions, subscribers and shutdown for one role."""
+
+    role: Role
+    log: logging.Logger
+
+    def __init__(
+        self,
+        config: AnyConfig,
+        *,
+        registry: Registry | None = None,
+        extensions: Iterable[int] = (),
+        tls: TlsSettings | None = None,
+        use_tls: bool | None = None,
+    ) -> None:
+        self.cfg = config
+        self.registry = registry or core_registry()
+        self._extra_extensions = tuple(extensions)
+        self.tls_settings = tls if tls is not None else _tls_from_config(config)
+        self.use_tls = bool(config.network.use_tls) if use_tls is None else use_tls
+        self._subs: list[Subscription] = []
+        self._conns: dict[str, _Conn] = {}
+        self._by_proto: dict[int, _Conn] = {}
+        self._next_id = 1
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.started_at = time.time()
+
+    # -- subscriptions ------------------------------------------------------
+
+    def subscribe(self, maxsize: int = 4096) -> Subscription:
+        """A new bounded event stream; see :class:`Subscription`."""
+        sub = Subscription(maxsize)
+        if self._closing:
+            sub._close()
+        self._subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Stop delivering to ``sub``."""
+        with contextlib.suppress(ValueError):
+            self._subs.remove(sub)
+        sub._close()
+
+    def _publish(self, event: DaemonEvent) -> None:
+        for sub in self._subs:
+            sub._offer(event)
+
+    # -- sessions -----------------------------------------------------------
+
+    def _session_config(self, extensions: Iterable[int], **kw: Any) -> SessionConfig:
+        t = self.cfg.timers
+        return SessionConfig(
+            heartbeat_interval_ms=t.heartbeat_interval_ms,
+            extensions=tuple(sorted(set(extensions) | set(self._extra_extensions))),
+            registry=self.registry,
+            missed_heartbeats=t.missed_heartbeats,
+            init_timeout_ms=t.init_timeout_ms,
+            link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
+            **kw,
+        )
+
+    def _new_protocol(self, session: Session, peer: str, tls: bool, origin: Any) -> SessionProtocol:
+        sid = str(self._next_id)
+        self._next_id += 1
+        proto = SessionProtocol(session, self._on_engine_events, self._on_closed)
+        conn = _Conn(sid, peer, proto, tls, origin)
+        self._conns[sid] = conn
+        self._by_proto[id(proto)] = conn
+        return proto
+
+    def _conn_of(self, proto: SessionProtocol) -> _Conn | None:
+        return self._by_proto.get(id(proto))
+
+    def _on_engine_events(self, proto: SessionProtocol, events: list[Event]) -> None:
+        conn = self._conn_of(proto)
+        if conn is None:
+            return
+        log_on = self.log.isEnabledFor(logging.INFO)
+        for ev in events:
+            if isinstance(ev, SessionUp):
+                conn.up_since = time.time()
+            if log_on:
+                self._log_event(conn, ev)
+            self._handle_event(conn, ev)
+            if self._subs:
+                self._publish(SessionEvent(conn.id, conn.peer, ev))
+
+    def _handle_event(self, conn: _Conn, ev: Event) -> None:
+        """Role-specific reaction to an engine event (override)."""
+
+    def _on_closed(self, proto: SessionProtocol) -> None:
+        conn = self._by_proto.pop(id(proto), None)
+        if conn is None:
+            return
+        self._conns.pop(conn.id, None)
+        self._session_closed(conn)
+
+    def _session_closed(self, conn: _Conn) -> None:
+        """Role-specific clean-up after a connection ended (override)."""
+
+    def _call(self, conn: _Conn, fn: Callable[[], Any]) -> Any:
+        """Run an engine API call and push its output out."""
+        try:
+            return fn()
+        finally:
+            conn.proto.flush()
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("task %s failed: %r", task.get_name(), task.exception())
+
+    def _log_event(self, conn: _Conn, ev: Event) -> None:
+        who = f"session {conn.id} ({conn.peer})"
+        log = self.log
+        if isinstance(ev, SessionUp):
+            exts = ",".join(str(e) for e in sorted(ev.extensions)) or "none"
+            log.info(
+                "%s up: peer %r%s, heartbeat %d ms (ours %d ms), extensions %s, metrics %s",
+                who,
+                ev.peer_type.description,
+                " [secured medium]" if ev.peer_type.secured_medium else "",
+                ev.peer_heartbeat_ms,
+                ev.heartbeat_ms,
+                exts,
+                fmt.metrics(ev.session_metrics),
+            )
+        elif isinstance(ev, SessionTerminated):
+            status = status_name(ev.status) if ev.status is not None else "no status"
+            log.info(
+                "%s ended (%s, %s): %s; %d destination(s) gone",
+                who,
+                status,
+                "by peer" if ev.by_peer else "by us",
+                ev.reason,
+                len(ev.destinations),
+            )
+        elif isinstance(ev, DestinationUp):
+            log.info(
+                "%s destination %s up%s: %s%s",
+                who,
+                ev.info.mac_str,
+                " (announced)" if ev.announced else "",
+                fmt.metrics(ev.info.metrics),
+                _addrs(ev.info),
+            )
+        elif isinstance(ev, DestinationUpdate):
+            log.info(
+                "%s destination %s update: %s",
+                who,
+                ev.info.mac_str,
+                fmt.metrics(ev.changed)
+                if not ev.changed.is_empty()
+                else "addresses" + _addrs(ev.info),
+            )
+        elif isinstance(ev, DestinationDown):
+            log.info(
+                "%s destination %s down (%s)",
+                who,
+                format_mac(ev.mac),
+                "by peer" if ev.by_peer else "by us",
+            )
+        elif isinstance(ev, DestinationRefused):
+            log.info(
+                "%s destination %s refused by peer: %s %s",
+                who,
+                format_mac(ev.mac),
+                status_name(ev.status),
+                ev.text,
+            )
+        elif isinstance(ev, SessionUpdated):
+            log.info("%s session update: %s", who, fmt.metrics(ev.metrics))
+        elif isinstance(ev, Inconsistency):
+            log.warning("%s inconsistent %s: %s", who, message_name(ev.message_type), ev.reason)
+        else:
+            log.info("%s %s", who, ev)
+
+    # -- snapshots ------------------------------------------------------------
+
+    def sessions(self) -> list[SessionInfo]:
+        """Snapshot of every live session."""
+        out: list[SessionInfo] = []
+        for conn in self._conns.values():
+            s = conn.proto.session
+            pt = s.peer_type or PeerType("")
+            out.append(
+                SessionInfo(
+                    conn.id,
+                    conn.peer,
+                    s.role.value,
+                    s.state.value,
+                    conn.tls,
+                    pt.description,
+                    pt.secured_medium,
+                    tuple(sorted(s.extensions)),
+                    s.config.heartbeat_interval_ms,
+                    s.peer_heartbeat_ms,
+                    conn.started,
+                    conn.up_since,
+                    len(s.destinations) if s.state is State.IN_SESSION else 0,
+                    s.session_metrics,
+                    {message_name(k): v for k, v in s.tx_counts.items()},
+                    {message_name(k): v for k, v in s.rx_counts.items()},
+                    {status_name(k): v for k, v in s.error_counts.items()},
+                )
+            )
+        return out
+
+    def destinations(self, session_id: str | None = None) -> list[tuple[str, DestinationInfo]]:
+        """Destinations per session: ``[(session_id, info), ...]``."""
+        out: list[tuple[str, DestinationInfo]] = []
+        for conn in self._conns.values():
+            if session_id is not None and conn.id != session_id:
+                continue
+            out.extend((conn.id, info) for info in conn.proto.session.destinations.values())
+        return out
+
+    def _get_conn(self, session_id: str | None) -> _Conn:
+        if session_id is None:
+            live = [c for c in self._conns.values() if c.proto.session.state is State.IN_SESSION]
+            if len(live) == 1:
+                return live[0]
+            if not live:
+                raise DaemonError("no session is up")
+            raise DaemonError(
+                f"{len(live)} sessions are up; say which: "
+                + ", ".join(f"{c.id} ({c.peer})" for c in live)
+            )
+        conn = self._conns.get(str(session_id))
+        if conn is None:
+            raise DaemonError(f"no session {session_id}")
+        return conn
+
+    # -- shutdown -------------------------------------------------------------
+
+    async def terminate_session(self, session_id: str, status: int = 255, text: str = "") -> None:
+        """End one session with Session Termination (waits for it, bounded)."""
+        conn = self._get_conn(session_id)
+        self._call(conn, lambda: conn.proto.session.terminate(status, text))
+        await self._wait_closed([conn])
+
+    async def _wait_closed(self, conns: list[_Conn]) -> None:
+        timeout = self.cfg.timers.shutdown_timeout_ms / 1000.0
+        waits = [c.proto.closed.wait() for c in conns]
+        if not waits:
+            return
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout)
+        except TimeoutError:
+            for c in conns:
+                if not c.proto.closed.is_set():
+                    self.log.warning(
+                        "session %s (%s): no Session Termination Response within %.1f s; closing",
+                        c.id,
+                        c.peer,
+                        timeout,
+                    )
+                    c.proto.abort()
+
+    async def _shutdown_sessions(self) -> None:
+        conns = list(self._conns.values())
+        for conn in conns:
+            s = conn.proto.session
+            if s.state is State.IN_SESSION or s.state is State.INITIALIZING:
+                self._call(conn, lambda s=s: s.terminate(255, "shutting down"))  # type: ignore[misc]
+        await self._wait_closed(conns)
+
+    async def _stop_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for sub in list(self._subs):
+            sub._close()
+
+
+def _addrs(info: DestinationInfo) -> str:
+    parts = [str(a) for a in sorted(info.ipv4)] + [str(a) for a in sorted(info.ipv6)]
+    parts += [str(n) for n in sorted(info.ipv4_subnets)] + [
+        str(n) for n in sorted(info.ipv6_subnets)
+    ]
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
+def _tls_from_config(config: AnyConfig) -> TlsSettings:
+    t = config.tls
+    return TlsSettings(
+        cert=Path(t.cert) if t.cert else None,
+        key=Path(t.key) if t.key else None,
+        ca=Path(t.ca) if t.ca else None,
+        verify_peer=t.verify_peer,
+        require_client_cert=t.require_client_cert,
+        server_name=t.server_name,
+    )

@@ -1,0 +1,645 @@
+"""The modem side: listen for routers, answer discovery, report destinations."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ipaddress
+import logging
+import random
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self
+
+from ..fsm import (
+    DestinationAnnounceRequested,
+    LinkCharacteristicsRequested,
+    Metrics,
+    ModemDiscovery,
+    Role,
+    Session,
+    SessionClosedError,
+    SessionError,
+    SessionUp,
+    State,
+)
+from ..fsm.session import _mac_bytes
+from ..transport import (
+    DiscoverySocket,
+    TlsSettings,
+    TlsSetupError,
+    interface_addresses,
+    server_context,
+    set_ttl_255,
+)
+from ..wire import (
+    Ipv4ConnectionPoint,
+    Ipv6ConnectionPoint,
+    PeerType,
+    Registry,
+    StatusCode,
+    core_registry,
+    format_mac,
+)
+from .base import DaemonBase, DaemonError, _Conn
+from .events import ConnectionRefused, SessionConnected
+from .router import Extension
+
+if TYPE_CHECKING:
+    from ..config import ModemConfig
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """A router's Link Characteristics Request, as given to the handler."""
+
+    session_id: str
+    mac: bytes
+    cdrr: int | None
+    cdrt: int | None
+    latency: int | None
+    current: Metrics
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDecision:
+    """The handler's answer: status and the characteristics after the change."""
+
+    status: int = StatusCode.SUCCESS
+    metrics: Metrics = field(default_factory=Metrics)
+    text: str = ""
+
+
+LinkHandler = Callable[[LinkRequest], "LinkDecision | Awaitable[LinkDecision]"]
+
+
+def grant_what_is_possible(req: LinkRequest) -> LinkDecision:
+    """Default Link Characteristics policy.
+
+    Grant the requested current data rates up to the maximum data rates and
+    the requested latency as asked; if a rate had to be capped the answer is
+    'Request Denied' (RFC 8175 §12.19) carrying what the link now does.
+    """
+    cur = req.current
+    capped = False
+    cdrr, cdrt = cur.cdrr, cur.cdrt
+    if req.cdrr is not None:
+        cdrr = req.cdrr if cur.mdrr is None else min(req.cdrr, cur.mdrr)
+        capped |= cdrr != req.cdrr
+    if req.cdrt is not None:
+        cdrt = req.cdrt if cur.mdrt is None else min(req.cdrt, cur.mdrt)
+        capped |= cdrt != req.cdrt
+    latency = req.latency if req.latency is not None else cur.latency
+    status = StatusCode.REQUEST_DENIED if capped else StatusCode.SUCCESS
+    text = "rate capped at the maximum data rate" if capped else ""
+    return LinkDecision(status, Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency), text)
+
+
+@dataclass(slots=True)
+class _Dest:
+    """The modem application's view of one destination."""
+
+    mac: bytes
+    metrics: Metrics
+    addresses: list[str]
+    up: bool = True
+
+
+class ModemDaemonBuilder:
+    """Fluent construction: ``await ModemDaemon.builder().config(cfg).spawn()``."""
+
+    def __init__(self) -> None:
+        self._cfg: ModemConfig | None = None
+        self._exts: list[Extension] = []
+        self._tls: TlsSettings | None = None
+        self._ctx: ssl.SSLContext | None = None
+        self._use_tls: bool | None = None
+        self._link_handler: LinkHandler | None = None
+
+    def config(self, cfg: ModemConfig) -> Self:
+        """Use this configuration (see :mod:`dlep.config`)."""
+        self._cfg = cfg
+        return self
+
+    def register_extension(self, ext: Extension) -> Self:
+        """Offer ``ext`` and decode its items."""
+        self._exts.append(ext)
+        return self
+
+    def with_tls(self, settings: TlsSettings) -> Self:
+        """Certificates and policy for the TLS listener (overrides ``[tls]``)."""
+        self._tls = settings
+        self._use_tls = True
+        return self
+
+    def with_ssl_context(self, ctx: ssl.SSLContext) -> Self:
+        """Use a ready-made server ``SSLContext``."""
+        self._ctx = ctx
+        self._use_tls = True
+        return self
+
+    def no_tls(self) -> Self:
+        """Plain TCP whatever the configuration says (``--no-tls``)."""
+        self._use_tls = False
+        return self
+
+    def link_characteristics_handler(self, handler: LinkHandler) -> Self:
+        """Decide Link Characteristics Requests (default:
+        :func:`grant_what_is_possible`); may be sync or async."""
+        self._link_handler = handler
+        return self
+
+    async def spawn(self) -> ModemDaemon:
+        """Start listening (and answering discovery)."""
+        if self._cfg is None:
+            from ..config import ModemConfig
+
+            self._cfg = ModemConfig()
+        registry = core_registry()
+        for ext in self._exts:
+            ext.register(registry)
+        d = ModemDaemon(
+            self._cfg,
+            registry=registry,
+            extensions=[e.code for e in self._exts],
+            tls=self._tls,
+            use_tls=self._use_tls,
+            ssl_context=self._ctx,
+            link_handler=self._link_handler,
+        )
+        await d._start()
+        return d
+
+
+class ModemDaemon(DaemonBase):
+    """A DLEP modem serving one or more routers (``modem.max_sessions``).
+
+    The daemon keeps the application's destination table: every router
+    session is told about every destination, including sessions that come up
+    later.
+    """
+
+    role = Role.MODEM
+    log = logging.getLogger("dlep.modem")
+
+    def __init__(
+        self,
+        config: ModemConfig,
+        *,
+        registry: Registry | None = None,
+        extensions: Iterable[int] = (),
+        tls: TlsSettings | None = None,
+        use_tls: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        link_handler: LinkHandler | None = None,
+    ) -> None:
+        super().__init__(config, registry=registry, extensions=extensions, tls=tls, use_tls=use_tls)
+        self.mcfg = config
+        self._ssl_ctx = ssl_context
+        self._link_handler: LinkHandler = link_handler or grant_what_is_possible
+        self._servers: list[asyncio.AbstractServer] = []
+        self._disc_socks: list[DiscoverySocket] = []
+        self.discovery: ModemDiscovery | None = None
+        self._dests: dict[bytes, _Dest] = {}
+        self.session_metrics = config.modem.session_metrics.to_metrics()
+        self.listening: list[tuple[str, int]] = []
+
+    @classmethod
+    def builder(cls) -> ModemDaemonBuilder:
+        """Start building a modem daemon."""
+        return ModemDaemonBuilder()
+
+    # -- start -------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self.use_tls and self._ssl_ctx is None:
+            try:
+                self._ssl_ctx = server_context(self.tls_settings)
+            except TlsSetupError as exc:
+                raise DaemonError(str(exc)) from None
+        for d in self.mcfg.modem.destinations:
+            self._dests[d.mac_bytes()] = _Dest(
+                d.mac_bytes(), self.session_metrics.merged(d.metrics.to_metrics()), d.addresses()
+            )
+        await self._listen()
+        self._start_discovery()
+        sim = self.mcfg.modem.simulate
+        if sim.enabled:
+            self._spawn(self._simulate(), "modem-simulate")
+        self.log.info(
+            "modem listening on %s%s; %d destination(s) configured%s",
+            ", ".join(f"{h}:{p}" for h, p in self.listening),
+            " (TLS)" if self.use_tls else "",
+            len(self._dests),
+            ", simulation on" if sim.enabled else "",
+        )
+
+    async def _listen(self) -> None:
+        net = self.cfg.network
+        loop = asyncio.get_running_loop()
+        errors: list[str] = []
+        for host in net.listen_addresses:
+            addr = ipaddress.ip_address(str(host))
+            family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                set_ttl_255(sock, enforce=net.gtsm_enforce)
+                sock.bind((str(addr), net.tcp_port))
+                sock.listen(64)
+                sock.setblocking(False)
+                server = await loop.create_server(
+                    lambda: self._accept(), sock=sock, ssl=self._ssl_ctx
+                )
+            except OSError as exc:
+                sock.close()
+                errors.append(f"{addr} port {net.tcp_port}: {exc.strerror or exc}")
+                continue
+            self._servers.append(server)
+            bound = sock.getsockname()
+            self.listening.append((str(bound[0]), int(bound[1])))
+        if not self._servers:
+            raise DaemonError("could not listen: " + "; ".join(errors))
+        for err in errors:
+            self.log.warning("not listening on %s", err)
+
+    def _start_discovery(self) -> None:
+        net = self.cfg.network
+        if not net.interface:
+            self.log.info("no interface configured: discovery off (routers must connect directly)")
+            return
+        points: list[Ipv4ConnectionPoint | Ipv6ConnectionPoint] = []
+        for cp in net.connection_points:
+            a = ipaddress.ip_address(str(cp.address))
+            cls = Ipv6ConnectionPoint if a.version == 6 else Ipv4ConnectionPoint
+            points.append(cls(a, cp.port, cp.tls))  # type: ignore[arg-type]
+        if not points:
+            for a in interface_addresses(net.interface):
+                if a.is_loopback and net.interface != "lo":
+                    continue
+                cls = Ipv6ConnectionPoint if a.version == 6 else Ipv4ConnectionPoint
+                points.append(cls(a, net.tcp_port, self.use_tls))  # type: ignore[arg-type]
+        m = self.mcfg.modem
+        self.discovery = ModemDiscovery(
+            points, peer_type=PeerType(m.peer_type, m.secured_medium), registry=self.registry
+        )
+        assert self._loop is not None
+        for enabled, family, group in (
+            (net.discovery_v6, socket.AF_INET6, net.discovery_v6_group),
+            (net.discovery_v4, socket.AF_INET, net.discovery_v4_group),
+        ):
+            if not enabled:
+                continue
+            try:
+                ds = DiscoverySocket(
+                    family, str(group), net.discovery_port, interface=net.interface, join=True
+                )
+            except (OSError, ValueError) as exc:
+                self.log.warning(
+                    "discovery on %s (IPv%d, port %d) unavailable: %s",
+                    net.interface,
+                    6 if family == socket.AF_INET6 else 4,
+                    net.discovery_port,
+                    exc,
+                )
+                continue
+            ds.start(self._loop, lambda d, s, p, t, ds=ds: self._on_datagram(ds, d, s, p, t))
+            self._disc_socks.append(ds)
+        if self._disc_socks:
+            self.log.info(
+                "answering Peer Discovery on %s port %d, offering %s",
+                net.interface,
+                net.discovery_port,
+                ", ".join(f"{p.address}:{p.port}{' tls' if p.tls else ''}" for p in points)
+                or "our source address",
+            )
+
+    def _on_datagram(
+        self, ds: DiscoverySocket, data: bytes, src: IPAddress, port: int, ttl: int | None
+    ) -> None:
+        engine = self.discovery
+        if engine is None:
+            return
+        connected = any(_host_of(c.peer) == str(src) for c in self._conns.values())
+        req = engine.receive_datagram(data, src, port, ttl, already_connected=connected)
+        if req is None:
+            if engine.counters.last_error:
+                self.log.debug("ignored signal from %s: %s", src, engine.counters.last_error)
+            return
+        self.log.info("Peer Discovery from %s port %d: sending Peer Offer", src, port)
+        try:
+            ds.send_to(req.reply, src, port)
+        except OSError as exc:
+            self.log.warning("Peer Offer to %s failed: %s", src, exc)
+
+    # -- sessions -------------------------------------------------------------------
+
+    def _accept(self) -> Any:
+        live = sum(1 for c in self._conns.values() if not c.proto.session.closed)
+        if self._closing or live >= self.mcfg.modem.max_sessions:
+            return _Refuser(self, "shutting down" if self._closing else "max_sessions reached")
+        m = self.mcfg.modem
+        session = Session(
+            Role.MODEM,
+            self._session_config(
+                m.extensions,
+                peer_type=PeerType(m.peer_type, m.secured_medium),
+                session_metrics=self.session_metrics,
+            ),
+        )
+        return _Deferred(self, session)
+
+    def _handle_event(self, conn: _Conn, ev: Any) -> None:
+        s = conn.proto.session
+        if isinstance(ev, SessionUp):
+            # Tell the new router about everything we know.
+            for d in self._dests.values():
+                if d.up:
+                    try:
+                        s.add_destination(d.mac, d.metrics, addresses=d.addresses)
+                    except SessionError as exc:
+                        self.log.warning("destination %s not sent: %s", format_mac(d.mac), exc)
+            conn.proto.flush()
+        elif isinstance(ev, LinkCharacteristicsRequested):
+            self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
+        elif isinstance(ev, DestinationAnnounceRequested):
+            known = self._dests.get(ev.mac)
+            if known is not None and known.up:
+                k = known
+                self._call(
+                    conn,
+                    lambda: s.respond_destination_announce(
+                        ev.mac, True, k.metrics, addresses=k.addresses
+                    ),
+                )
+            else:
+                self._call(
+                    conn,
+                    lambda: s.respond_destination_announce(
+                        ev.mac, False, text="destination not reachable"
+                    ),
+                )
+
+    async def _answer_link(self, conn: _Conn, ev: LinkCharacteristicsRequested) -> None:
+        s = conn.proto.session
+        info = s.destination(ev.mac)
+        current = info.metrics if info is not None else self.session_metrics
+        req = LinkRequest(conn.id, ev.mac, ev.cdrr, ev.cdrt, ev.latency, current)
+        try:
+            result = self._link_handler(req)
+            decision = await result if inspect.isawaitable(result) else result
+            assert isinstance(decision, LinkDecision)
+        except Exception as exc:
+            self.log.exception("link characteristics handler failed")
+            decision = LinkDecision(StatusCode.REQUEST_DENIED, Metrics(), f"handler error: {exc}")
+        try:
+            self._call(
+                conn,
+                lambda: s.respond_link_characteristics(
+                    ev.mac, decision.status, decision.metrics, text=decision.text
+                ),
+            )
+        except SessionClosedError:
+            return
+        d = self._dests.get(ev.mac)
+        if d is not None:
+            d.metrics = d.metrics.merged(decision.metrics)
+
+    # -- API ----------------------------------------------------------------------------
+
+    def _each_session(self, fn: Callable[[Session], Any]) -> None:
+        for conn in list(self._conns.values()):
+            s = conn.proto.session
+            if s.state is not State.IN_SESSION:
+                continue
+            try:
+                self._call(conn, lambda s=s: fn(s))  # type: ignore[misc]
+            except SessionClosedError:
+                continue
+            except SessionError as exc:
+                self.log.warning("session %s: %s", conn.id, exc)
+
+    async def add_destination(
+        self,
+        mac: bytes | str,
+        metrics: Metrics | None = None,
+        *,
+        addresses: Sequence[str] = (),
+    ) -> None:
+        """A new destination is reachable: Destination Up to every router."""
+        key = _mac_bytes(mac)
+        if key in self._dests:
+            raise DaemonError(f"destination {format_mac(key)} already exists")
+        metrics = metrics or Metrics()
+        try:
+            metrics.validate()
+        except ValueError as exc:
+            raise DaemonError(str(exc)) from None
+        d = _Dest(key, self.session_metrics.merged(metrics), list(addresses))
+        self._dests[key] = d
+        self._each_session(lambda s: s.add_destination(key, d.metrics, addresses=d.addresses))
+
+    async def update_destination(
+        self,
+        mac: bytes | str,
+        metrics: Metrics | None = None,
+        *,
+        add: Sequence[str] = (),
+        drop: Sequence[str] = (),
+    ) -> None:
+        """New metrics and/or address changes for a destination."""
+        key = _mac_bytes(mac)
+        d = self._dests.get(key)
+        if d is None:
+            raise DaemonError(f"no destination {format_mac(key)}")
+        metrics = metrics or Metrics()
+        try:
+            metrics.validate()
+        except ValueError as exc:
+            raise DaemonError(str(exc)) from None
+        d.metrics = d.metrics.merged(metrics)
+        d.addresses = [a for a in d.addresses if a not in drop] + [
+            a for a in add if a not in d.addresses
+        ]
+        if d.up:
+            self._each_session(
+                lambda s: s.update_destination(key, metrics, add=list(add), drop=list(drop))
+            )
+
+    async def drop_destination(self, mac: bytes | str) -> None:
+        """The destination is gone: Destination Down to every router."""
+        key = _mac_bytes(mac)
+        d = self._dests.pop(key, None)
+        if d is None:
+            raise DaemonError(f"no destination {format_mac(key)}")
+        if d.up:
+            self._each_session(lambda s: s.drop_destination(key) if key in s._dests else None)
+
+    async def update_session_metrics(self, metrics: Metrics) -> None:
+        """Session-wide metrics changed: Session Update to every router."""
+        try:
+            metrics.validate()
+        except ValueError as exc:
+            raise DaemonError(str(exc)) from None
+        self.session_metrics = self.session_metrics.merged(metrics)
+        self._each_session(lambda s: s.update_session(metrics))
+
+    def _resend(self, d: _Dest) -> None:
+        def up(s: Session) -> None:
+            s.add_destination(d.mac, d.metrics, addresses=d.addresses)
+
+        self._each_session(up)
+
+    def known_destinations(self) -> dict[bytes, Metrics]:
+        """The application's destination table (whether or not a router listens)."""
+        return {mac: d.metrics for mac, d in self._dests.items() if d.up}
+
+    async def shutdown(self) -> None:
+        """Terminate every session (bounded wait) and stop listening."""
+        if self._closing:
+            return
+        self._closing = True
+        for server in self._servers:
+            server.close()
+        for ds in self._disc_socks:
+            ds.close()
+        await self._shutdown_sessions()
+        await self._stop_tasks()
+        for server in self._servers:
+            await server.wait_closed()
+        self.log.info("modem stopped")
+
+    # -- simulation -------------------------------------------------------------------
+
+    async def _simulate(self) -> None:
+        sim = self.mcfg.modem.simulate
+        rng = random.Random(sim.seed)
+        period = sim.interval_ms / 1000.0
+        down_until: dict[bytes, float] = {}
+        loop = asyncio.get_running_loop()
+        base = {mac: d.metrics for mac, d in self._dests.items()}
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for mac, until in list(down_until.items()):
+                if now >= until:
+                    del down_until[mac]
+                    d = self._dests.get(mac)
+                    if d is not None and not d.up:
+                        d.up = True
+                        self._each_session(
+                            lambda s, d=d: s.add_destination(
+                                d.mac, d.metrics, addresses=d.addresses
+                            )  # type: ignore[misc]
+                        )
+            for mac, d in list(self._dests.items()):
+                if not d.up:
+                    continue
+                if sim.flap_probability and rng.random() < sim.flap_probability:
+                    d.up = False
+                    down_until[mac] = now + sim.down_ms / 1000.0
+                    self._each_session(
+                        lambda s, mac=mac: s.drop_destination(mac) if mac in s._dests else None  # type: ignore[misc]
+                    )
+                    continue
+                new = _walk(rng, d.metrics, base.get(mac, d.metrics), sim.walk_percent)
+                changed = d.metrics.changed_in(new)
+                if changed.is_empty():
+                    continue
+                d.metrics = d.metrics.merged(changed)
+                self._each_session(lambda s, mac=mac, ch=changed: s.update_destination(mac, ch))  # type: ignore[misc]
+
+
+def _walk(rng: random.Random, cur: Metrics, base: Metrics, pct: float) -> Metrics:
+    """One bounded random-walk step of the current metrics.
+
+    Current rates move within [5 %, 100 %] of the maximum rate, latency
+    within [50 %, 400 %] of its configured value, link quality and resources
+    within 0-100.
+    """
+    f = pct / 100.0
+
+    def step(v: int | None, lo: float, hi: float, span: float) -> int | None:
+        if v is None:
+            return None
+        nv = v + rng.uniform(-f, f) * span
+        return int(min(max(nv, lo), hi))
+
+    out: dict[str, int | None] = {}
+    if cur.mdrr:
+        out["cdrr"] = step(cur.cdrr, cur.mdrr * 0.05, cur.mdrr, cur.mdrr)
+    if cur.mdrt:
+        out["cdrt"] = step(cur.cdrt, cur.mdrt * 0.05, cur.mdrt, cur.mdrt)
+    if base.latency:
+        out["latency"] = step(cur.latency, base.latency * 0.5, base.latency * 4.0, base.latency)
+    for name in ("rlqr", "rlqt", "resources"):
+        out[name] = step(getattr(cur, name), 0, 100, 100)
+    return Metrics(**out)
+
+
+def _host_of(peer: str) -> str:
+    host = peer.rsplit(":", 1)[0]
+    return host.strip("[]")
+
+
+class _Deferred(asyncio.Protocol):
+    """Creates the session protocol once the peer address is known."""
+
+    def __init__(self, daemon: ModemDaemon, session: Session) -> None:
+        self._daemon = daemon
+        self._session = session
+        self._inner: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        d = self._daemon
+        peername = transport.get_extra_info("peername")
+        host, port = peername[0], peername[1]
+        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        tls = transport.get_extra_info("sslcontext") is not None
+        self._inner = d._new_protocol(self._session, peer, tls, ("accepted", peer))
+        conn = d._conn_of(self._inner)
+        d.log.info("connection from %s%s", peer, " over TLS" if tls else "")
+        if conn is not None:
+            d._publish(SessionConnected(conn.id, conn.peer, tls))
+        self._inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return bool(self._inner.eof_received()) if self._inner else False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
+
+
+class _Refuser(asyncio.Protocol):
+    """Closes a connection the modem will not serve (sends nothing: §7.2)."""
+
+    def __init__(self, daemon: ModemDaemon, reason: str) -> None:
+        self._daemon = daemon
+        self._reason = reason
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self._daemon.log.warning("refusing connection from %s: %s", peer_s, self._reason)
+        self._daemon._publish(ConnectionRefused(peer_s, self._reason))
+        transport.close()
+
+
+__all__ = [
+    "LinkDecision",
+    "LinkRequest",
+    "ModemDaemon",
+    "ModemDaemonBuilder",
+    "grant_what_is_possible",
+]

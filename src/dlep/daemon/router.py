@@ -1,0 +1,482 @@
+"""The router side: discover modems, hold one session per modem."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import ssl
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol, Self
+
+from ..fsm import (
+    ConnectionPoint,
+    Metrics,
+    PeerOffered,
+    Role,
+    RouterDiscovery,
+    Session,
+)
+from ..transport import (
+    DiscoverySocket,
+    SessionProtocol,
+    TlsSettings,
+    TlsSetupError,
+    client_context,
+    set_ttl_255,
+)
+from ..transport.sockopts import interface_index
+from ..wire import PeerType, Registry, core_registry
+from .base import DaemonBase, DaemonError, _Conn
+from .events import ConnectFailed, PeerDiscovered, SessionConnected
+
+if TYPE_CHECKING:
+    from ..config import RouterConfig
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+CONNECT_TIMEOUT = 5.0
+
+
+class Extension(Protocol):
+    """What a daemon needs from an extension: its code and its codecs."""
+
+    code: int
+
+    def register(self, registry: Registry) -> None:
+        """Add the extension's items and messages to ``registry``."""
+
+
+def _fmt_peer(address: IPAddress, port: int) -> str:
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
+
+
+class RouterDaemonBuilder:
+    """Fluent construction: ``await RouterDaemon.builder().config(cfg).spawn()``."""
+
+    def __init__(self) -> None:
+        self._cfg: RouterConfig | None = None
+        self._exts: list[Extension] = []
+        self._tls: TlsSettings | None = None
+        self._ctx: ssl.SSLContext | None = None
+        self._use_tls: bool | None = None
+
+    def config(self, cfg: RouterConfig) -> Self:
+        """Use this configuration (see :mod:`dlep.config`)."""
+        self._cfg = cfg
+        return self
+
+    def register_extension(self, ext: Extension) -> Self:
+        """Offer ``ext`` in Session Initialization and decode its items."""
+        self._exts.append(ext)
+        return self
+
+    def with_tls(self, settings: TlsSettings) -> Self:
+        """Certificates and policy for TLS sessions (overrides ``[tls]``)."""
+        self._tls = settings
+        self._use_tls = True
+        return self
+
+    def with_ssl_context(self, ctx: ssl.SSLContext) -> Self:
+        """Use a ready-made client ``SSLContext`` for TLS sessions."""
+        self._ctx = ctx
+        self._use_tls = True
+        return self
+
+    def no_tls(self) -> Self:
+        """Plain TCP whatever the configuration says (``--no-tls``)."""
+        self._use_tls = False
+        return self
+
+    async def spawn(self) -> RouterDaemon:
+        """Start the daemon: discovery (if configured) and static peers."""
+        if self._cfg is None:
+            from ..config import RouterConfig
+
+            self._cfg = RouterConfig()
+        registry = core_registry()
+        for ext in self._exts:
+            ext.register(registry)
+        d = RouterDaemon(
+            self._cfg,
+            registry=registry,
+            extensions=[e.code for e in self._exts],
+            tls=self._tls,
+            use_tls=self._use_tls,
+            ssl_context=self._ctx,
+        )
+        await d._start()
+        return d
+
+
+class RouterDaemon(DaemonBase):
+    """A DLEP router: one session per modem, discovery, static peers.
+
+    Build with :meth:`builder`. Read state with :meth:`sessions` and
+    :meth:`destinations`; follow changes with :meth:`subscribe`.
+    """
+
+    role = Role.ROUTER
+    log = logging.getLogger("dlep.router")
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        registry: Registry | None = None,
+        extensions: Iterable[int] = (),
+        tls: TlsSettings | None = None,
+        use_tls: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(config, registry=registry, extensions=extensions, tls=tls, use_tls=use_tls)
+        self.rcfg = config
+        self._ssl_ctx = ssl_context
+        self._discovery: RouterDiscovery | None = None
+        self._disc_socks: list[DiscoverySocket] = []
+        self._disc_task: asyncio.Task[Any] | None = None
+        self._busy_modems: set[str] = set()  # discovered modems being served
+        self._static: dict[tuple[str, int], asyncio.Task[Any]] = {}
+
+    @classmethod
+    def builder(cls) -> RouterDaemonBuilder:
+        """Start building a router daemon."""
+        return RouterDaemonBuilder()
+
+    async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self.use_tls and self._ssl_ctx is None:
+            try:
+                self._ssl_ctx = client_context(self.tls_settings)
+            except TlsSetupError as exc:
+                raise DaemonError(str(exc)) from None
+        r = self.rcfg.router
+        for peer in r.static_peers:
+            self.connect_static(peer.address, peer.port, tls=peer.tls)
+        if r.discovery:
+            await self.start_discovery()
+        self.log.info(
+            "router started: discovery %s, %d static peer(s), TLS %s",
+            "on" if r.discovery else "off",
+            len(r.static_peers),
+            "on" if self.use_tls else "off",
+        )
+
+    # -- discovery -------------------------------------------------------------
+
+    async def start_discovery(self) -> None:
+        """Send Peer Discovery on the configured interface and connect to
+        every modem that answers."""
+        if self._discovery is not None:
+            return
+        net = self.cfg.network
+        self._discovery = RouterDiscovery(
+            self.cfg.timers.discovery_interval_ms,
+            peer_type=PeerType(self.rcfg.router.peer_type),
+            prefer_tls=self.use_tls,
+            default_port=net.tcp_port,
+            registry=self.registry,
+        )
+        errors: list[str] = []
+        for enabled, family, group in (
+            (net.discovery_v6, socket.AF_INET6, net.discovery_v6_group),
+            (net.discovery_v4, socket.AF_INET, net.discovery_v4_group),
+        ):
+            if not enabled:
+                continue
+            try:
+                ds = DiscoverySocket(
+                    family, str(group), net.discovery_port, interface=net.interface, join=False
+                )
+            except (OSError, ValueError) as exc:
+                errors.append(f"IPv{6 if family == socket.AF_INET6 else 4}: {exc}")
+                continue
+            assert self._loop is not None
+            ds.start(self._loop, self._on_datagram)
+            self._disc_socks.append(ds)
+        if not self._disc_socks:
+            self._discovery = None
+            raise DaemonError(
+                f"discovery could not start on interface {net.interface!r} port "
+                f"{net.discovery_port}: " + "; ".join(errors or ["no address family enabled"])
+            )
+        for err in errors:
+            self.log.warning("discovery: %s", err)
+        self._disc_task = self._spawn(self._discovery_loop(), "router-discovery")
+        self.log.info(
+            "discovery on %s port %d every %d ms",
+            net.interface or "any interface",
+            net.discovery_port,
+            self.cfg.timers.discovery_interval_ms,
+        )
+
+    async def stop_discovery(self) -> None:
+        """Stop sending Peer Discovery (sessions stay up)."""
+        if self._disc_task is not None:
+            self._disc_task.cancel()
+            self._disc_task = None
+        for ds in self._disc_socks:
+            ds.close()
+        self._disc_socks.clear()
+        self._discovery = None
+
+    async def _discovery_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        engine = self._discovery
+        assert engine is not None
+        engine.start(loop.time())
+        while True:
+            for data in engine.datagrams_to_send():
+                for ds in self._disc_socks:
+                    try:
+                        ds.send_group(data)
+                    except OSError as exc:
+                        self.log.warning("Peer Discovery send failed: %s", exc)
+            when = engine.get_timer()
+            if when is None:
+                return
+            await asyncio.sleep(max(0.0, when - loop.time()))
+            engine.handle_timer(loop.time())
+
+    def _on_datagram(self, data: bytes, src: IPAddress, port: int, ttl: int | None) -> None:
+        engine = self._discovery
+        if engine is None:
+            return
+        offer = engine.receive_datagram(data, src, port, ttl)
+        if offer is None:
+            if engine.counters.last_error:
+                self.log.debug("ignored signal from %s: %s", src, engine.counters.last_error)
+            return
+        self._publish(
+            PeerDiscovered(
+                offer.source,
+                offer.peer_type,
+                tuple(
+                    _fmt_peer(p.address, p.port) + (" tls" if p.tls else "")
+                    for p in offer.connection_points
+                ),
+            )
+        )
+        key = str(offer.source)
+        if key in self._busy_modems or self._closing:
+            return
+        self._busy_modems.add(key)
+        self.log.info(
+            "Peer Offer from %s (%s): %s",
+            offer.source,
+            offer.peer_type.description if offer.peer_type else "no peer type",
+            ", ".join(_fmt_peer(p.address, p.port) for p in offer.connection_points),
+        )
+        self._spawn(self._serve_offer(key, offer), f"connect-{key}")
+
+    async def _serve_offer(self, key: str, offer: PeerOffered) -> None:
+        try:
+            proto = await self._connect_any(offer.connection_points, ("discovered", key))
+            if proto is not None:
+                await proto.closed.wait()
+        finally:
+            self._busy_modems.discard(key)
+
+    # -- static peers ------------------------------------------------------------
+
+    def connect_static(
+        self, host: str, port: int | None = None, *, tls: bool | None = None
+    ) -> None:
+        """Keep a session with the modem at ``host:port`` (reconnects)."""
+        port = port if port is not None else self.cfg.network.tcp_port
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            raise DaemonError(f"static peer {host!r}: not an IP address") from None
+        key = (str(addr), port)
+        if key in self._static:
+            return
+        use_tls = self.use_tls if tls is None else tls
+        self._static[key] = self._spawn(
+            self._static_loop(ConnectionPoint(addr, port, use_tls)),
+            f"static-{_fmt_peer(addr, port)}",
+        )
+
+    async def _static_loop(self, cp: ConnectionPoint) -> None:
+        delay = self.cfg.timers.reconnect_interval_ms / 1000.0
+        while not self._closing:
+            proto = await self._connect_any((cp,), ("static", cp))
+            if proto is not None:
+                await proto.closed.wait()
+            if self._closing:
+                return
+            await asyncio.sleep(delay)
+
+    # -- connecting ----------------------------------------------------------------
+
+    async def _connect_any(
+        self, points: Iterable[ConnectionPoint], origin: Any
+    ) -> SessionProtocol | None:
+        reasons: list[str] = []
+        last_peer = ""
+        for cp in points:
+            last_peer = _fmt_peer(cp.address, cp.port)
+            if cp.tls and not self.use_tls:
+                reasons.append(f"{last_peer} wants TLS, which is not configured here")
+                continue
+            if not cp.tls and self.use_tls:
+                msg = f"{last_peer} offers plaintext but TLS is required; refused"
+                self.log.warning(msg)
+                reasons.append(msg)
+                continue
+            try:
+                return await self._open(cp, origin)
+            except (OSError, ssl.SSLError, TimeoutError, DaemonError) as exc:
+                reasons.append(f"{last_peer}: {exc or type(exc).__name__}")
+        if reasons and not self._closing:
+            reason = "; ".join(reasons)
+            self.log.warning("could not connect to modem: %s", reason)
+            self._publish(ConnectFailed(last_peer, reason))
+        return None
+
+    async def _open(self, cp: ConnectionPoint, origin: Any) -> SessionProtocol:
+        loop = asyncio.get_running_loop()
+        net = self.cfg.network
+        family = socket.AF_INET6 if cp.address.version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        made: list[SessionProtocol] = []
+        try:
+            sock.setblocking(False)
+            set_ttl_255(sock, enforce=net.gtsm_enforce)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if family == socket.AF_INET6:
+                scope = interface_index(net.interface) if cp.address.is_link_local else 0
+                target: tuple[Any, ...] = (str(cp.address), cp.port, 0, scope)
+            else:
+                target = (str(cp.address), cp.port)
+            await asyncio.wait_for(loop.sock_connect(sock, target), CONNECT_TIMEOUT)
+            peer = _fmt_peer(cp.address, cp.port)
+            session = Session(Role.ROUTER, self._router_session_config())
+
+            def factory() -> SessionProtocol:
+                proto = self._new_protocol(session, peer, cp.tls, origin)
+                made.append(proto)
+                return proto
+
+            ctx = self._ssl_ctx if cp.tls else None
+            server_name = (self.tls_settings.server_name or str(cp.address)) if ctx else None
+            _, proto = await asyncio.wait_for(
+                loop.create_connection(factory, sock=sock, ssl=ctx, server_hostname=server_name),
+                CONNECT_TIMEOUT,
+            )
+        except BaseException:
+            for p in made:  # the protocol exists but never got a connection
+                conn = self._by_proto.pop(id(p), None)
+                if conn is not None:
+                    self._conns.pop(conn.id, None)
+            sock.close()
+            raise
+        conn = self._conn_of(proto)
+        if conn is not None:
+            self.log.info(
+                "session %s: connected to %s%s", conn.id, conn.peer, " over TLS" if cp.tls else ""
+            )
+            self._publish(SessionConnected(conn.id, conn.peer, cp.tls))
+        return proto
+
+    def _router_session_config(self) -> Any:
+        r = self.rcfg.router
+        return self._session_config(
+            r.extensions,
+            peer_type=PeerType(r.peer_type),
+            auto_accept_destinations=r.auto_accept_destinations,
+        )
+
+    # -- API -------------------------------------------------------------------
+
+    async def request_link_characteristics(
+        self,
+        mac: bytes | str,
+        *,
+        cdrr: int | None = None,
+        cdrt: int | None = None,
+        latency: int | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Send a Link Characteristics Request; the answer arrives as a
+        ``LinkCharacteristicsResponse`` event."""
+        conn = self._conn_for_mac(mac, session_id)
+        s = conn.proto.session
+        self._call(
+            conn,
+            lambda: s.request_link_characteristics(mac, cdrr=cdrr, cdrt=cdrt, latency=latency),
+        )
+
+    async def announce_destination(
+        self,
+        mac: bytes | str,
+        *,
+        addresses: Iterable[str] = (),
+        session_id: str | None = None,
+    ) -> None:
+        """Send Destination Announce (e.g. a multicast destination)."""
+        conn = self._get_conn(session_id)
+        s = conn.proto.session
+        self._call(conn, lambda: s.announce_destination(mac, addresses=list(addresses)))
+
+    async def drop_destination(self, mac: bytes | str, *, session_id: str | None = None) -> None:
+        """Tell the modem we no longer want this destination."""
+        conn = self._conn_for_mac(mac, session_id)
+        self._call(conn, lambda: conn.proto.session.drop_destination(mac))
+
+    async def respond_destination_up(
+        self, mac: bytes | str, accept: bool, *, session_id: str | None = None
+    ) -> None:
+        """Answer a ``DestinationUpRequested`` (auto-accept off)."""
+        conn = self._conn_for_mac(mac, session_id, any_state=True)
+        self._call(conn, lambda: conn.proto.session.respond_destination_up(mac, accept))
+
+    async def update_session(
+        self,
+        *,
+        add: Iterable[str] = (),
+        drop: Iterable[str] = (),
+        session_id: str | None = None,
+    ) -> None:
+        """Announce changes of the router's own addresses (Session Update)."""
+        targets = [self._get_conn(session_id)] if session_id else list(self._conns.values())
+        for conn in targets:
+            s = conn.proto.session
+            self._call(conn, lambda s=s: s.update_session(add=list(add), drop=list(drop)))  # type: ignore[misc]
+
+    def _conn_for_mac(
+        self, mac: bytes | str, session_id: str | None, *, any_state: bool = False
+    ) -> _Conn:
+        if session_id is not None:
+            return self._get_conn(session_id)
+        from ..fsm.session import _mac_bytes
+
+        key = _mac_bytes(mac)
+        for conn in self._conns.values():
+            s = conn.proto.session
+            if key in s.destinations or (any_state and key in s._dests):
+                return conn
+        raise DaemonError(f"destination {mac if isinstance(mac, str) else key.hex(':')} unknown")
+
+    async def shutdown(self) -> None:
+        """End every session with Session Termination (bounded wait), stop."""
+        if self._closing:
+            return
+        self._closing = True
+        await self.stop_discovery()
+        for task in self._static.values():
+            task.cancel()
+        await self._shutdown_sessions()
+        await self._stop_tasks()
+        self.log.info("router stopped")
+
+    def _handle_event(self, conn: _Conn, ev: Any) -> None:
+        pass
+
+    @property
+    def discovery(self) -> RouterDiscovery | None:
+        """The discovery engine while discovery runs (counters live here)."""
+        return self._discovery
+
+
+__all__ = ["Extension", "Metrics", "RouterDaemon", "RouterDaemonBuilder"]

@@ -1,0 +1,133 @@
+"""asyncio adapter: one TCP (or TLS) connection driving one :class:`Session`.
+
+The engine does all protocol work; this class moves bytes, keeps a single
+timer armed at the engine's next deadline, and hands events to the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ..fsm import Event, Session
+
+log = logging.getLogger("dlep.transport")
+
+
+class SessionProtocol(asyncio.Protocol):
+    """Moves bytes between a transport and a sans-I/O :class:`Session`.
+
+    Args:
+        session: the engine (not yet started).
+        on_events: called with each batch of engine events, in order.
+        on_closed: called once when the connection is gone.
+        max_write_buffer: if the peer stops reading and this many octets are
+            queued, the connection is dropped (bounded memory).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        on_events: Callable[[SessionProtocol, list[Event]], None],
+        on_closed: Callable[[SessionProtocol], None],
+        *,
+        max_write_buffer: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.session = session
+        self._on_events = on_events
+        self._on_closed = on_closed
+        self._max_write = max_write_buffer
+        self.transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.peername: Any = None
+        self.closed = asyncio.Event()
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    # -- asyncio callbacks ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peername = transport.get_extra_info("peername")
+        self.session.start(self._loop.time())
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self.session.receive_data(data, self._loop.time())
+        self.flush()
+
+    def eof_received(self) -> bool | None:
+        return False  # the peer closed its side: close ours too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        if not self.session.closed:
+            why = f"connection lost: {exc}" if exc else "connection closed by peer"
+            self.session.connection_lost(self._loop.time(), why)
+        events = self.session.events()
+        if events:
+            self._on_events(self, events)
+        self.transport = None
+        self.closed.set()
+        self._on_closed(self)
+
+    # -- driving ------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what the engine queued, deliver its events, re-arm the timer.
+
+        Call after every API call made on :attr:`session`.
+        """
+        session = self.session
+        data = session.data_to_send()
+        transport = self.transport
+        if data and transport is not None and not transport.is_closing():
+            self.bytes_out += len(data)
+            transport.write(data)
+            if transport.get_write_buffer_size() > self._max_write:
+                log.warning("%s: peer is not reading; dropping the connection", self.peername)
+                transport.abort()
+        if session._events:
+            self._on_events(self, session.events())
+        if session.closed:
+            self._cancel_timer()
+            if transport is not None and not transport.is_closing():
+                transport.close()  # flushes pending writes first
+            return
+        self._arm()
+
+    def _arm(self) -> None:
+        when = self.session.get_timer()
+        at = self._timer_at
+        # Re-arm only when the deadline moved earlier: a timer that fires
+        # early is harmless (handle_timer does nothing), while cancelling and
+        # re-creating a handle on every message is not free.
+        if when is None:
+            self._cancel_timer()
+        elif at is None or when < at:
+            self._cancel_timer()
+            self._timer_at = when
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.session.handle_timer(self._loop.time())
+        self.flush()
+
+    def abort(self) -> None:
+        """Drop the connection at once (no termination exchange)."""
+        if self.transport is not None:
+            self.transport.abort()
