@@ -30,8 +30,13 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# A modem and a router on loopback (port 8854, no root needed); Ctrl-C stops both.
+demo: $(STAMP)
+	$(BIN)/python -m dlep.cli.demo --examples examples
+
 bench: $(STAMP)
 	$(BIN)/python bench/codec.py
+	$(BIN)/python bench/e2e.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import ipaddress
 import logging
@@ -279,7 +280,9 @@ class ModemDaemon(DaemonBase):
         for cp in net.connection_points:
             a = ipaddress.ip_address(str(cp.address))
             cls = Ipv6ConnectionPoint if a.version == 6 else Ipv4ConnectionPoint
-            points.append(cls(a, cp.port, cp.tls))  # type: ignore[arg-type]
+            port = cp.port if cp.port is not None else net.tcp_port
+            tls = cp.tls if cp.tls is not None else self.use_tls
+            points.append(cls(a, port, tls))  # type: ignore[arg-type]
         if not points:
             for a in interface_addresses(net.interface):
                 if a.is_loopback and net.interface != "lo":
@@ -310,7 +313,7 @@ class ModemDaemon(DaemonBase):
                     exc,
                 )
                 continue
-            ds.start(self._loop, lambda d, s, p, t, ds=ds: self._on_datagram(ds, d, s, p, t))
+            ds.start(self._loop, functools.partial(self._on_datagram, ds))
             self._disc_socks.append(ds)
         if self._disc_socks:
             self.log.info(
