@@ -281,7 +281,7 @@ class ModemDaemon(DaemonBase):
             a = ipaddress.ip_address(str(cp.address))
             cls = Ipv6ConnectionPoint if a.version == 6 else Ipv4ConnectionPoint
             port = cp.port if cp.port is not None else net.tcp_port
-            tls = cp.tls if cp.tls is not None else self.use_tls
+            tls = self.use_tls and (cp.tls if cp.tls is not None else True)
             points.append(cls(a, port, tls))  # type: ignore[arg-type]
         if not points:
             for a in interface_addresses(net.interface):

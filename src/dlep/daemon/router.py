@@ -152,7 +152,9 @@ class RouterDaemon(DaemonBase):
                 raise DaemonError(str(exc)) from None
         r = self.rcfg.router
         for peer in r.static_peers:
-            self.connect_static(peer.address, peer.port, tls=peer.tls)
+            # use_tls (config, or the builder's no_tls/with_tls) is a master switch.
+            tls = self.use_tls and (peer.tls if peer.tls is not None else True)
+            self.connect_static(peer.address, peer.port, tls=tls)
         if r.discovery:
             await self.start_discovery()
         self.log.info(
@@ -176,6 +178,7 @@ class RouterDaemon(DaemonBase):
             prefer_tls=self.use_tls,
             default_port=net.tcp_port,
             registry=self.registry,
+            allow_fast=self.cfg.timers.allow_fast_timers,
         )
         errors: list[str] = []
         for enabled, family, group in (

@@ -102,6 +102,8 @@ class RouterDiscovery:
         prefer_tls: the router supports TLS, so TLS connection points are
             tried first (RFC 8175 §7.1 MUST).
         default_port: port assumed when a connection point has none.
+        allow_fast: permit intervals down to 100 ms (not RFC-conformant;
+            for tests and demos).
     """
 
     def __init__(
@@ -112,10 +114,15 @@ class RouterDiscovery:
         prefer_tls: bool = False,
         default_port: int = DLEP_PORT,
         registry: Registry = DEFAULT_REGISTRY,
+        allow_fast: bool = False,
     ) -> None:
-        if interval_ms < MIN_DISCOVERY_INTERVAL_MS:
+        # allow_fast: below the RFC minimum, for tests and demos only
+        # (config timers.allow_fast_timers).
+        floor = 100 if allow_fast else MIN_DISCOVERY_INTERVAL_MS
+        if interval_ms < floor:
             raise ValueError(
-                f"discovery interval {interval_ms} ms is below the RFC 8175 minimum of 1000 ms"
+                f"discovery interval {interval_ms} ms is below the minimum of {floor} ms"
+                " (RFC 8175 §7.1: 1000 ms)"
             )
         self.interval = interval_ms / 1000.0
         self.prefer_tls = prefer_tls
