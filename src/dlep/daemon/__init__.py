@@ -8,7 +8,7 @@
     await daemon.shutdown()
 """
 
-from .base import DaemonError, SessionInfo
+from .base import BuilderBase, DaemonError, Extension, SessionInfo
 from .events import (
     ConnectFailed,
     ConnectionRefused,
@@ -26,9 +26,10 @@ from .modem import (
     ModemDaemonBuilder,
     grant_what_is_possible,
 )
-from .router import Extension, RouterDaemon, RouterDaemonBuilder
+from .router import RouterDaemon, RouterDaemonBuilder
 
 __all__ = [
+    "BuilderBase",
     "ConnectFailed",
     "ConnectionRefused",
     "DaemonError",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from ..fsm import (
     DestinationDown,
@@ -41,6 +42,71 @@ if TYPE_CHECKING:
 
 class DaemonError(Exception):
     """A daemon API call failed (the message says why)."""
+
+
+class Extension(Protocol):
+    """What a daemon needs from an extension: its code and its codecs."""
+
+    code: int
+
+    def register(self, registry: Registry) -> None:
+        """Add the extension's items and messages to ``registry``."""
+
+
+C = TypeVar("C")
+
+
+class BuilderBase(Generic[C]):
+    """The fluent set-up both daemon builders share."""
+
+    def __init__(self) -> None:
+        self._cfg: C | None = None
+        self._exts: list[Extension] = []
+        self._tls: TlsSettings | None = None
+        self._ctx: ssl.SSLContext | None = None
+        self._use_tls: bool | None = None
+
+    def config(self, cfg: C) -> Self:
+        """Use this configuration (see :mod:`dlep.config`)."""
+        self._cfg = cfg
+        return self
+
+    def register_extension(self, ext: Extension) -> Self:
+        """Offer ``ext`` in session initialisation and decode its items."""
+        self._exts.append(ext)
+        return self
+
+    def with_tls(self, settings: TlsSettings) -> Self:
+        """Certificates and policy for TLS sessions (overrides ``[tls]``)."""
+        self._tls = settings
+        self._use_tls = True
+        return self
+
+    def with_ssl_context(self, ctx: ssl.SSLContext) -> Self:
+        """Use a ready-made ``SSLContext`` (client for a router, server for a modem)."""
+        self._ctx = ctx
+        self._use_tls = True
+        return self
+
+    def no_tls(self) -> Self:
+        """Plain TCP whatever the configuration says (``--no-tls``)."""
+        self._use_tls = False
+        return self
+
+    def _registry(self) -> Registry:
+        registry = core_registry()
+        for ext in self._exts:
+            ext.register(registry)
+        return registry
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "registry": self._registry(),
+            "extensions": [e.code for e in self._exts],
+            "tls": self._tls,
+            "use_tls": self._use_tls,
+            "ssl_context": self._ctx,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +175,9 @@ class DaemonBase:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started_at = time.time()
+        #: Sessions that ended with status 132 (Timed Out) after coming up,
+        #: i.e. heartbeat timeouts: "local" = we missed the peer's, "peer" = it missed ours.
+        self.heartbeat_timeouts: dict[str, int] = {"local": 0, "peer": 0}
 
     # -- subscriptions ------------------------------------------------------
 
@@ -164,6 +233,12 @@ class DaemonBase:
         for ev in events:
             if isinstance(ev, SessionUp):
                 conn.up_since = time.time()
+            elif (
+                isinstance(ev, SessionTerminated)
+                and ev.status == 132  # TIMED_OUT
+                and conn.up_since is not None
+            ):
+                self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
             if log_on:
                 self._log_event(conn, ev)
             self._handle_event(conn, ev)

@@ -41,12 +41,10 @@ from ..wire import (
     PeerType,
     Registry,
     StatusCode,
-    core_registry,
     format_mac,
 )
-from .base import DaemonBase, DaemonError, _Conn
+from .base import BuilderBase, DaemonBase, DaemonError, _Conn
 from .events import ConnectionRefused, SessionConnected
-from .router import Extension
 
 if TYPE_CHECKING:
     from ..config import ModemConfig
@@ -110,43 +108,12 @@ class _Dest:
     up: bool = True
 
 
-class ModemDaemonBuilder:
+class ModemDaemonBuilder(BuilderBase["ModemConfig"]):
     """Fluent construction: ``await ModemDaemon.builder().config(cfg).spawn()``."""
 
     def __init__(self) -> None:
-        self._cfg: ModemConfig | None = None
-        self._exts: list[Extension] = []
-        self._tls: TlsSettings | None = None
-        self._ctx: ssl.SSLContext | None = None
-        self._use_tls: bool | None = None
+        super().__init__()
         self._link_handler: LinkHandler | None = None
-
-    def config(self, cfg: ModemConfig) -> Self:
-        """Use this configuration (see :mod:`dlep.config`)."""
-        self._cfg = cfg
-        return self
-
-    def register_extension(self, ext: Extension) -> Self:
-        """Offer ``ext`` and decode its items."""
-        self._exts.append(ext)
-        return self
-
-    def with_tls(self, settings: TlsSettings) -> Self:
-        """Certificates and policy for the TLS listener (overrides ``[tls]``)."""
-        self._tls = settings
-        self._use_tls = True
-        return self
-
-    def with_ssl_context(self, ctx: ssl.SSLContext) -> Self:
-        """Use a ready-made server ``SSLContext``."""
-        self._ctx = ctx
-        self._use_tls = True
-        return self
-
-    def no_tls(self) -> Self:
-        """Plain TCP whatever the configuration says (``--no-tls``)."""
-        self._use_tls = False
-        return self
 
     def link_characteristics_handler(self, handler: LinkHandler) -> Self:
         """Decide Link Characteristics Requests (default:
@@ -160,18 +127,7 @@ class ModemDaemonBuilder:
             from ..config import ModemConfig
 
             self._cfg = ModemConfig()
-        registry = core_registry()
-        for ext in self._exts:
-            ext.register(registry)
-        d = ModemDaemon(
-            self._cfg,
-            registry=registry,
-            extensions=[e.code for e in self._exts],
-            tls=self._tls,
-            use_tls=self._use_tls,
-            ssl_context=self._ctx,
-            link_handler=self._link_handler,
-        )
+        d = ModemDaemon(self._cfg, link_handler=self._link_handler, **self._common())
         await d._start()
         return d
 
@@ -320,7 +276,7 @@ class ModemDaemon(DaemonBase):
                 "answering Peer Discovery on %s port %d, offering %s",
                 net.interface,
                 net.discovery_port,
-                ", ".join(f"{p.address}:{p.port}{' tls' if p.tls else ''}" for p in points)
+                ", ".join(_fmt_point(p.address, p.port, p.tls) for p in points)
                 or "our source address",
             )
 
@@ -331,10 +287,15 @@ class ModemDaemon(DaemonBase):
         if engine is None:
             return
         connected = any(_host_of(c.peer) == str(src) for c in self._conns.values())
+        engine.counters.last_error = ""  # so the log below names this datagram's fault
         req = engine.receive_datagram(data, src, port, ttl, already_connected=connected)
         if req is None:
             if engine.counters.last_error:
                 self.log.debug("ignored signal from %s: %s", src, engine.counters.last_error)
+            elif connected:
+                self.log.debug(
+                    "ignored signal from %s: already in session with it (RFC 8175 §7.1)", src
+                )
             return
         self.log.info("Peer Discovery from %s port %d: sending Peer Offer", src, port)
         try:
@@ -587,9 +548,14 @@ def _walk(rng: random.Random, cur: Metrics, base: Metrics, pct: float) -> Metric
     return Metrics(**out)
 
 
+def _fmt_point(address: IPAddress, port: int | None, tls: bool) -> str:
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"{host}:{port}{' tls' if tls else ''}"
+
+
 def _host_of(peer: str) -> str:
     host = peer.rsplit(":", 1)[0]
-    return host.strip("[]")
+    return host.strip("[]").split("%", 1)[0]  # no zone: sources are compared without one
 
 
 class _Deferred(asyncio.Protocol):

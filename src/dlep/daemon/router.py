@@ -8,7 +8,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any
 
 from ..fsm import (
     ConnectionPoint,
@@ -27,8 +27,8 @@ from ..transport import (
     set_ttl_255,
 )
 from ..transport.sockopts import interface_index
-from ..wire import PeerType, Registry, core_registry
-from .base import DaemonBase, DaemonError, _Conn
+from ..wire import PeerType, Registry
+from .base import BuilderBase, DaemonBase, DaemonError, Extension, _Conn
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
 
 if TYPE_CHECKING:
@@ -38,55 +38,12 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 CONNECT_TIMEOUT = 5.0
 
 
-class Extension(Protocol):
-    """What a daemon needs from an extension: its code and its codecs."""
-
-    code: int
-
-    def register(self, registry: Registry) -> None:
-        """Add the extension's items and messages to ``registry``."""
-
-
 def _fmt_peer(address: IPAddress, port: int) -> str:
     return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
-class RouterDaemonBuilder:
+class RouterDaemonBuilder(BuilderBase["RouterConfig"]):
     """Fluent construction: ``await RouterDaemon.builder().config(cfg).spawn()``."""
-
-    def __init__(self) -> None:
-        self._cfg: RouterConfig | None = None
-        self._exts: list[Extension] = []
-        self._tls: TlsSettings | None = None
-        self._ctx: ssl.SSLContext | None = None
-        self._use_tls: bool | None = None
-
-    def config(self, cfg: RouterConfig) -> Self:
-        """Use this configuration (see :mod:`dlep.config`)."""
-        self._cfg = cfg
-        return self
-
-    def register_extension(self, ext: Extension) -> Self:
-        """Offer ``ext`` in Session Initialization and decode its items."""
-        self._exts.append(ext)
-        return self
-
-    def with_tls(self, settings: TlsSettings) -> Self:
-        """Certificates and policy for TLS sessions (overrides ``[tls]``)."""
-        self._tls = settings
-        self._use_tls = True
-        return self
-
-    def with_ssl_context(self, ctx: ssl.SSLContext) -> Self:
-        """Use a ready-made client ``SSLContext`` for TLS sessions."""
-        self._ctx = ctx
-        self._use_tls = True
-        return self
-
-    def no_tls(self) -> Self:
-        """Plain TCP whatever the configuration says (``--no-tls``)."""
-        self._use_tls = False
-        return self
 
     async def spawn(self) -> RouterDaemon:
         """Start the daemon: discovery (if configured) and static peers."""
@@ -94,17 +51,7 @@ class RouterDaemonBuilder:
             from ..config import RouterConfig
 
             self._cfg = RouterConfig()
-        registry = core_registry()
-        for ext in self._exts:
-            ext.register(registry)
-        d = RouterDaemon(
-            self._cfg,
-            registry=registry,
-            extensions=[e.code for e in self._exts],
-            tls=self._tls,
-            use_tls=self._use_tls,
-            ssl_context=self._ctx,
-        )
+        d = RouterDaemon(self._cfg, **self._common())
         await d._start()
         return d
 
@@ -245,6 +192,7 @@ class RouterDaemon(DaemonBase):
         engine = self._discovery
         if engine is None:
             return
+        engine.counters.last_error = ""  # so the log below names this datagram's fault
         offer = engine.receive_datagram(data, src, port, ttl)
         if offer is None:
             if engine.counters.last_error:
@@ -358,6 +306,10 @@ class RouterDaemon(DaemonBase):
 
             def factory() -> SessionProtocol:
                 proto = self._new_protocol(session, peer, cp.tls, origin)
+                # Announce the connection from connection_made: the session
+                # can come up before this coroutine resumes, and subscribers
+                # must see SessionConnected before SessionUp.
+                proto.on_connected = lambda p: self._connected(p, cp.tls)
                 made.append(proto)
                 return proto
 
@@ -374,13 +326,15 @@ class RouterDaemon(DaemonBase):
                     self._conns.pop(conn.id, None)
             sock.close()
             raise
+        return proto
+
+    def _connected(self, proto: SessionProtocol, tls: bool) -> None:
         conn = self._conn_of(proto)
         if conn is not None:
             self.log.info(
-                "session %s: connected to %s%s", conn.id, conn.peer, " over TLS" if cp.tls else ""
+                "session %s: connected to %s%s", conn.id, conn.peer, " over TLS" if tls else ""
             )
-            self._publish(SessionConnected(conn.id, conn.peer, cp.tls))
-        return proto
+            self._publish(SessionConnected(conn.id, conn.peer, tls))
 
     def _router_session_config(self) -> Any:
         r = self.rcfg.router
