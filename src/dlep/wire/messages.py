@@ -247,7 +247,7 @@ def _decode_items(
                 message_type=unit,
                 signal=signal,
             )
-    for group in spec.one_of:
+    for group in spec.one_of if spec.one_of_on_receipt else ():
         if group.isdisjoint(singles) and (multi is None or group.isdisjoint(multi)):
             names = ", ".join(item_name(t, registry) for t in sorted(group))
             raise DecodeError(

@@ -78,6 +78,7 @@ class UnitSpec:
         rules: item type -> :class:`Rule`, enforced on send and on receipt.
         accept_also: items tolerated on receipt but never sent (interop).
         one_of: groups of item types of which at least one must be present.
+        one_of_on_receipt: also enforce ``one_of`` on receipt (else send only).
         tolerate_unknown: unknown item types are kept, not an error (§12.5).
         extension: the extension that defines this unit (None = core).
         signal: True for signals (UDP), False for messages (TCP).
@@ -88,6 +89,7 @@ class UnitSpec:
     rules: dict[int, Rule] = field(default_factory=dict)
     accept_also: dict[int, Rule] = field(default_factory=dict)
     one_of: list[frozenset[int]] = field(default_factory=list)
+    one_of_on_receipt: bool = True
     tolerate_unknown: bool = False
     extension: int | None = None
     signal: bool = False
@@ -110,6 +112,7 @@ class UnitSpec:
             dict(self.rules),
             dict(self.accept_also),
             list(self.one_of),
+            self.one_of_on_receipt,
             self.tolerate_unknown,
             self.extension,
             self.signal,
@@ -362,6 +365,9 @@ def _build_core() -> Registry:
             "Link Characteristics Request",
             _rules(((MacAddress,), ONE), ((CDRR, CDRT, LAT), OPTIONAL)),
             one_of=[frozenset(_t(CDRR, CDRT, LAT))],
+            # Deployed routers (LL-DLEP's RFC 8175 profile) send requests with
+            # none of the three; accepted on receipt, never sent.
+            one_of_on_receipt=False,
         ),
         # §12.19
         UnitSpec(
