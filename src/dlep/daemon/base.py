@@ -24,11 +24,13 @@ from ..fsm import (
     Role,
     Session,
     SessionConfig,
+    SessionError,
     SessionTerminated,
     SessionUp,
     SessionUpdated,
     State,
 )
+from ..fsm.session import _DState, _mac_bytes
 from ..transport import SessionProtocol, TlsSettings
 from ..wire import PeerType, Registry, core_registry, format_mac, message_name, status_name
 from . import fmt
@@ -178,6 +180,10 @@ class DaemonBase:
         #: Sessions that ended with status 132 (Timed Out) after coming up,
         #: i.e. heartbeat timeouts: "local" = we missed the peer's, "peer" = it missed ours.
         self.heartbeat_timeouts: dict[str, int] = {"local": 0, "peer": 0}
+        #: Sessions ended, by termination status name ("NONE": the connection
+        #: closed without one); protocol errors of ended sessions, by status name.
+        self.sessions_ended: dict[str, int] = {}
+        self.ended_errors: dict[str, int] = {}
 
     # -- subscriptions ------------------------------------------------------
 
@@ -233,12 +239,11 @@ class DaemonBase:
         for ev in events:
             if isinstance(ev, SessionUp):
                 conn.up_since = time.time()
-            elif (
-                isinstance(ev, SessionTerminated)
-                and ev.status == 132  # TIMED_OUT
-                and conn.up_since is not None
-            ):
-                self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
+            elif isinstance(ev, SessionTerminated):
+                key = status_name(ev.status) if ev.status is not None else "NONE"
+                self.sessions_ended[key] = self.sessions_ended.get(key, 0) + 1
+                if ev.status == 132 and conn.up_since is not None:  # TIMED_OUT once up
+                    self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
             if log_on:
                 self._log_event(conn, ev)
             self._handle_event(conn, ev)
@@ -253,6 +258,9 @@ class DaemonBase:
         if conn is None:
             return
         self._conns.pop(conn.id, None)
+        for code, n in conn.proto.session.error_counts.items():
+            name = status_name(code)
+            self.ended_errors[name] = self.ended_errors.get(name, 0) + n
         self._session_closed(conn)
 
     def _session_closed(self, conn: _Conn) -> None:
@@ -364,7 +372,7 @@ class DaemonBase:
                     s.peer_heartbeat_ms,
                     conn.started,
                     conn.up_since,
-                    len(s.destinations) if s.state is State.IN_SESSION else 0,
+                    _count_up(s) if s.state is State.IN_SESSION else 0,
                     s.session_metrics,
                     {message_name(k): v for k, v in s.tx_counts.items()},
                     {message_name(k): v for k, v in s.rx_counts.items()},
@@ -439,6 +447,22 @@ class DaemonBase:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for sub in list(self._subs):
             sub._close()
+
+
+def _count_up(s: Session) -> int:
+    """``len(s.destinations)`` without building a snapshot of each one."""
+    up, going = _DState.UP, _DState.PENDING_DOWN
+    return sum(1 for d in s._dests.values() if d.state is up or d.state is going)
+
+
+def _mac_key(mac: bytes | str) -> bytes:
+    """``mac`` as 6 or 8 octets; a malformed address is a :class:`DaemonError`."""
+    if type(mac) is bytes and (len(mac) == 6 or len(mac) == 8):
+        return mac  # the common case, without the cost of the checks below
+    try:
+        return _mac_bytes(mac)
+    except SessionError as exc:
+        raise DaemonError(str(exc)) from None
 
 
 def _addrs(info: DestinationInfo) -> str:

@@ -26,7 +26,6 @@ from ..fsm import (
     SessionUp,
     State,
 )
-from ..fsm.session import _mac_bytes
 from ..transport import (
     DiscoverySocket,
     TlsSettings,
@@ -43,7 +42,7 @@ from ..wire import (
     StatusCode,
     format_mac,
 )
-from .base import BuilderBase, DaemonBase, DaemonError, _Conn
+from .base import BuilderBase, DaemonBase, DaemonError, _Conn, _mac_key
 from .events import ConnectionRefused, SessionConnected
 
 if TYPE_CHECKING:
@@ -398,7 +397,7 @@ class ModemDaemon(DaemonBase):
         addresses: Sequence[str] = (),
     ) -> None:
         """A new destination is reachable: Destination Up to every router."""
-        key = _mac_bytes(mac)
+        key = _mac_key(mac)
         if key in self._dests:
             raise DaemonError(f"destination {format_mac(key)} already exists")
         metrics = metrics or Metrics()
@@ -419,7 +418,7 @@ class ModemDaemon(DaemonBase):
         drop: Sequence[str] = (),
     ) -> None:
         """New metrics and/or address changes for a destination."""
-        key = _mac_bytes(mac)
+        key = _mac_key(mac)
         d = self._dests.get(key)
         if d is None:
             raise DaemonError(f"no destination {format_mac(key)}")
@@ -439,7 +438,7 @@ class ModemDaemon(DaemonBase):
 
     async def drop_destination(self, mac: bytes | str) -> None:
         """The destination is gone: Destination Down to every router."""
-        key = _mac_bytes(mac)
+        key = _mac_key(mac)
         d = self._dests.pop(key, None)
         if d is None:
             raise DaemonError(f"no destination {format_mac(key)}")

@@ -28,7 +28,7 @@ from ..transport import (
 )
 from ..transport.sockopts import interface_index
 from ..wire import PeerType, Registry
-from .base import BuilderBase, DaemonBase, DaemonError, Extension, _Conn
+from .base import BuilderBase, DaemonBase, DaemonError, Extension, _Conn, _mac_key
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
 
 if TYPE_CHECKING:
@@ -277,7 +277,14 @@ class RouterDaemon(DaemonBase):
                 continue
             try:
                 return await self._open(cp, origin)
-            except (OSError, ssl.SSLError, TimeoutError, DaemonError) as exc:
+            except TimeoutError:
+                why = f"no answer within {CONNECT_TIMEOUT:g} s"
+                if self.cfg.network.gtsm_enforce:
+                    # IP_MINTTL also drops the kernel's RST (TTL 64) for a
+                    # closed port, so "refused" looks like silence.
+                    why += " (gtsm_enforce drops replies sent with TTL < 255, even a refusal)"
+                reasons.append(f"{last_peer}: {why}")
+            except (OSError, ssl.SSLError, DaemonError) as exc:
                 reasons.append(f"{last_peer}: {exc or type(exc).__name__}")
         if reasons and not self._closing:
             reason = "; ".join(reasons)
@@ -372,9 +379,10 @@ class RouterDaemon(DaemonBase):
         session_id: str | None = None,
     ) -> None:
         """Send Destination Announce (e.g. a multicast destination)."""
+        key = _mac_key(mac)
         conn = self._get_conn(session_id)
         s = conn.proto.session
-        self._call(conn, lambda: s.announce_destination(mac, addresses=list(addresses)))
+        self._call(conn, lambda: s.announce_destination(key, addresses=list(addresses)))
 
     async def drop_destination(self, mac: bytes | str, *, session_id: str | None = None) -> None:
         """Tell the modem we no longer want this destination."""
@@ -404,14 +412,13 @@ class RouterDaemon(DaemonBase):
     def _conn_for_mac(
         self, mac: bytes | str, session_id: str | None, *, any_state: bool = False
     ) -> _Conn:
+        key = _mac_key(mac)
         if session_id is not None:
             return self._get_conn(session_id)
-        from ..fsm.session import _mac_bytes
-
-        key = _mac_bytes(mac)
         for conn in self._conns.values():
             s = conn.proto.session
-            if key in s.destinations or (any_state and key in s._dests):
+            # s.destination(): O(1); s.destinations would snapshot them all.
+            if s.destination(key) is not None or (any_state and key in s._dests):
                 return conn
         raise DaemonError(f"destination {mac if isinstance(mac, str) else key.hex(':')} unknown")
 

@@ -15,6 +15,9 @@ from ..fsm import Event, Session
 
 log = logging.getLogger("dlep.transport")
 
+#: Octets collected from a burst of API calls before they are written anyway.
+COALESCE_LIMIT = 16 * 1024
+
 
 class SessionProtocol(asyncio.Protocol):
     """Moves bytes between a transport and a sans-I/O :class:`Session`.
@@ -45,8 +48,14 @@ class SessionProtocol(asyncio.Protocol):
         self._timer_at: float | None = None
         self.peername: Any = None
         self.closed = asyncio.Event()
+        #: Called once the transport is up, before the engine starts (so an
+        #: observer hears of the connection before any of its events).
+        self.on_connected: Callable[[SessionProtocol], None] | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+        # Output of later flushes in the same event-loop pass, written together.
+        self._pending: list[bytes] | None = None
+        self._pending_size = 0
 
     # -- asyncio callbacks ------------------------------------------------
 
@@ -54,6 +63,8 @@ class SessionProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.peername = transport.get_extra_info("peername")
+        if self.on_connected is not None:
+            self.on_connected(self)
         self.session.start(self._loop.time())
         self.flush()
 
@@ -67,6 +78,7 @@ class SessionProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        self._pending = None
         if not self.session.closed:
             why = f"connection lost: {exc}" if exc else "connection closed by peer"
             self.session.connection_lost(self._loop.time(), why)
@@ -86,21 +98,52 @@ class SessionProtocol(asyncio.Protocol):
         """
         session = self.session
         data = session.data_to_send()
-        transport = self.transport
-        if data and transport is not None and not transport.is_closing():
-            self.bytes_out += len(data)
-            transport.write(data)
-            if transport.get_write_buffer_size() > self._max_write:
-                log.warning("%s: peer is not reading; dropping the connection", self.peername)
-                transport.abort()
+        if data:
+            # The first output is written at once (no added latency); what
+            # further API calls queue before the event loop gets control back
+            # is collected and written in one go by a call_soon callback (or
+            # every COALESCE_LIMIT octets), so a burst of N calls costs a
+            # few send()s instead of N.
+            pending = self._pending
+            if pending is None:
+                self._pending = []
+                self._pending_size = 0
+                self._write(data)
+                self._loop.call_soon(self._write_pending)
+            else:
+                pending.append(data)
+                self._pending_size += len(data)
+                if self._pending_size >= COALESCE_LIMIT:
+                    # A long burst: keep the peer busy meanwhile (it may
+                    # run on another core), with few large writes.
+                    self._pending = []
+                    self._pending_size = 0
+                    self._write(b"".join(pending))
         if session._events:
             self._on_events(self, session.events())
         if session.closed:
             self._cancel_timer()
+            self._write_pending()
+            transport = self.transport
             if transport is not None and not transport.is_closing():
                 transport.close()  # flushes pending writes first
             return
         self._arm()
+
+    def _write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        self.bytes_out += len(data)
+        transport.write(data)
+        if transport.get_write_buffer_size() > self._max_write:
+            log.warning("%s: peer is not reading; dropping the connection", self.peername)
+            transport.abort()
+
+    def _write_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending:
+            self._write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def _arm(self) -> None:
         when = self.session.get_timer()
