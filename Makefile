@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test lint typecheck unit demo bench clean
+.PHONY: all venv test lint typecheck unit demo bench proto clean
 
 all: test
 
@@ -37,6 +37,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/codec.py
 	$(BIN)/python bench/e2e.py
+
+# Regenerate src/dlep/api/_pb from proto/ (grpcio-tools, pinned in the test extra);
+# commit the result: tests/api/test_proto.py checks the modules are current.
+proto: $(STAMP)
+	$(BIN)/python scripts/gen_proto.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -64,6 +64,7 @@ __all__ = [
     "DestinationConfig",
     "LoggingConfig",
     "MetricsConfig",
+    "MetricsEndpointConfig",
     "ModemConfig",
     "ModemSection",
     "NetworkConfig",
@@ -776,9 +777,85 @@ class LoggingConfig(_Model):
 
 
 class ApiConfig(_Model):
-    """``[api]``: management API (placeholder; see docs/configuration.md)."""
+    """``[api]``: the management API (gRPC, see docs/api.md).
 
-    socket: str | None = None
+    ``socket`` None = the default path for the role
+    (:func:`dlep.api.paths.default_socket_path`). A TCP listener
+    (``tcp_listen``) serves mutual TLS only, so it needs ``tls_cert``,
+    ``tls_key`` and ``tls_client_ca``. Relative paths are resolved against
+    the directory of the configuration file.
+    """
+
+    enabled: StrictBool = True
+    socket: Path | None = None
+    tcp_listen: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    watch_queue: Annotated[int, Field(strict=True, ge=16, le=1_000_000)] = 1024
+
+    @field_validator("socket", "tls_cert", "tls_key", "tls_client_ca", mode="before")
+    @classmethod
+    def _non_empty(cls, value: object) -> object:
+        if value is None or isinstance(value, Path):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected a path string, got {_describe(value)}")
+        if not value.strip():
+            raise ValueError("empty path")
+        return value
+
+    @field_validator("socket", "tls_cert", "tls_key", "tls_client_ca", mode="after")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+        if not value.is_absolute() and base is not None:
+            value = Path(base) / value
+        return value
+
+    @field_validator("tcp_listen", mode="before")
+    @classmethod
+    def _listen(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"expected 'host:port', got {_describe(value)}")
+        host, port = _split_peer(value)
+        if port is None:
+            raise ValueError(f"{value!r}: expected 'host:port' (the port is required)")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        if self.tcp_listen is not None:
+            for name in ("tls_cert", "tls_key", "tls_client_ca"):
+                if getattr(self, name) is None:
+                    problems.append(
+                        (
+                            (name,),
+                            "required: api.tcp_listen is set, and the TCP listener only "
+                            "serves mutual TLS (tls_cert, tls_key and tls_client_ca)",
+                        )
+                    )
+            for name in ("tls_cert", "tls_key", "tls_client_ca"):
+                path: Path | None = getattr(self, name)
+                if path is not None and not path.is_file():
+                    what = "is not a file" if path.exists() else "file not found"
+                    problems.append(((name,), f"{what}: {path}"))
+        if problems:
+            raise _Problems(problems)
+        return self
+
+    def tcp_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the TCP listener, or None when there is none."""
+        if self.tcp_listen is None:
+            return None
+        host, _, port = self.tcp_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
 
 # --------------------------------------------------------------------------
@@ -1061,6 +1138,44 @@ class ModemSection(_Model):
         return self
 
 
+class MetricsEndpointConfig(_Model):
+    """``[metrics]``: the optional Prometheus endpoint (see docs/metrics.md).
+
+    ``listen`` None (the default) = no endpoint. ``max_destinations`` caps the
+    per-destination series so label cardinality stays bounded.
+    """
+
+    listen: str | None = None
+    max_destinations: Annotated[int, Field(strict=True, ge=0, le=1_000_000)] = 1000
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _check_listen(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"expected 'address:port', got {_describe(value)}")
+        text = value.strip()
+        if text.count(":") > 1 and not text.startswith("["):
+            raise ValueError(f"{value!r}: write IPv6 with a port as '[addr]:port'")
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"{value!r}: expected 'address:port' with a port 0-65535 (0: any)")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{value!r}: {host!r} is not an IP address") from None
+        return f"[{addr}]:{int(port)}" if addr.version == 6 else f"{addr}:{int(port)}"
+
+    def address(self) -> tuple[str, int] | None:
+        """``(host, port)`` to bind, or None when the endpoint is off."""
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 # --------------------------------------------------------------------------
 # Top level
 # --------------------------------------------------------------------------
@@ -1072,6 +1187,7 @@ class RouterConfig(_Model):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
     timers: TimersConfig = Field(default_factory=TimersConfig)
+    metrics: MetricsEndpointConfig = Field(default_factory=MetricsEndpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     router: RouterSection = Field(default_factory=RouterSection)
@@ -1124,6 +1240,7 @@ class ModemConfig(_Model):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     tls: TlsConfig = Field(default_factory=TlsConfig)
     timers: TimersConfig = Field(default_factory=TimersConfig)
+    metrics: MetricsEndpointConfig = Field(default_factory=MetricsEndpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     modem: ModemSection = Field(default_factory=ModemSection)

@@ -50,6 +50,11 @@ def make_parser(role: str, description: str) -> argparse.ArgumentParser:
         "--no-tls", action="store_true", help="plain TCP whatever the configuration says"
     )
     p.add_argument(
+        "--no-api",
+        action="store_true",
+        help="do not serve the management API (dlepctl); overrides api.enabled",
+    )
+    p.add_argument(
         "--check", action="store_true", help="validate the configuration, print a summary, exit"
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -67,6 +72,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         out["logging.format"] = args.log_format
     if args.no_tls:
         out["network.use_tls"] = False
+    if getattr(args, "no_api", False):
+        out["api.enabled"] = False
     return out
 
 
@@ -87,8 +94,30 @@ def run_daemon(
         except Exception as exc:  # configuration / environment problems
             log.error("%s", exc)
             return EXIT_RUNTIME
+        from ..api.metrics import start_metrics_server
+
+        try:
+            metrics = await start_metrics_server(daemon)  # [metrics] listen; None if off
+        except OSError as exc:
+            log.error("metrics endpoint %s: %s", daemon.cfg.metrics.listen, exc)
+            await daemon.shutdown()
+            return EXIT_RUNTIME
+        from ..api.server import ApiSetupError, start_api_server
+
+        try:
+            api = await start_api_server(daemon)  # [api]; None if api.enabled is false
+        except ApiSetupError as exc:
+            log.error("%s", exc)
+            if metrics is not None:
+                await metrics.aclose()
+            await daemon.shutdown()
+            return EXIT_RUNTIME
         await stop.wait()
         log.info("signal received, shutting down")
+        if api is not None:
+            await api.stop()
+        if metrics is not None:
+            await metrics.aclose()
         await daemon.shutdown()
         return EXIT_OK
 

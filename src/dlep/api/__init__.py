@@ -1,0 +1,1 @@
+"""Operating the daemons: management API and Prometheus metrics."""

@@ -1,0 +1,369 @@
+"""Prometheus metrics for a running daemon (``[metrics]`` in the configuration).
+
+:class:`DaemonCollector` is a ``prometheus_client`` custom collector: at each
+scrape it takes one snapshot of the daemon (``sessions()``,
+``destinations()`` and the daemon-level counters) on the daemon's event loop
+and turns it into metric families. Nothing is counted on the protocol path,
+so an idle endpoint costs nothing.
+
+:class:`MetricsServer` serves it with ``prometheus_client``'s HTTP server (a
+daemon thread) on the configured address::
+
+    server = MetricsServer(daemon, "127.0.0.1", 9854, max_destinations=1000)
+    server.start()           # binds now; OSError if the address is taken
+    ...
+    await server.aclose()
+
+Every series, its labels and its unit are listed in ``docs/metrics.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import start_http_server
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from .. import __version__
+from ..fsm import DestinationInfo, Metrics
+
+if TYPE_CHECKING:
+    from ..config import MetricsEndpointConfig
+    from ..daemon import SessionInfo
+    from ..daemon.base import DaemonBase
+
+__all__ = [
+    "DEFAULT_MAX_DESTINATIONS",
+    "DaemonCollector",
+    "MetricsServer",
+    "start_metrics_server",
+]
+
+log = logging.getLogger("dlep.metrics")
+
+DEFAULT_MAX_DESTINATIONS: Final = 1000
+#: How long a scrape waits for the event loop to take the snapshot.
+SNAPSHOT_TIMEOUT: Final = 5.0
+
+#: (metric field, series suffix, help, divisor) for the per-destination and
+#: per-session metric gauges: value / divisor is in Prometheus base units.
+_METRIC_SERIES: Final[tuple[tuple[str, str, str, float], ...]] = (
+    ("mdrr", "mdrr_bits_per_second", "Maximum Data Rate Receive (bits/s)", 1.0),
+    ("mdrt", "mdrt_bits_per_second", "Maximum Data Rate Transmit (bits/s)", 1.0),
+    ("cdrr", "cdrr_bits_per_second", "Current Data Rate Receive (bits/s)", 1.0),
+    ("cdrt", "cdrt_bits_per_second", "Current Data Rate Transmit (bits/s)", 1.0),
+    ("latency", "latency_seconds", "Latency (seconds; DLEP reports microseconds)", 1e6),
+    ("resources", "resources_ratio", "Resources, 0-1 (DLEP reports percent)", 100.0),
+    ("rlqr", "rlqr_ratio", "Relative Link Quality Receive, 0-1 (DLEP reports percent)", 100.0),
+    ("rlqt", "rlqt_ratio", "Relative Link Quality Transmit, 0-1 (DLEP reports percent)", 100.0),
+    ("mtu", "mtu_bytes", "Maximum Transmission Unit (octets)", 1.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    role: str
+    sessions: list[SessionInfo]
+    destinations: list[tuple[str, DestinationInfo]]
+    heartbeat_timeouts: dict[str, int]
+    sessions_ended: dict[str, int]
+    ended_errors: dict[str, int]
+
+
+def _session_order(sid: str) -> tuple[int, str]:
+    """Session ids are decimal counters: order them numerically."""
+    return (len(sid), sid)
+
+
+class DaemonCollector(Collector):
+    """The ``dlep_*`` series of one daemon, computed at scrape time.
+
+    ``max_destinations`` caps the per-destination series: destinations are
+    taken in a stable order (session id, then MAC) and the rest are only
+    counted in ``dlep_metrics_destinations_dropped``.
+    """
+
+    def __init__(
+        self,
+        daemon: DaemonBase,
+        *,
+        max_destinations: int = DEFAULT_MAX_DESTINATIONS,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if max_destinations < 0:
+            raise ValueError("max_destinations must be >= 0")
+        self.daemon = daemon
+        self.max_destinations = max_destinations
+        self._loop = loop
+
+    # -- snapshot ------------------------------------------------------------------
+
+    def _take(self) -> _Snapshot:
+        d = self.daemon
+        return _Snapshot(
+            d.role.value,
+            d.sessions(),
+            d.destinations(),
+            dict(getattr(d, "heartbeat_timeouts", {})),
+            dict(getattr(d, "sessions_ended", {})),
+            dict(getattr(d, "ended_errors", {})),
+        )
+
+    def snapshot(self) -> _Snapshot:
+        """Read the daemon's state on its own event loop (thread-safe)."""
+        loop = self._loop or getattr(self.daemon, "_loop", None)
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return self._take()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return self._take()
+        fut: concurrent.futures.Future[_Snapshot] = concurrent.futures.Future()
+
+        def take() -> None:
+            if not fut.set_running_or_notify_cancel():
+                return
+            try:
+                fut.set_result(self._take())
+            except BaseException as exc:
+                fut.set_exception(exc)
+
+        loop.call_soon_threadsafe(take)
+        return fut.result(SNAPSHOT_TIMEOUT)
+
+    # -- families ------------------------------------------------------------------
+
+    def describe(self) -> Iterable[Metric]:
+        """No up-front description (the registry would otherwise call collect())."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """All ``dlep_*`` families for one scrape."""
+        snap = self.snapshot()
+        yield from self.families(snap)
+
+    def families(self, snap: _Snapshot) -> Iterator[Metric]:
+        """The metric families of one snapshot."""
+        info = InfoMetricFamily("dlep", "DLEP daemon role and software version")
+        info.add_metric([], {"role": snap.role, "version": __version__})
+        yield info
+
+        sl = ["session", "peer"]
+        sessions = sorted(snap.sessions, key=lambda s: _session_order(s.id))
+        peers = {s.id: s.peer for s in sessions}
+
+        count = GaugeMetricFamily("dlep_sessions", "Live sessions by state", labels=["state"])
+        by_state: dict[str, int] = {}
+        for s in sessions:
+            by_state[s.state] = by_state.get(s.state, 0) + 1
+        for st, n in sorted(by_state.items()):
+            count.add_metric([st], n)
+        yield count
+
+        up = GaugeMetricFamily("dlep_session_up", "1 if the session is In-Session", labels=sl)
+        state = GaugeMetricFamily(
+            "dlep_session_state", "Current session state (1 for that state)", labels=[*sl, "state"]
+        )
+        since = GaugeMetricFamily(
+            "dlep_session_up_since_seconds",
+            "Unix time at which the session came up",
+            labels=sl,
+        )
+        ndest = GaugeMetricFamily(
+            "dlep_session_destinations", "Destinations in the session", labels=sl
+        )
+        msgs = CounterMetricFamily(
+            "dlep_messages",
+            "DLEP messages by type and direction (tx sent, rx received)",
+            labels=[*sl, "type", "direction"],
+        )
+        errs = CounterMetricFamily(
+            "dlep_errors",
+            "Protocol errors detected in this session, by status code name",
+            labels=[*sl, "status"],
+        )
+        for s in sessions:
+            lv = [s.id, s.peer]
+            up.add_metric(lv, 1 if s.state == "in-session" else 0)
+            state.add_metric([*lv, s.state], 1)
+            if s.up_since is not None:
+                since.add_metric(lv, s.up_since)
+            ndest.add_metric(lv, s.destinations)
+            for direction, counts in (("tx", s.tx), ("rx", s.rx)):
+                for mtype, n in sorted(counts.items()):
+                    msgs.add_metric([*lv, mtype, direction], n)
+            for status, n in sorted(s.errors.items()):
+                errs.add_metric([*lv, status], n)
+        yield from (up, state, since, ndest, msgs, errs)
+        yield from _metric_gauges(
+            "dlep_session_",
+            "Session-wide ",
+            sl,
+            (([s.id, s.peer], s.session_metrics) for s in sessions if s.state == "in-session"),
+        )
+
+        hb = CounterMetricFamily(
+            "dlep_heartbeat_timeouts",
+            "Sessions ended by a heartbeat timeout (status 132 after coming up): "
+            "by=local when we missed the peer's heartbeats, by=peer when it missed ours",
+            labels=["by"],
+        )
+        for by in ("local", "peer"):
+            hb.add_metric([by], snap.heartbeat_timeouts.get(by, 0))
+        yield hb
+
+        all_errors = dict(snap.ended_errors)
+        for s in sessions:
+            for status, n in s.errors.items():
+                all_errors[status] = all_errors.get(status, 0) + n
+        perr = CounterMetricFamily(
+            "dlep_protocol_errors",
+            "Protocol errors detected in any session since the daemon started, by status "
+            "code name (dlep_errors_total only has those of live sessions)",
+            labels=["status"],
+        )
+        for status, n in sorted(all_errors.items()):
+            perr.add_metric([status], n)
+        yield perr
+        ended = CounterMetricFamily(
+            "dlep_sessions_ended",
+            "Sessions ended since the daemon started, by termination status code name "
+            "(NONE: the connection closed without one)",
+            labels=["status"],
+        )
+        for status, n in sorted(snap.sessions_ended.items()):
+            ended.add_metric([status], n)
+        yield ended
+
+        dests = sorted(snap.destinations, key=lambda d: (_session_order(d[0]), d[1].mac))
+        kept = dests[: self.max_destinations]
+        total = GaugeMetricFamily("dlep_destinations", "Destinations across all sessions")
+        total.add_metric([], len(dests))
+        yield total
+        cap = GaugeMetricFamily(
+            "dlep_metrics_max_destinations",
+            "Cap on destinations exported with per-destination series ([metrics] max_destinations)",
+        )
+        cap.add_metric([], self.max_destinations)
+        yield cap
+        dropped = GaugeMetricFamily(
+            "dlep_metrics_destinations_dropped",
+            "Destinations left out of the per-destination series because of the cap",
+        )
+        dropped.add_metric([], len(dests) - len(kept))
+        yield dropped
+        yield from _metric_gauges(
+            "dlep_destination_",
+            "",
+            [*sl, "mac"],
+            (([sid, peers.get(sid, ""), info.mac_str], info.metrics) for sid, info in kept),
+        )
+
+
+def _metric_gauges(
+    prefix: str,
+    help_prefix: str,
+    labels: list[str],
+    rows: Iterable[tuple[list[str], Metrics]],
+) -> Iterator[Metric]:
+    """One gauge family per metric field; a row contributes the fields it has."""
+    fams = {
+        name: GaugeMetricFamily(prefix + suffix, help_prefix + text, labels=labels)
+        for name, suffix, text, _ in _METRIC_SERIES
+    }
+    divisor = {name: d for name, _, _, d in _METRIC_SERIES}
+    for values, metrics in rows:
+        for name, value in metrics.as_dict().items():
+            fam = fams.get(name)
+            if fam is not None:
+                fam.add_metric(values, value / divisor[name])
+    yield from fams.values()
+
+
+class MetricsServer:
+    """``prometheus_client``'s HTTP server for one daemon's collector."""
+
+    def __init__(
+        self,
+        daemon: DaemonBase,
+        host: str = "127.0.0.1",
+        port: int = 9854,
+        *,
+        max_destinations: int = DEFAULT_MAX_DESTINATIONS,
+        process_metrics: bool = True,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.collector = DaemonCollector(daemon, max_destinations=max_destinations)
+        self.registry.register(self.collector)
+        if process_metrics:
+            ProcessCollector(registry=self.registry)
+        self._httpd: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind and serve (from the daemon's event loop; OSError if it cannot bind)."""
+        if self._httpd is not None:
+            return
+        with contextlib.suppress(RuntimeError):
+            self.collector._loop = asyncio.get_running_loop()
+        self._httpd, self._thread = start_http_server(self.port, self.host, self.registry)
+        self.port = int(self._httpd.server_address[1])
+        log.info("Prometheus metrics on %s", self.url)
+
+    @property
+    def url(self) -> str:
+        """The scrape URL (``http://host:port/metrics``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        """Stop serving (blocks up to ~0.5 s; use :meth:`aclose` on the loop)."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    async def aclose(self) -> None:
+        """Stop serving without blocking the event loop."""
+        await asyncio.to_thread(self.close)
+
+
+async def start_metrics_server(
+    daemon: DaemonBase, cfg: MetricsEndpointConfig | None = None
+) -> MetricsServer | None:
+    """Start the endpoint that ``cfg`` (default: ``daemon.cfg.metrics``) asks for.
+
+    Returns None when ``listen`` is not set. Raises OSError if it cannot bind.
+    """
+    if cfg is None:
+        cfg = getattr(daemon.cfg, "metrics", None)
+    addr = cfg.address() if cfg is not None else None
+    if cfg is None or addr is None:
+        return None
+    server = MetricsServer(daemon, addr[0], addr[1], max_destinations=cfg.max_destinations)
+    server.start()
+    return server

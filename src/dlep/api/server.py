@@ -1,0 +1,777 @@
+"""The management API server (gRPC, ``grpc.aio``) for a running daemon.
+
+::
+
+    daemon = await ModemDaemon.builder().config(cfg).spawn()
+    api = ManagementServer(daemon, cfg.api)
+    await api.start()        # Unix socket (mode 0600), plus TCP + mutual TLS if configured
+    ...
+    await api.stop()
+    await daemon.shutdown()
+
+The server runs on the daemon's event loop and only uses the daemon's public
+API (snapshots, ``subscribe()``, the write calls), so the library daemons
+work the same with or without it. The service is defined in
+``proto/dlep/v1/management.proto``; docs/api.md describes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import re
+import socket
+import stat
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from .. import __version__
+from ..daemon import DaemonError, Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
+from ..fsm import (
+    LinkCharacteristicsResponse,
+    Metrics,
+    SessionClosedError,
+    SessionError,
+    TransactionInProgressError,
+    UnknownDestinationError,
+)
+from ..wire import MacAddress, format_mac, status_name
+from . import convert
+from ._pb import management_pb2 as pb
+from .paths import default_socket_path
+
+if TYPE_CHECKING:
+    from ..config import ApiConfig
+
+__all__ = [
+    "SERVICE_NAME",
+    "ApiError",
+    "ApiSetupError",
+    "ManagementServer",
+    "SocketInUseError",
+    "start_api_server",
+]
+
+log = logging.getLogger("dlep.api")
+
+SERVICE_NAME: Final = "dlep.v1.Management"
+#: Longest wait a RequestLinkCharacteristics call may ask for.
+MAX_WAIT_MS: Final = 60_000
+#: Unix socket paths longer than this do not fit in sockaddr_un.
+_MAX_UNIX_PATH: Final = 107
+
+Daemon = RouterDaemon | ModemDaemon
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+
+
+class ApiSetupError(Exception):
+    """The API cannot listen (missing directory, address in use, bad certificate)."""
+
+
+class SocketInUseError(ApiSetupError):
+    """Another live process serves on the socket path."""
+
+
+class ApiError(Exception):
+    """A call failed; becomes the gRPC status ``code`` with ``message``."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def _not_found(message: str) -> ApiError:
+    return ApiError(grpc.StatusCode.NOT_FOUND, message)
+
+
+def _precondition(message: str) -> ApiError:
+    return ApiError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+_NO_SESSION_RE: Final = re.compile(r"^no session \S+$")
+
+
+def _classify(message: str) -> grpc.StatusCode:
+    """Status code for a DaemonError / SessionError the checks did not catch."""
+    m = message.lower()
+    if "already" in m:
+        return grpc.StatusCode.ALREADY_EXISTS
+    if m.startswith("no destination") or m.endswith("unknown") or _NO_SESSION_RE.match(m):
+        return grpc.StatusCode.NOT_FOUND
+    if m.startswith(("mac address", "address ", "metrics.", "static peer")):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    return grpc.StatusCode.FAILED_PRECONDITION
+
+
+def _error_of(exc: Exception) -> ApiError | None:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, UnknownDestinationError):
+        return _not_found(str(exc).strip("'\""))
+    if isinstance(exc, TransactionInProgressError | SessionClosedError):
+        return _precondition(str(exc))
+    if isinstance(exc, DaemonError | SessionError):
+        return ApiError(_classify(str(exc)), str(exc))
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Argument checks (each error names the field)
+# ---------------------------------------------------------------------------
+
+
+def _mac(text: str, field: str = "mac") -> bytes:
+    if not text:
+        raise _invalid(f"{field}: required")
+    try:
+        return MacAddress.parse(text.strip()).address
+    except ValueError as exc:
+        raise _invalid(f"{field}: {text!r} is not a MAC address ({exc})") from None
+
+
+def _metrics(msg: pb.Metrics, field: str = "metrics") -> Metrics:
+    m = convert.metrics_from_pb(msg)
+    try:
+        m.validate()
+    except ValueError as exc:
+        text = str(exc)
+        if field != "metrics":
+            text = text.replace("metrics.", f"{field}.")
+        raise _invalid(text) from None
+    return m
+
+
+def _check_merged(base: Metrics, change: Metrics, what: str) -> None:
+    try:
+        base.merged(change).validate()
+    except ValueError as exc:
+        raise _invalid(f"{exc} (together with the {what})") from None
+
+
+def _addresses(values: list[str], field: str, *, subnets: bool = True) -> list[str]:
+    out: list[str] = []
+    for i, text in enumerate(values):
+        text = text.strip()
+        try:
+            if "/" in text:
+                if not subnets:
+                    raise ValueError("subnets are not allowed here (addresses only)")
+                out.append(str(ipaddress.ip_network(text, strict=False)))
+            else:
+                out.append(str(ipaddress.ip_address(text)))
+        except ValueError as exc:
+            raise _invalid(f"{field}[{i}]: {text!r}: {exc}") from None
+    return out
+
+
+def _optional(msg: Message, name: str) -> Any:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+# ---------------------------------------------------------------------------
+# The service
+# ---------------------------------------------------------------------------
+
+
+class _Service:
+    """The RPC implementations; one per server."""
+
+    def __init__(self, server: ManagementServer) -> None:
+        self.server = server
+        self.daemon: Daemon = server.daemon
+
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def role(self) -> str:
+        return "modem" if isinstance(self.daemon, ModemDaemon) else "router"
+
+    def _modem(self, rpc: str) -> ModemDaemon:
+        if not isinstance(self.daemon, ModemDaemon):
+            raise _precondition(f"{rpc} is a modem operation; this daemon is a router")
+        return self.daemon
+
+    def _router(self, rpc: str) -> RouterDaemon:
+        if not isinstance(self.daemon, RouterDaemon):
+            raise _precondition(f"{rpc} is a router operation; this daemon is a modem")
+        return self.daemon
+
+    def _check_session(self, session_id: str | None) -> None:
+        """NOT_FOUND for an unknown id; FAILED_PRECONDITION if none is up."""
+        sessions = self.daemon.sessions()
+        if session_id is not None:
+            if not any(s.id == session_id for s in sessions):
+                known = ", ".join(s.id for s in sessions) or "none"
+                raise _not_found(f"session_id: no session {session_id} (sessions: {known})")
+            return
+        if not any(s.state == "in-session" for s in sessions):
+            raise _precondition("no session is up")
+
+    def _session_of(self, key: bytes, session_id: str | None) -> str:
+        """The session that carries destination ``key``."""
+        self._check_session(session_id)
+        for sid, info in self.daemon.destinations(session_id):
+            if info.mac == key:
+                return sid
+        where = f" in session {session_id}" if session_id is not None else ""
+        raise _not_found(f"mac: no destination {format_mac(key)}{where}")
+
+    def _single_session(self, session_id: str | None) -> str:
+        self._check_session(session_id)
+        if session_id is not None:
+            return session_id
+        up = [s for s in self.daemon.sessions() if s.state == "in-session"]
+        if len(up) > 1:
+            raise _precondition(
+                f"session_id: {len(up)} sessions are up; say which: "
+                + ", ".join(f"{s.id} ({s.peer})" for s in up)
+            )
+        return up[0].id
+
+    # -- read ----------------------------------------------------------------
+
+    async def GetInfo(self, req: pb.GetInfoRequest) -> pb.DaemonInfo:
+        d = self.daemon
+        now = time.time()
+        sessions = d.sessions()
+        up = [s for s in sessions if s.state == "in-session"]
+        if self.server.stopping:
+            health, detail = pb.HEALTH_STOPPING, "shutting down"
+        elif not sessions:
+            peer = "router" if self.role == "modem" else "modem"
+            health, detail = pb.HEALTH_IDLE, f"no session; waiting for a {peer}"
+        elif len(up) == len(sessions):
+            health, detail = pb.HEALTH_OK, f"{len(up)} session(s) up"
+        else:
+            health = pb.HEALTH_DEGRADED
+            detail = ", ".join(f"session {s.id} {s.state}" for s in sessions if s not in up)
+        if isinstance(d, ModemDaemon):
+            peer_type = d.mcfg.modem.peer_type
+            listening = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in d.listening]
+        else:
+            peer_type = d.rcfg.router.peer_type
+            listening = []
+        return pb.DaemonInfo(
+            role=convert.role_to_pb(self.role),
+            version=__version__,
+            pid=os.getpid(),
+            started_at=d.started_at,
+            uptime=max(0.0, now - d.started_at),
+            health=health,
+            health_detail=detail,
+            sessions=len(sessions),
+            sessions_up=len(up),
+            destinations=sum(s.destinations for s in sessions),
+            tls=d.use_tls,
+            peer_type=peer_type,
+            listening=listening,
+            watch_streams=len(self.server._watchers),
+        )
+
+    async def ListSessions(self, req: pb.ListSessionsRequest) -> pb.ListSessionsResponse:
+        now = time.time()
+        sessions = sorted(self.daemon.sessions(), key=lambda s: int(s.id) if s.id.isdigit() else 0)
+        return pb.ListSessionsResponse(sessions=[convert.session_to_pb(s, now) for s in sessions])
+
+    async def ListDestinations(
+        self, req: pb.ListDestinationsRequest
+    ) -> pb.ListDestinationsResponse:
+        sid: str | None = _optional(req, "session_id")
+        if sid is not None and not any(s.id == sid for s in self.daemon.sessions()):
+            raise _not_found(f"session_id: no session {sid}")
+        out = [convert.destination_to_pb(s, info) for s, info in self.daemon.destinations(sid)]
+        if sid is None and isinstance(self.daemon, ModemDaemon):
+            # The modem's own table: destinations no router session carries yet.
+            carried = {d.mac for d in out}
+            for mac, metrics in self.daemon.known_destinations().items():
+                if format_mac(mac) not in carried:
+                    out.append(
+                        pb.Destination(
+                            session_id="",
+                            mac=format_mac(mac),
+                            metrics=convert.metrics_to_pb(metrics),
+                        )
+                    )
+        out.sort(key=lambda d: (d.session_id, d.mac))
+        return pb.ListDestinationsResponse(destinations=out)
+
+    async def GetSessionMetrics(
+        self, req: pb.GetSessionMetricsRequest
+    ) -> pb.GetSessionMetricsResponse:
+        sid: str | None = _optional(req, "session_id")
+        sessions = self.daemon.sessions()
+        if sid is not None:
+            sessions = [s for s in sessions if s.id == sid]
+            if not sessions:
+                raise _not_found(f"session_id: no session {sid}")
+        out = pb.GetSessionMetricsResponse(
+            sessions=[
+                pb.SessionMetrics(
+                    session_id=s.id, peer=s.peer, metrics=convert.metrics_to_pb(s.session_metrics)
+                )
+                for s in sessions
+            ]
+        )
+        if isinstance(self.daemon, ModemDaemon):
+            out.defaults.CopyFrom(convert.metrics_to_pb(self.daemon.session_metrics))
+        return out
+
+    # -- write: modem ----------------------------------------------------------
+
+    async def AddDestination(self, req: pb.AddDestinationRequest) -> pb.AddDestinationResponse:
+        modem = self._modem("AddDestination")
+        key = _mac(req.mac)
+        metrics = _metrics(req.metrics)
+        _check_merged(modem.session_metrics, metrics, "session-wide metrics")
+        addresses = _addresses(list(req.addresses), "addresses")
+        if key in modem.known_destinations():
+            raise ApiError(
+                grpc.StatusCode.ALREADY_EXISTS, f"mac: destination {format_mac(key)} already exists"
+            )
+        await modem.add_destination(key, metrics, addresses=addresses)
+        log.info("api: destination %s added", format_mac(key))
+        return pb.AddDestinationResponse()
+
+    async def UpdateDestination(
+        self, req: pb.UpdateDestinationRequest
+    ) -> pb.UpdateDestinationResponse:
+        modem = self._modem("UpdateDestination")
+        key = _mac(req.mac)
+        metrics = _metrics(req.metrics)
+        add = _addresses(list(req.add_addresses), "add_addresses")
+        drop = _addresses(list(req.drop_addresses), "drop_addresses")
+        if metrics.is_empty() and not add and not drop:
+            raise _invalid("metrics: nothing to update (give metrics or addresses)")
+        current = modem.known_destinations().get(key)
+        if current is not None:
+            _check_merged(current, metrics, "destination's current metrics")
+        await modem.update_destination(key, metrics, add=add, drop=drop)
+        log.info("api: destination %s updated", format_mac(key))
+        return pb.UpdateDestinationResponse()
+
+    async def DropDestination(self, req: pb.DropDestinationRequest) -> pb.DropDestinationResponse:
+        key = _mac(req.mac)
+        sid: str | None = _optional(req, "session_id")
+        if isinstance(self.daemon, ModemDaemon):
+            if sid is not None:
+                raise _invalid("session_id: a modem drops a destination from every session")
+            await self.daemon.drop_destination(key)
+        else:
+            sid = self._session_of(key, sid)
+            await self.daemon.drop_destination(key, session_id=sid)
+        log.info("api: destination %s dropped", format_mac(key))
+        return pb.DropDestinationResponse()
+
+    async def UpdateSessionMetrics(
+        self, req: pb.UpdateSessionMetricsRequest
+    ) -> pb.UpdateSessionMetricsResponse:
+        modem = self._modem("UpdateSessionMetrics")
+        metrics = _metrics(req.metrics)
+        if metrics.is_empty():
+            raise _invalid("metrics: nothing to update")
+        _check_merged(modem.session_metrics, metrics, "current session-wide metrics")
+        await modem.update_session_metrics(metrics)
+        log.info("api: session metrics updated")
+        return pb.UpdateSessionMetricsResponse()
+
+    # -- write: router ---------------------------------------------------------
+
+    async def RequestLinkCharacteristics(
+        self, req: pb.RequestLinkCharacteristicsRequest
+    ) -> pb.RequestLinkCharacteristicsResponse:
+        router = self._router("RequestLinkCharacteristics")
+        key = _mac(req.mac)
+        cdrr: int | None = _optional(req, "cdrr")
+        cdrt: int | None = _optional(req, "cdrt")
+        latency: int | None = _optional(req, "latency")
+        if cdrr is None and cdrt is None and latency is None:
+            raise _invalid("cdrr: give at least one of cdrr, cdrt, latency")
+        _metrics(pb.Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency), "request")
+        if req.wait_ms > MAX_WAIT_MS:
+            raise _invalid(f"wait_ms: {req.wait_ms} exceeds {MAX_WAIT_MS}")
+        sid = self._session_of(key, _optional(req, "session_id"))
+        sub = router.subscribe(256) if req.wait_ms else None
+        try:
+            await router.request_link_characteristics(
+                key, cdrr=cdrr, cdrt=cdrt, latency=latency, session_id=sid
+            )
+            log.info("api: link characteristics request for %s", format_mac(key))
+            out = pb.RequestLinkCharacteristicsResponse(session_id=sid)
+            if sub is None:
+                return out
+            answer = await _wait_link_answer(sub, sid, key, req.wait_ms / 1000.0)
+        finally:
+            if sub is not None:
+                router.unsubscribe(sub)
+        if answer is not None:
+            out.answered = True
+            out.status = answer.status
+            out.status_name = status_name(answer.status)
+            out.metrics.CopyFrom(convert.metrics_to_pb(answer.metrics))
+            out.text = answer.text
+        return out
+
+    async def AnnounceDestination(
+        self, req: pb.AnnounceDestinationRequest
+    ) -> pb.AnnounceDestinationResponse:
+        router = self._router("AnnounceDestination")
+        key = _mac(req.mac)
+        addresses = _addresses(list(req.addresses), "addresses", subnets=False)
+        sid = self._single_session(_optional(req, "session_id"))
+        await router.announce_destination(key, addresses=addresses, session_id=sid)
+        log.info("api: destination announce for %s", format_mac(key))
+        return pb.AnnounceDestinationResponse(session_id=sid)
+
+    async def ConnectStatic(self, req: pb.ConnectStaticRequest) -> pb.ConnectStaticResponse:
+        router = self._router("ConnectStatic")
+        host = req.host.strip().strip("[]")
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            raise _invalid(f"host: {req.host!r} is not an IP address") from None
+        if req.port > 65535:
+            raise _invalid(f"port: {req.port} out of range 1..65535")
+        port = req.port or None
+        tls: bool | None = _optional(req, "tls")
+        if tls and not router.use_tls:
+            raise _precondition("tls: this router has no TLS configuration ([tls], use_tls)")
+        router.connect_static(str(addr), port, tls=tls)
+        log.info("api: static peer %s port %s added", addr, port or "default")
+        return pb.ConnectStaticResponse()
+
+    async def TerminateSession(
+        self, req: pb.TerminateSessionRequest
+    ) -> pb.TerminateSessionResponse:
+        if not req.session_id:
+            raise _invalid("session_id: required")
+        self._check_session(req.session_id)
+        status = req.status if req.HasField("status") else 255
+        if status > 255:
+            raise _invalid(f"status: {status} out of range 0..255")
+        await self.daemon.terminate_session(req.session_id, status, req.text)
+        log.info("api: session %s terminated", req.session_id)
+        return pb.TerminateSessionResponse()
+
+    # -- events ----------------------------------------------------------------
+
+    async def WatchEvents(
+        self, req: pb.WatchEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.Event]:
+        sid: str | None = _optional(req, "session_id")
+        sub = self.daemon.subscribe(self.server.watch_queue)
+        self.server._watchers.add(sub)
+        try:
+            async for ev in sub:
+                if (
+                    sid is not None
+                    and not isinstance(ev, Lagged)
+                    and getattr(ev, "session_id", None) != sid
+                ):
+                    continue
+                yield convert.event_to_pb(ev)
+        finally:
+            self.server._watchers.discard(sub)
+            self.daemon.unsubscribe(sub)
+
+
+async def _wait_link_answer(
+    sub: Subscription, sid: str, key: bytes, timeout: float
+) -> LinkCharacteristicsResponse | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        try:
+            ev = await sub.get(left)
+        except (TimeoutError, StopAsyncIteration):
+            return None
+        if (
+            isinstance(ev, SessionEvent)
+            and ev.session_id == sid
+            and isinstance(ev.event, LinkCharacteristicsResponse)
+            and ev.event.mac == key
+        ):
+            return ev.event
+
+
+# ---------------------------------------------------------------------------
+# Handlers: the table of methods, with error mapping
+# ---------------------------------------------------------------------------
+
+
+def _unary(
+    fn: Callable[[Req], Awaitable[Resp]], req_type: type[Req], resp_type: type[Resp]
+) -> grpc.RpcMethodHandler[Req, Resp]:
+    async def handler(request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            return await fn(request)
+        except Exception as exc:
+            err = _error_of(exc)
+            if err is None:
+                log.exception("api: %s failed", getattr(fn, "__name__", "call"))
+                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+        await context.abort(err.code, err.message)
+
+    return grpc.unary_unary_rpc_method_handler(
+        handler,
+        request_deserializer=req_type.FromString,
+        response_serializer=resp_type.SerializeToString,
+    )
+
+
+def _handlers(svc: _Service) -> grpc.GenericRpcHandler[Any, Any]:
+    s = svc
+    table: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "GetInfo": _unary(s.GetInfo, pb.GetInfoRequest, pb.DaemonInfo),
+        "ListSessions": _unary(s.ListSessions, pb.ListSessionsRequest, pb.ListSessionsResponse),
+        "ListDestinations": _unary(
+            s.ListDestinations, pb.ListDestinationsRequest, pb.ListDestinationsResponse
+        ),
+        "GetSessionMetrics": _unary(
+            s.GetSessionMetrics, pb.GetSessionMetricsRequest, pb.GetSessionMetricsResponse
+        ),
+        "AddDestination": _unary(
+            s.AddDestination, pb.AddDestinationRequest, pb.AddDestinationResponse
+        ),
+        "UpdateDestination": _unary(
+            s.UpdateDestination, pb.UpdateDestinationRequest, pb.UpdateDestinationResponse
+        ),
+        "DropDestination": _unary(
+            s.DropDestination, pb.DropDestinationRequest, pb.DropDestinationResponse
+        ),
+        "UpdateSessionMetrics": _unary(
+            s.UpdateSessionMetrics, pb.UpdateSessionMetricsRequest, pb.UpdateSessionMetricsResponse
+        ),
+        "RequestLinkCharacteristics": _unary(
+            s.RequestLinkCharacteristics,
+            pb.RequestLinkCharacteristicsRequest,
+            pb.RequestLinkCharacteristicsResponse,
+        ),
+        "AnnounceDestination": _unary(
+            s.AnnounceDestination, pb.AnnounceDestinationRequest, pb.AnnounceDestinationResponse
+        ),
+        "ConnectStatic": _unary(s.ConnectStatic, pb.ConnectStaticRequest, pb.ConnectStaticResponse),
+        "TerminateSession": _unary(
+            s.TerminateSession, pb.TerminateSessionRequest, pb.TerminateSessionResponse
+        ),
+        "WatchEvents": grpc.unary_stream_rpc_method_handler(
+            s.WatchEvents,
+            request_deserializer=pb.WatchEventsRequest.FromString,
+            response_serializer=pb.Event.SerializeToString,
+        ),
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, table)
+
+
+# ---------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------
+
+
+class ManagementServer:
+    """Serves the management API of ``daemon`` on a Unix socket (mode 0600)
+    and, if ``api.tcp_listen`` is set, on TCP with mutual TLS.
+
+    ``config`` None = defaults (the role's default socket, no TCP). The
+    socket's directory must exist; a stale socket file left by a daemon that
+    died is replaced, a live one is not (:class:`ApiSetupError`).
+    """
+
+    def __init__(
+        self,
+        daemon: Daemon,
+        config: ApiConfig | None = None,
+        *,
+        socket_path: str | Path | None = None,
+    ) -> None:
+        from ..config import ApiConfig
+
+        self.daemon = daemon
+        self.config = config if config is not None else ApiConfig()
+        role = "modem" if isinstance(daemon, ModemDaemon) else "router"
+        chosen = socket_path if socket_path is not None else self.config.socket
+        self.socket_path: Path = Path(chosen) if chosen is not None else default_socket_path(role)
+        #: False when the socket is the role's default path (not configured).
+        self.socket_configured = chosen is not None
+        self.watch_queue = self.config.watch_queue
+        #: TCP port actually bound (``tcp_listen`` with port 0 picks one), or None.
+        self.tcp_port: int | None = None
+        self.stopping = False
+        self._server: grpc.aio.Server | None = None
+        self._socket_ino: int | None = None
+        self._watchers: set[Subscription] = set()
+
+    @property
+    def watchers(self) -> list[Subscription]:
+        """The subscriptions of the WatchEvents streams now open."""
+        return list(self._watchers)
+
+    async def start(self) -> None:
+        """Bind and serve. Raises :class:`ApiSetupError` with the reason."""
+        if self._server is not None:
+            return
+        path = self.socket_path
+        self._prepare_socket_path(path)
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server.add_generic_rpc_handlers([_handlers(_Service(self))])
+        old = os.umask(0o177)  # the socket file is created 0600, never wider
+        try:
+            bound = server.add_insecure_port(f"unix:{path}")
+        except RuntimeError as exc:  # lost a race with another daemon binding it
+            raise SocketInUseError(f"management API: cannot listen on {path}: {exc}") from None
+        finally:
+            os.umask(old)
+        if not bound:
+            raise SocketInUseError(f"management API: cannot listen on {path}")
+        try:
+            os.chmod(path, 0o600)
+            self._socket_ino = os.stat(path).st_ino
+            addr = self.config.tcp_address()
+            if addr is not None:
+                self.tcp_port = self._add_tcp(server, *addr)
+            await server.start()
+        except BaseException:
+            await server.stop(None)
+            self._remove_socket()
+            raise
+        self._server = server
+        log.info(
+            "management API on unix:%s%s",
+            path,
+            f" and {self.config.tcp_listen} (mutual TLS, port {self.tcp_port})"
+            if self.tcp_port is not None
+            else "",
+        )
+
+    def _prepare_socket_path(self, path: Path) -> None:
+        if len(os.fsencode(path)) > _MAX_UNIX_PATH:
+            raise ApiSetupError(
+                f"management API socket {path}: path too long for a Unix socket "
+                f"(max {_MAX_UNIX_PATH} bytes); set api.socket to a shorter path"
+            )
+        parent = path.parent
+        if not parent.is_dir():
+            raise ApiSetupError(
+                f"management API socket {path}: directory {parent} does not exist "
+                "(create it, or set api.socket to a path in an existing directory)"
+            )
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ApiSetupError(
+                f"management API socket {path}: exists and is not a socket; "
+                "not removing it (set api.socket to another path)"
+            )
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(str(path))
+        except OSError:
+            pass  # nobody listening: a stale file from a daemon that died
+        else:
+            raise SocketInUseError(
+                f"management API socket {path}: another process is serving on it "
+                "(is a daemon already running?)"
+            )
+        finally:
+            probe.close()
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise ApiSetupError(
+                f"management API socket {path}: cannot remove the stale socket: "
+                f"{exc.strerror or exc}"
+            ) from None
+        log.info("removed stale management API socket %s", path)
+
+    def _add_tcp(self, server: grpc.aio.Server, host: str, port: int) -> int:
+        cfg = self.config
+        assert cfg.tls_cert is not None and cfg.tls_key is not None
+        assert cfg.tls_client_ca is not None
+        try:
+            cert = cfg.tls_cert.read_bytes()
+            key = cfg.tls_key.read_bytes()
+            ca = cfg.tls_client_ca.read_bytes()
+        except OSError as exc:
+            raise ApiSetupError(
+                f"management API TLS: cannot read {exc.filename}: {exc.strerror}"
+            ) from None
+        creds = grpc.ssl_server_credentials(
+            [(key, cert)], root_certificates=ca, require_client_auth=True
+        )
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            bound = server.add_secure_port(target, creds)
+        except RuntimeError as exc:
+            raise ApiSetupError(f"management API: cannot listen on {target}: {exc}") from None
+        if not bound:
+            raise ApiSetupError(f"management API: cannot listen on {target}")
+        return bound
+
+    async def stop(self, grace: float = 1.0) -> None:
+        """Stop serving (open streams end after ``grace`` seconds) and
+        remove the socket file."""
+        self.stopping = True
+        server, self._server = self._server, None
+        if server is not None:
+            for sub in list(self._watchers):
+                self.daemon.unsubscribe(sub)  # ends the WatchEvents streams
+            await server.stop(grace)
+            self._remove_socket()
+            log.info("management API stopped")
+
+    def _remove_socket(self) -> None:
+        with contextlib.suppress(OSError):
+            if self._socket_ino is not None and os.stat(self.socket_path).st_ino == (
+                self._socket_ino
+            ):
+                self.socket_path.unlink()
+        self._socket_ino = None
+
+    async def __aenter__(self) -> ManagementServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def start_api_server(daemon: Daemon) -> ManagementServer | None:
+    """Start the management API as ``daemon.cfg.api`` says.
+
+    Returns None if ``api.enabled`` is false, or if ``api.socket`` is not set
+    and another daemon of the same role already serves on the default path
+    (logged as a warning: this daemon then runs without an API, so a second
+    daemon on one machine still starts). Raises :class:`ApiSetupError` for
+    everything else, including a configured socket that is in use.
+    """
+    cfg: ApiConfig = daemon.cfg.api
+    if not cfg.enabled:
+        return None
+    server = ManagementServer(daemon, cfg)
+    try:
+        await server.start()
+    except SocketInUseError as exc:
+        if server.socket_configured:
+            raise
+        log.warning("%s; running without the management API (set api.socket)", exc)
+        return None
+    return server

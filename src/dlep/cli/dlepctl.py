@@ -1,0 +1,862 @@
+"""``dlepctl``: operate a running ``dlep-router`` / ``dlep-modem`` through its
+management API.
+
+Read commands print aligned tables with human units (or JSON with
+``--json``); write commands print one line saying what was done. See
+``dlepctl --help`` and docs/api.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .. import __version__
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the daemon refused or failed the call
+EXIT_USAGE = 2  # bad command line (argparse's code)
+EXIT_UNREACHABLE = 3  # no daemon at the address
+
+#: Which daemon a command needs (None: either).
+COMMAND_ROLE: dict[str, str | None] = {
+    "info": None,
+    "sessions": None,
+    "destinations": None,
+    "session-metrics": None,
+    "destination": "modem",
+    "link-request": "router",
+    "announce": "router",
+    "connect": "router",
+    "terminate": None,
+    "watch": None,
+    "top": None,
+}
+
+_EPILOG = """\
+which daemon:
+  --socket PATH          the daemon's Unix socket (api.socket in its configuration)
+  --server HOST:PORT     its TCP listener (api.tcp_listen), with --cert/--key/--ca
+  neither                $DLEP_SOCKET if set, else the default socket of the role
+                         the command needs: modem for `destination ...`, router
+                         for `link-request`, `announce`, `connect`; for the other
+                         commands the router's if it is running, else the modem's.
+                         Defaults: $XDG_RUNTIME_DIR/dlep-<role>.sock, or
+                         /tmp/dlep-<role>-<uid>.sock. --modem / --router pick one.
+
+examples (with `make demo` running):
+  dlepctl sessions                      the router's session with the modem
+  dlepctl destinations --json           the destinations it learned, as JSON
+  dlepctl --modem destinations          the modem's view
+  dlepctl destination add 02:00:00:00:00:99 --cdrr 20M --mdrr 54M --latency 3ms --ipv4 10.0.0.99
+  dlepctl link-request 02:00:00:00:00:01 --cdrr 10M
+  dlepctl watch                         follow every event (Ctrl-C stops)
+  dlepctl --socket /tmp/dlep-modem-tls.sock info
+
+exit status: 0 ok, 1 the daemon refused the call, 2 usage error, 3 daemon not reachable.
+"""
+
+
+# ---------------------------------------------------------------------------
+# Value parsing for flags
+# ---------------------------------------------------------------------------
+
+
+def _rate(text: str) -> int:
+    from ..config import parse_rate
+
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _latency(text: str) -> int:
+    from ..config import parse_latency
+
+    try:
+        return parse_latency(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _percent(text: str) -> int:
+    raw = text.strip().removesuffix("%").strip()
+    if not raw.isdigit() or not 0 <= int(raw) <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a percentage 0-100")
+    return int(raw)
+
+
+def _mtu(text: str) -> int:
+    if not text.strip().isdigit() or int(text) > 0xFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an MTU 0-65535 (octets)")
+    return int(text)
+
+
+def _status(text: str) -> int:
+    if not text.strip().isdigit() or int(text) > 255:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a status code 0-255")
+    return int(text)
+
+
+def _family(version: int, subnet: bool) -> Callable[[str], str]:
+    import ipaddress
+
+    def check(text: str) -> str:
+        try:
+            if subnet:
+                net = ipaddress.ip_network(text.strip(), strict=False)
+                return str(net)
+            addr = ipaddress.ip_address(text.strip())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if addr.version != version:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an IPv{version} address")
+        return str(addr)
+
+    return check
+
+
+_METRIC_FLAGS: tuple[tuple[str, Callable[[str], int], str, str], ...] = (
+    ("cdrr", _rate, "RATE", "Current Data Rate Receive, e.g. 50M (bits/s)"),
+    ("cdrt", _rate, "RATE", "Current Data Rate Transmit"),
+    ("mdrr", _rate, "RATE", "Maximum Data Rate Receive"),
+    ("mdrt", _rate, "RATE", "Maximum Data Rate Transmit"),
+    ("latency", _latency, "TIME", "Latency, e.g. 2ms, 300us (a bare number is µs)"),
+    ("resources", _percent, "PCT", "Resources, percent"),
+    ("rlqr", _percent, "PCT", "Relative Link Quality Receive, percent"),
+    ("rlqt", _percent, "PCT", "Relative Link Quality Transmit, percent"),
+    ("mtu", _mtu, "OCTETS", "MTU"),
+)
+
+
+def _add_metric_flags(p: argparse.ArgumentParser, only: Sequence[str] | None = None) -> None:
+    g = p.add_argument_group("metrics")
+    for name, typ, metavar, help_ in _METRIC_FLAGS:
+        if only is None or name in only:
+            g.add_argument(f"--{name}", type=typ, metavar=metavar, help=help_)
+
+
+def _metrics_from(args: argparse.Namespace) -> Any:
+    from ..fsm import Metrics
+
+    return Metrics(**{n: getattr(args, n, None) for n, *_ in _METRIC_FLAGS})
+
+
+def _add_address_flags(p: argparse.ArgumentParser, *, drop: bool = False) -> None:
+    g = p.add_argument_group("addresses")
+    g.add_argument(
+        "--ipv4",
+        action="append",
+        default=[],
+        type=_family(4, False),
+        metavar="ADDR",
+        help="IPv4 address of the destination (repeatable)",
+    )
+    g.add_argument(
+        "--ipv6",
+        action="append",
+        default=[],
+        type=_family(6, False),
+        metavar="ADDR",
+        help="IPv6 address (repeatable)",
+    )
+    g.add_argument(
+        "--subnet",
+        action="append",
+        default=[],
+        type=_family(0, True),
+        metavar="NET",
+        help="attached subnet, e.g. 192.168.1.0/24 (repeatable)",
+    )
+    if drop:
+        g.add_argument(
+            "--drop",
+            action="append",
+            default=[],
+            metavar="ADDR",
+            help="address or subnet to remove (repeatable)",
+        )
+
+
+# ---------------------------------------------------------------------------
+# The parser
+# ---------------------------------------------------------------------------
+
+
+def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
+    """The whole command tree (``with_top``: also the flags of ``top``,
+    which imports the full-screen UI)."""
+    p = argparse.ArgumentParser(
+        prog="dlepctl",
+        description="Operate a running dlep-router or dlep-modem through its management API.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tgt = p.add_argument_group("daemon address (default: see 'which daemon' below)")
+    tgt.add_argument("--socket", metavar="PATH", help="the daemon's Unix socket (api.socket)")
+    tgt.add_argument("--modem", action="store_true", help="the modem's default socket")
+    tgt.add_argument("--router", action="store_true", help="the router's default socket")
+    tgt.add_argument("--server", metavar="HOST:PORT", help="TCP listener (mutual TLS)")
+    tgt.add_argument("--cert", metavar="FILE", help="our client certificate (PEM), with --server")
+    tgt.add_argument("--key", metavar="FILE", help="its private key (PEM)")
+    tgt.add_argument("--ca", metavar="FILE", help="CA that signed the daemon's certificate")
+    tgt.add_argument("--server-name", metavar="NAME", help="name the daemon's certificate carries")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per call (default 10)"
+    )
+    p.add_argument("--json", action="store_true", help="JSON output (read commands)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def cmd(name: str, help_: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if json_flag:
+            sp.add_argument(
+                "--json", action="store_true", default=argparse.SUPPRESS, help="JSON output"
+            )
+        return sp
+
+    cmd("info", "daemon role, version, uptime and health")
+    sp = cmd("sessions", "sessions with state, peer, heartbeats, uptime and counters")
+    sp.add_argument(
+        "-c", "--counters", action="store_true", help="also message and error counters by type"
+    )
+    sp = cmd("destinations", "destinations with their metrics and addresses")
+    sp.add_argument("-s", "--session", metavar="ID", help="only this session's")
+    sp = cmd("session-metrics", "session-wide metrics; `set` changes them (modem)")
+    sp.add_argument("action", nargs="?", choices=("show", "set"), default="show")
+    sp.add_argument("-s", "--session", metavar="ID", help="only this session's (show)")
+    _add_metric_flags(sp)
+
+    sp = cmd("destination", "add, update or drop a destination (modem)", json_flag=False)
+    dsub = sp.add_subparsers(dest="action", metavar="ACTION")
+    dsub.required = True
+    d = dsub.add_parser("add", help="a new destination: Destination Up to every router")
+    d.add_argument("mac", metavar="MAC")
+    _add_metric_flags(d)
+    _add_address_flags(d)
+    d = dsub.add_parser("update", help="new metrics or addresses: Destination Update")
+    d.add_argument("mac", metavar="MAC")
+    _add_metric_flags(d)
+    _add_address_flags(d, drop=True)
+    d = dsub.add_parser("drop", help="the destination is gone: Destination Down")
+    d.add_argument("mac", metavar="MAC")
+    d.add_argument("-s", "--session", metavar="ID", help="router only: which session")
+
+    sp = cmd("link-request", "Link Characteristics Request (router)", json_flag=True)
+    sp.add_argument("mac", metavar="MAC")
+    _add_metric_flags(sp, only=("cdrr", "cdrt", "latency"))
+    sp.add_argument("-s", "--session", metavar="ID", help="session (default: the one with MAC)")
+    sp.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait this long for the modem's answer (0: don't; default 5)",
+    )
+    sp = cmd("announce", "Destination Announce (router)", json_flag=False)
+    sp.add_argument("mac", metavar="MAC")
+    sp.add_argument("--ipv4", action="append", default=[], type=_family(4, False), metavar="ADDR")
+    sp.add_argument("--ipv6", action="append", default=[], type=_family(6, False), metavar="ADDR")
+    sp.add_argument("-s", "--session", metavar="ID", help="session (default: the only one up)")
+    sp = cmd("terminate", "end a session with Session Termination", json_flag=False)
+    sp.add_argument("session_id", metavar="SESSION")
+    sp.add_argument("--status", type=_status, metavar="CODE", help="status code (default 255)")
+    sp.add_argument("--text", default="", help="status text sent to the peer")
+    sp = cmd("connect", "connect to a modem and keep the session (router)", json_flag=False)
+    sp.add_argument("peer", metavar="HOST[:PORT]", help="IP address, '[v6]:port' for IPv6")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--tls", dest="tls", action="store_const", const=True, help="use TLS")
+    g.add_argument("--no-tls", dest="tls", action="store_const", const=False, help="plain TCP")
+    sp = cmd("watch", "follow the daemon's events (Ctrl-C stops)")
+    sp.add_argument("-s", "--session", metavar="ID", help="only this session's events")
+    sp.add_argument("-n", "--count", type=int, default=0, metavar="N", help="stop after N events")
+    sp = cmd("top", "live full-screen view of sessions and destinations (q quits)", json_flag=False)
+    if with_top:
+        from . import top
+
+        top.add_arguments(sp)
+    sp = cmd("completion", "print a shell completion script", json_flag=False)
+    sp.add_argument("shell", choices=("bash", "zsh"))
+    return p
+
+
+# ---------------------------------------------------------------------------
+# Output helpers
+# ---------------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """``192`` -> ``3m12s``; ``7380`` -> ``2h03m``; ``90000`` -> ``1d01h``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def _ms(ms: int) -> str:
+    return f"{ms / 1000:g}s" if ms % 100 == 0 else f"{ms}ms"
+
+
+class Out:
+    """Where results go: rich tables or JSON on stdout."""
+
+    def __init__(self, as_json: bool) -> None:
+        from rich.console import Console
+
+        self.json = as_json
+        tty = sys.stdout.isatty()
+        self.console = Console(
+            highlight=False, soft_wrap=False, width=None if tty else 200, emoji=False
+        )
+
+    def dump(self, value: Any) -> None:
+        print(json.dumps(value, indent=2, sort_keys=False))
+
+    def table(self, columns: Sequence[str], rows: Iterable[Sequence[str]], title: str = "") -> None:
+        from rich import box
+        from rich.table import Table
+
+        if title:
+            self.console.print(title, markup=False, style="bold")
+        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+        for c in columns:
+            numeric = c in _RIGHT
+            t.add_column(c, justify="right" if numeric else "left", no_wrap=True)
+        for r in rows:
+            t.add_row(*r)
+        self.console.print(t)
+
+    def line(self, text: str) -> None:
+        self.console.print(text, markup=False)
+
+
+_METRIC_COLUMNS = ("CDRR", "CDRT", "MDRR", "MDRT", "LATENCY", "RES", "RLQR", "RLQT", "MTU")
+_RIGHT = frozenset(("ID", "DESTS", "TX", "RX", "ERRORS", "UPTIME", "SESSION", *_METRIC_COLUMNS))
+
+
+def _metric_cells(m: Any) -> list[str]:
+    from ..daemon import fmt
+
+    def get(name: str) -> int | None:
+        return int(getattr(m, name)) if m.HasField(name) else None
+
+    cells: list[str] = []
+    for name in ("cdrr", "cdrt", "mdrr", "mdrt"):
+        v = get(name)
+        cells.append(fmt.rate(v) if v is not None else "-")
+    lat = get("latency")
+    cells.append(fmt.latency(lat) if lat is not None else "-")
+    for name in ("resources", "rlqr", "rlqt"):
+        v = get(name)
+        cells.append(f"{v}%" if v is not None else "-")
+    mtu = get("mtu")
+    cells.append(str(mtu) if mtu is not None else "-")
+    return cells
+
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+
+class Ctx:
+    """What a command gets: the client, the output, the parsed args."""
+
+    def __init__(self, client: Any, out: Out, args: argparse.Namespace) -> None:
+        self.client = client
+        self.out = out
+        self.args = args
+
+
+async def cmd_info(c: Ctx) -> int:
+    from ..api.convert import to_dict
+
+    info = await c.client.get_info()
+    if c.out.json:
+        c.out.dump(to_dict(info))
+        return EXIT_OK
+    d = to_dict(info)
+    rows = [
+        ("role", d["role"]),
+        ("version", d["version"]),
+        ("pid", str(d["pid"])),
+        ("uptime", duration(d["uptime"])),
+        ("health", f"{d['health']} ({d['health_detail']})"),
+        ("sessions", f"{d['sessions_up']} up / {d['sessions']}"),
+        ("destinations", str(d["destinations"])),
+        ("tls", "yes" if d["tls"] else "no"),
+        ("peer type", d["peer_type"] or "-"),
+    ]
+    if d["listening"]:
+        rows.append(("listening", ", ".join(d["listening"])))
+    rows.append(("watch streams", str(d["watch_streams"])))
+    rows.append(("api", c.client.display))
+    c.out.table(("KEY", "VALUE"), rows)
+    return EXIT_OK
+
+
+async def cmd_sessions(c: Ctx) -> int:
+    from ..api.convert import role_name, to_dict
+
+    sessions = await c.client.list_sessions()
+    if c.out.json:
+        c.out.dump([to_dict(s) for s in sessions])
+        return EXIT_OK
+    if not sessions:
+        c.out.line("no sessions")
+        return EXIT_OK
+    rows = []
+    for s in sessions:
+        peer_hb = _ms(s.peer_heartbeat_ms) if s.HasField("peer_heartbeat_ms") else "?"
+        errors = sum(s.errors.values())
+        rows.append(
+            (
+                s.id,
+                s.peer,
+                s.state,
+                "yes" if s.tls else "no",
+                s.peer_type or "-",
+                ",".join(s.extension_names) or "-",
+                f"{_ms(s.heartbeat_ms)}/{peer_hb}",
+                duration(s.uptime) if s.HasField("up_since") else "-",
+                str(s.destinations),
+                str(sum(s.tx_messages.values())),
+                str(sum(s.rx_messages.values())),
+                str(errors),
+            )
+        )
+    c.out.table(
+        (
+            "ID",
+            "PEER",
+            "STATE",
+            "TLS",
+            "PEER TYPE",
+            "EXTENSIONS",
+            "HEARTBEAT",
+            "UPTIME",
+            "DESTS",
+            "TX",
+            "RX",
+            "ERRORS",
+        ),
+        rows,
+    )
+    if getattr(c.args, "counters", False):
+        for s in sessions:
+            names = sorted(set(s.tx_messages) | set(s.rx_messages))
+            c.out.table(
+                ("MESSAGE", "TX", "RX"),
+                [(n, str(s.tx_messages.get(n, 0)), str(s.rx_messages.get(n, 0))) for n in names],
+                title=f"session {s.id} ({role_name(s.role)} side, peer {s.peer}): messages",
+            )
+            if s.errors:
+                c.out.table(
+                    ("STATUS", "COUNT"),
+                    [(k, str(v)) for k, v in sorted(s.errors.items())],
+                    title=f"session {s.id}: errors by status",
+                )
+    return EXIT_OK
+
+
+async def cmd_destinations(c: Ctx) -> int:
+    from ..api.convert import to_dict
+
+    dests = await c.client.list_destinations(c.args.session)
+    if c.out.json:
+        c.out.dump([to_dict(d) for d in dests])
+        return EXIT_OK
+    if not dests:
+        c.out.line("no destinations")
+        return EXIT_OK
+    rows = []
+    for d in dests:
+        addrs = [*d.ipv4, *d.ipv6, *d.ipv4_subnets, *d.ipv6_subnets]
+        rows.append(
+            (d.session_id or "-", d.mac, *_metric_cells(d.metrics), ", ".join(addrs) or "-")
+        )
+    c.out.table(("SESSION", "MAC", *_METRIC_COLUMNS, "ADDRESSES"), rows)
+    return EXIT_OK
+
+
+async def cmd_session_metrics(c: Ctx) -> int:
+    from ..api.convert import to_dict
+
+    if c.args.action == "set":
+        m = _metrics_from(c.args)
+        if m.is_empty():
+            return _usage("session-metrics set: give at least one metric (--cdrr 40M ...)")
+        await c.client.update_session_metrics(m)
+        c.out.line("session metrics updated")
+        return EXIT_OK
+    r = await c.client.get_session_metrics(c.args.session)
+    if c.out.json:
+        c.out.dump(to_dict(r))
+        return EXIT_OK
+    rows = [(s.session_id, s.peer, *_metric_cells(s.metrics)) for s in r.sessions]
+    if r.HasField("defaults"):
+        rows.append(("-", "(modem defaults)", *_metric_cells(r.defaults)))
+    if not rows:
+        c.out.line("no sessions")
+        return EXIT_OK
+    c.out.table(("SESSION", "PEER", *_METRIC_COLUMNS), rows)
+    return EXIT_OK
+
+
+async def cmd_destination(c: Ctx) -> int:
+    a = c.args
+    if a.action == "drop":
+        await c.client.drop_destination(a.mac, session_id=a.session)
+        c.out.line(f"destination {a.mac} dropped")
+        return EXIT_OK
+    m = _metrics_from(a)
+    addrs = [*a.ipv4, *a.ipv6, *a.subnet]
+    if a.action == "add":
+        await c.client.add_destination(a.mac, m, addresses=addrs)
+        c.out.line(f"destination {a.mac} added")
+    else:
+        if m.is_empty() and not addrs and not a.drop:
+            return _usage("destination update: give metrics (--cdrr ...) or addresses")
+        await c.client.update_destination(a.mac, m, add=addrs, drop=a.drop)
+        c.out.line(f"destination {a.mac} updated")
+    return EXIT_OK
+
+
+async def cmd_link_request(c: Ctx) -> int:
+    from ..api.convert import to_dict
+
+    a = c.args
+    if a.cdrr is None and a.cdrt is None and a.latency is None:
+        return _usage("link-request: give --cdrr, --cdrt and/or --latency")
+    wait_ms = max(0, int(a.wait * 1000))
+    r = await c.client.request_link_characteristics(
+        a.mac, cdrr=a.cdrr, cdrt=a.cdrt, latency=a.latency, session_id=a.session, wait_ms=wait_ms
+    )
+    if c.out.json:
+        c.out.dump(to_dict(r))
+        return EXIT_OK
+    if not wait_ms:
+        c.out.line(f"link characteristics request for {a.mac} sent (session {r.session_id})")
+    elif not r.answered:
+        c.out.line(f"link characteristics request for {a.mac} sent; no answer within {a.wait:g}s")
+    else:
+        from ..api.convert import metrics_from_pb
+        from ..daemon import fmt
+
+        text = f" ({r.text})" if r.text else ""
+        c.out.line(f"{a.mac}: {r.status_name}{text}; now {fmt.metrics(metrics_from_pb(r.metrics))}")
+    return EXIT_OK
+
+
+async def cmd_announce(c: Ctx) -> int:
+    a = c.args
+    r = await c.client.announce_destination(
+        a.mac, addresses=[*a.ipv4, *a.ipv6], session_id=a.session
+    )
+    c.out.line(f"destination announce for {a.mac} sent (session {r.session_id})")
+    return EXIT_OK
+
+
+async def cmd_terminate(c: Ctx) -> int:
+    a = c.args
+    await c.client.terminate_session(a.session_id, status=a.status, text=a.text)
+    c.out.line(f"session {a.session_id} terminated")
+    return EXIT_OK
+
+
+async def cmd_connect(c: Ctx) -> int:
+    from ..config import parse_peer
+
+    a = c.args
+    try:
+        host, port = parse_peer(a.peer, 0)
+    except ValueError as exc:
+        return _usage(f"connect: {exc}")
+    await c.client.connect_static(host, port, tls=a.tls)
+    where = f"{host}:{port}" if port else f"{host} (default port)"
+    c.out.line(f"connecting to {where}; the router keeps the session up")
+    return EXIT_OK
+
+
+async def cmd_watch(c: Ctx) -> int:
+    from ..api.client import event_kind
+    from ..api.convert import to_dict
+
+    n = 0
+    async for ev in c.client.watch(c.args.session):
+        if c.out.json:
+            d = {"kind": event_kind(ev), **to_dict(ev)}
+            print(json.dumps(d), flush=True)
+        else:
+            c.out.line(format_event(ev))
+            sys.stdout.flush()
+        n += 1
+        if c.args.count and n >= c.args.count:
+            break
+    return EXIT_OK
+
+
+def format_event(ev: Any) -> str:
+    """One line for people: time, session, what happened, metrics."""
+    from ..api.client import event_kind
+    from ..api.convert import metrics_from_pb
+    from ..daemon import fmt
+
+    t = time.localtime(ev.time)
+    stamp = time.strftime("%H:%M:%S", t) + f".{int(ev.time * 1000) % 1000:03d}"
+    who = f"session {ev.session_id} ({ev.peer})" if ev.session_id else (ev.peer or "daemon")
+    kind = event_kind(ev)
+    body: Any = getattr(ev, kind) if kind else None
+
+    def dest(d: Any) -> str:
+        addrs = [*d.ipv4, *d.ipv6, *d.ipv4_subnets, *d.ipv6_subnets]
+        tail = f" [{', '.join(addrs)}]" if addrs else ""
+        return f"{d.mac} {fmt.metrics(metrics_from_pb(d.metrics))}{tail}"
+
+    if kind == "session_connected":
+        text = "connected" + (" over TLS" if body.tls else "")
+    elif kind == "session_up":
+        text = (
+            f"session up: peer {body.peer_type!r}, heartbeat {_ms(body.peer_heartbeat_ms)} "
+            f"(ours {_ms(body.heartbeat_ms)}), metrics "
+            f"{fmt.metrics(metrics_from_pb(body.session_metrics))}"
+        )
+    elif kind == "session_down":
+        status = body.status_name if body.HasField("status") else "no status"
+        text = f"session down ({status}, {'by peer' if body.by_peer else 'by us'}): {body.reason}"
+    elif kind == "session_update":
+        text = f"session update: {fmt.metrics(metrics_from_pb(body.changed))}"
+    elif kind == "destination_up":
+        text = f"destination up{' (announced)' if body.announced else ''}: {dest(body.destination)}"
+    elif kind == "destination_update":
+        changed = metrics_from_pb(body.changed)
+        what = fmt.metrics(changed) if not changed.is_empty() else "addresses"
+        text = f"destination update: {body.destination.mac} {what}"
+    elif kind == "destination_down":
+        text = f"destination down: {body.mac} ({'by peer' if body.by_peer else 'by us'})"
+    elif kind == "destination_refused":
+        text = f"destination refused: {body.mac} {body.status_name} {body.text}".rstrip()
+    elif kind == "destination_up_requested":
+        text = f"destination up awaiting decision: {dest(body.destination)}"
+    elif kind == "destination_announce_requested":
+        text = f"destination announce requested: {body.mac} {' '.join(body.addresses)}".rstrip()
+    elif kind == "link_request":
+        parts = [
+            f"{n}={v}"
+            for n in ("cdrr", "cdrt", "latency")
+            if body.HasField(n)
+            for v in [getattr(body, n)]
+        ]
+        text = f"link characteristics requested: {body.mac} {' '.join(parts)}"
+    elif kind == "link_response":
+        text = (
+            f"link characteristics response: {body.mac} {body.status_name} "
+            f"{fmt.metrics(metrics_from_pb(body.metrics))} {body.text}"
+        ).rstrip()
+    elif kind == "link_timeout":
+        text = f"link characteristics request for {body.mac}: no answer yet"
+    elif kind == "peer_discovered":
+        text = f"peer offer from {body.address} ({body.peer_type or 'no peer type'}): " + (
+            ", ".join(body.connection_points) or "no connection point"
+        )
+    elif kind == "error":
+        extra = f" [{body.message_type}]" if body.message_type else ""
+        text = f"error {body.kind}{extra}: {body.message}"
+    elif kind == "lagged":
+        text = f"LAGGED: this stream fell behind, {body.dropped} event(s) dropped"
+    elif kind == "other":
+        text = f"{body.type}: {body.text}"
+    else:
+        text = "unknown event"
+    return f"{stamp}  {who}  {text}"
+
+
+# ---------------------------------------------------------------------------
+# Plumbing
+# ---------------------------------------------------------------------------
+
+
+class UsageError(Exception):
+    """A command-line problem found after parsing."""
+
+
+def _usage(message: str) -> NoReturn:
+    raise UsageError(message)
+
+
+COMMANDS: dict[str, Callable[[Ctx], Any]] = {
+    "info": cmd_info,
+    "sessions": cmd_sessions,
+    "destinations": cmd_destinations,
+    "session-metrics": cmd_session_metrics,
+    "destination": cmd_destination,
+    "link-request": cmd_link_request,
+    "announce": cmd_announce,
+    "terminate": cmd_terminate,
+    "connect": cmd_connect,
+    "watch": cmd_watch,
+}
+
+
+def _command_role(args: argparse.Namespace) -> str | None:
+    role = COMMAND_ROLE.get(args.command)
+    if args.command == "destination" and args.action == "drop":
+        return None  # both roles drop destinations
+    if args.command == "session-metrics" and args.action == "set":
+        return "modem"
+    return role
+
+
+def resolve_target(args: argparse.Namespace) -> tuple[Any, str]:
+    """The client for the chosen daemon and the daemon's name for messages.
+
+    Raises:
+        UsageError: inconsistent flags.
+        ConnectionError: no socket where one was expected (message says where).
+    """
+    from ..api.client import ManagementClient
+    from ..api.paths import candidate_socket_paths
+
+    chosen = [f for f in ("socket", "server") if getattr(args, f)]
+    if args.modem or args.router:
+        chosen.append("modem" if args.modem else "router")
+    if len(chosen) > 1:
+        _usage("give only one of --socket, --server, --modem, --router")
+    if args.server:
+        missing = [f"--{f}" for f in ("cert", "key", "ca") if not getattr(args, f)]
+        if missing:
+            _usage(f"--server needs {', '.join(missing)} (the TCP listener is mutual TLS only)")
+        try:
+            client = ManagementClient.tcp(
+                args.server,
+                cert=args.cert,
+                key=args.key,
+                ca=args.ca,
+                server_name=args.server_name,
+                timeout=args.timeout,
+            )
+        except OSError as exc:
+            _usage(f"cannot read {exc.filename}: {exc.strerror}")
+        return client, "the dlep daemon"
+    need = _command_role(args)
+    if args.modem or args.router:
+        role = "modem" if args.modem else "router"
+        return _unix_client(candidate_socket_paths(role), args, role)
+    path = args.socket or os.environ.get("DLEP_SOCKET")
+    if path:
+        p = Path(path).expanduser()
+        return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
+    roles = [need] if need else ["router", "modem"]
+    candidates = [p for r in roles for p in candidate_socket_paths(r)]
+    for p in candidates:
+        if p.exists():
+            return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
+    daemon = f"dlep-{need}" if need else "dlep-router or dlep-modem"
+    raise ConnectionError(
+        f"cannot reach a dlep daemon: no socket at {' or '.join(map(str, candidates))}; "
+        f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
+    )
+
+
+def _unix_client(paths: list[Path], args: argparse.Namespace, role: str) -> tuple[Any, str]:
+    from ..api.client import ManagementClient
+
+    found = next((p for p in paths if p.exists()), paths[0])
+    return ManagementClient.unix(found, timeout=args.timeout), f"dlep-{role}"
+
+
+def _name_of(need: str | None, path: Path) -> str:
+    if need:
+        return f"dlep-{need}"
+    for role in ("modem", "router"):
+        if role in path.name:
+            return f"dlep-{role}"
+    return "the dlep daemon"
+
+
+async def _run(args: argparse.Namespace, out: Out) -> int:
+    from ..api.client import ApiError, DaemonUnreachable
+
+    client, daemon = resolve_target(args)
+    if client.target.startswith("unix:") and not Path(client.target[5:]).exists():
+        raise ConnectionError(
+            f"cannot reach dlep daemon at {client.display}: no such socket; "
+            f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
+        )
+    try:
+        result: int = await COMMANDS[args.command](Ctx(client, out, args))
+        return result
+    except DaemonUnreachable as exc:
+        raise ConnectionError(
+            f"cannot reach dlep daemon at {exc.target}: {_why(exc.details)}; is {daemon} "
+            "running? (give --socket PATH if its [api] socket is elsewhere)"
+        ) from None
+    except ApiError as exc:
+        print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        await client.close()
+
+
+def _why(details: str) -> str:
+    """gRPC's connection error, said briefly."""
+    low = details.lower()
+    if "connection refused" in low:
+        return "connection refused (nothing listens there: a socket left by a daemon that died?)"
+    if "no such file" in low:
+        return "no such socket"
+    if "permission denied" in low:
+        return "permission denied (the socket is mode 0600: run dlepctl as the daemon's user)"
+    if "handshake" in low or "ssl" in low or "certificate" in low:
+        return f"TLS handshake failed ({details})"
+    return details
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``dlepctl``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "completion":
+        from .completion import completion_script
+
+        print(completion_script(build_parser(with_top=True), args.shell), end="")
+        return EXIT_OK
+    if args.command == "top":
+        args = build_parser(with_top=True).parse_args(argv)
+    try:
+        if args.command == "top":
+            from . import top
+
+            client, _ = resolve_target(args)
+            return int(top.main(args, client))
+        out = Out(bool(args.json))
+        try:
+            return asyncio.run(_run(args, out))
+        except KeyboardInterrupt:
+            return EXIT_OK
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"dlepctl: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConnectionError as exc:
+        print(f"dlepctl: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
