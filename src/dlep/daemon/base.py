@@ -30,7 +30,7 @@ from ..fsm import (
     SessionUpdated,
     State,
 )
-from ..fsm.session import _DState, _mac_bytes
+from ..fsm.session import SessionPlugin, _DState, _mac_bytes
 from ..transport import SessionProtocol, TlsSettings
 from ..wire import PeerType, Registry, core_registry, format_mac, message_name, status_name
 from . import fmt
@@ -105,6 +105,7 @@ class BuilderBase(Generic[C]):
         return {
             "registry": self._registry(),
             "extensions": [e.code for e in self._exts],
+            "plugins": [e for e in self._exts if hasattr(e, "on_items")],
             "tls": self._tls,
             "use_tls": self._use_tls,
             "ssl_context": self._ctx,
@@ -163,8 +164,10 @@ class DaemonBase:
         extensions: Iterable[int] = (),
         tls: TlsSettings | None = None,
         use_tls: bool | None = None,
+        plugins: Iterable[SessionPlugin] = (),
     ) -> None:
         self.cfg = config
+        self._plugins = tuple(plugins)
         self.registry = registry or core_registry()
         self._extra_extensions = tuple(extensions)
         self.tls_settings = tls if tls is not None else _tls_from_config(config)
@@ -213,6 +216,7 @@ class DaemonBase:
             heartbeat_interval_ms=t.heartbeat_interval_ms,
             extensions=tuple(sorted(set(extensions) | set(self._extra_extensions))),
             registry=self.registry,
+            plugins=self._plugins,
             missed_heartbeats=t.missed_heartbeats,
             init_timeout_ms=t.init_timeout_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,

@@ -26,6 +26,7 @@ from ..fsm import (
     SessionUp,
     State,
 )
+from ..fsm.session import SessionPlugin
 from ..transport import (
     DiscoverySocket,
     TlsSettings,
@@ -151,9 +152,17 @@ class ModemDaemon(DaemonBase):
         tls: TlsSettings | None = None,
         use_tls: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        plugins: Iterable[SessionPlugin] = (),
         link_handler: LinkHandler | None = None,
     ) -> None:
-        super().__init__(config, registry=registry, extensions=extensions, tls=tls, use_tls=use_tls)
+        super().__init__(
+            config,
+            registry=registry,
+            extensions=extensions,
+            tls=tls,
+            use_tls=use_tls,
+            plugins=plugins,
+        )
         self.mcfg = config
         self._ssl_ctx = ssl_context
         self._link_handler: LinkHandler = link_handler or grant_what_is_possible

@@ -18,6 +18,7 @@ from ..fsm import (
     RouterDiscovery,
     Session,
 )
+from ..fsm.session import SessionPlugin
 from ..transport import (
     DiscoverySocket,
     SessionProtocol,
@@ -75,8 +76,16 @@ class RouterDaemon(DaemonBase):
         tls: TlsSettings | None = None,
         use_tls: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        plugins: Iterable[SessionPlugin] = (),
     ) -> None:
-        super().__init__(config, registry=registry, extensions=extensions, tls=tls, use_tls=use_tls)
+        super().__init__(
+            config,
+            registry=registry,
+            extensions=extensions,
+            tls=tls,
+            use_tls=use_tls,
+            plugins=plugins,
+        )
         self.rcfg = config
         self._ssl_ctx = ssl_context
         self._discovery: RouterDiscovery | None = None

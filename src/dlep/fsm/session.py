@@ -21,7 +21,7 @@ import ipaddress
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 from ..wire import (
     DEFAULT_REGISTRY,
@@ -34,6 +34,7 @@ from ..wire import (
     Ipv4AttachedSubnet,
     Ipv6Address,
     Ipv6AttachedSubnet,
+    ItemFormatError,
     MacAddress,
     Message,
     MessageFramer,
@@ -42,6 +43,7 @@ from ..wire import (
     Registry,
     Status,
     StatusCode,
+    UnitSpec,
     UnknownItem,
     decode_message,
     encode_message,
@@ -119,6 +121,75 @@ class TransactionInProgressError(SessionError):
     """RFC 8175 §8: one request per destination at a time."""
 
 
+class ProtocolViolation(Exception):
+    """Raised by a plugin hook: the peer broke an extension's rules.
+
+    The engine ends the session with ``status`` (default 130 Invalid Data).
+    """
+
+    def __init__(self, reason: str, status: int = StatusCode.INVALID_DATA) -> None:
+        super().__init__(reason)
+        self.status = int(status)
+        self.reason = reason
+
+
+class SessionPlugin(Protocol):
+    """What the engine calls on a negotiated extension (see :mod:`dlep.ext`)."""
+
+    @property
+    def code(self) -> int:
+        """Extension Type Value."""
+        ...
+
+    @property
+    def messages(self) -> Sequence[UnitSpec]:
+        """Message specs the extension defines (dispatched to on_message)."""
+        ...
+
+    def new_state(self, session: Session) -> Any:
+        """Per-session state, created at negotiation."""
+        ...
+
+    def init_items(self, session: Session) -> Sequence[DataItem]:
+        """Items for our Session Initialization Response (modem)."""
+        ...
+
+    def on_peer_init(self, session: Session, msg: Message) -> None:
+        """Check the peer's Session Initialization (Response)."""
+        ...
+
+    def on_items(
+        self, session: Session, msg: Message, dest: bytes | None, items: Sequence[DataItem]
+    ) -> None:
+        """The extension's items arrived in a core message."""
+        ...
+
+    def response_items(
+        self, session: Session, message_type: int, dest: bytes | None
+    ) -> Sequence[DataItem]:
+        """Items to add to a response we send."""
+        ...
+
+    def on_message(self, session: Session, msg: Message) -> None:
+        """One of the extension's own messages arrived."""
+        ...
+
+    def on_destination_gone(self, session: Session, dest: bytes) -> None:
+        """A destination left the session."""
+        ...
+
+
+_RESPONSES: Final = frozenset(
+    {
+        MessageType.SESSION_UPDATE_RESPONSE,
+        MessageType.DESTINATION_UP_RESPONSE,
+        MessageType.DESTINATION_ANNOUNCE_RESPONSE,
+        MessageType.DESTINATION_DOWN_RESPONSE,
+        MessageType.LINK_CHARACTERISTICS_RESPONSE,
+    }
+)
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """Engine parameters; times in milliseconds.
@@ -146,6 +217,7 @@ class SessionConfig:
             Session Initialization (Response).
         required_extensions: modem: refuse a router that does not offer all
             of these (Session Initialization Response 'Request Denied', B.2).
+        plugins: extension objects; their hooks run once negotiated.
     """
 
     heartbeat_interval_ms: int = 60_000
@@ -165,6 +237,14 @@ class SessionConfig:
     ipv4_subnets: tuple[ipaddress.IPv4Network, ...] = ()
     ipv6_subnets: tuple[ipaddress.IPv6Network, ...] = ()
     required_extensions: frozenset[int] = frozenset()
+    #: Extension objects (:class:`dlep.ext.Extension`) whose hooks run when
+    #: negotiated; their codes are offered too.
+    plugins: tuple[SessionPlugin, ...] = ()
+
+    @property
+    def offered_extensions(self) -> tuple[int, ...]:
+        """Extension codes we list in Extensions Supported."""
+        return tuple(sorted(set(self.extensions) | {p.code for p in self.plugins}))
 
     def __post_init__(self) -> None:
         if not isinstance(self.heartbeat_interval_ms, int) or not (
@@ -261,6 +341,7 @@ class _Dest:
 
     __slots__ = (
         "deferred_down",
+        "deferred_extra",
         "deferred_l3",
         "deferred_metrics",
         "extra",
@@ -277,12 +358,15 @@ class _Dest:
         self.mac = mac
         self.state = state
         self.metrics = metrics
-        self.l3 = _L3()
+        # Shared until the first address arrives: _l3_apply never mutates
+        # its input, so ~0.9 KiB of empty sets per destination are saved.
+        self.l3 = _NO_L3
         self.extra: dict[int, DataItem] = {}
         self.out_req: int | None = None  # our request awaiting the peer's response
         self.peer_req: int | None = None  # the peer's request awaiting our response
         self.deferred_metrics: Metrics | None = None
         self.deferred_l3: list[L3Item] = []
+        self.deferred_extra: list[DataItem] = []
         self.deferred_down = False
         self.lcr_deadline: float | None = None
 
@@ -431,6 +515,11 @@ class Session:
         self.tx_counts: dict[int, int] = {}
         self.rx_counts: dict[int, int] = {}
         self.error_counts: dict[int, int] = {}
+        self._active: tuple[SessionPlugin, ...] = ()
+        self._active_by_code: dict[int, SessionPlugin] = {}
+        self._ext_messages: frozenset[int] = frozenset()
+        #: Per-extension session state (``plugin.new_state()``), by code.
+        self.ext_state: dict[int, Any] = {}
         self._dispatch: dict[State, dict[int, Callable[[Message], None]]] = {
             state: {mt: getattr(self, name) for mt, name in TRANSITIONS[(role, state)].items()}
             for state in State
@@ -462,8 +551,8 @@ class Session:
                 HeartbeatInterval(self.config.heartbeat_interval_ms),
                 self.config.peer_type,
             ]
-            if self.config.extensions:
-                items.append(ExtensionsSupported(tuple(self.config.extensions)))
+            if self.config.offered_extensions:
+                items.append(ExtensionsSupported(self.config.offered_extensions))
             items += self._own_l3.items()
             self._send(M.SESSION_INITIALIZATION, items)
 
@@ -511,8 +600,10 @@ class Session:
         st = self.state
         if st is State.IN_SESSION:
             assert self._peer_hb is not None
-            silent = now - self._last_rx
-            if silent >= self.config.missed_heartbeats * self._peer_hb:
+            # Compare with the same sums get_timer() returns: "now - last >=
+            # interval" can be False at exactly get_timer() (float rounding).
+            if now >= self._last_rx + self.config.missed_heartbeats * self._peer_hb:
+                silent = now - self._last_rx
                 self._terminate(
                     StatusCode.TIMED_OUT,
                     f"no message from peer for {silent:.3f} s "
@@ -525,7 +616,7 @@ class Session:
                         d.lcr_deadline = None
                         self._lcr_pending -= 1
                         self._events.append(LinkCharacteristicsTimeout(d.mac))
-            if now - self._last_tx >= self._hb:
+            if now >= self._last_tx + self._hb:
                 self._send(M.HEARTBEAT, ())
         elif st is State.INITIALIZING:
             if self._deadline is not None and now >= self._deadline:
@@ -611,6 +702,7 @@ class Session:
             return
         if not self._started:
             raise SessionError("session not started")
+        _status(status, text)  # a bad code or text is the caller's error
         if self.state is State.INITIALIZING and self.role is Role.MODEM:
             # Nothing may be sent before Session Initialization arrives (§7.2).
             self._reset(status, text or "closed by application", False)
@@ -650,9 +742,41 @@ class Session:
                 self._pending_session = (metrics, list(l3))
             else:
                 pm, pl = self._pending_session
-                self._pending_session = (pm.merged(metrics), pl + l3)
+                self._pending_session = (pm.merged(metrics), _coalesce_l3(pl, l3))
             return
         self._send_session_update(metrics, l3)
+
+    def send_message(
+        self, message_type: int, items: Iterable[DataItem], *, now: float | None = None
+    ) -> None:
+        """Send a message defined by a negotiated extension (e.g. Credit Control).
+
+        Refused (SessionError) for core messages, unknown types and
+        extensions not in use on this session.
+        """
+        self._tick(now)
+        self._require_in_session()
+        spec = self._registry.messages.get(message_type)
+        if spec is None or spec.extension is None:
+            raise SessionError(
+                f"send_message is for extension messages; {message_name(message_type)} is not one"
+            )
+        if spec.extension not in self.extensions:
+            raise SessionError(
+                f"{spec.name} belongs to extension {spec.extension}, not negotiated on this session"
+            )
+        items = list(items)
+        self._check_extra(message_type, items)
+        self._send(message_type, items)
+
+    def emit(self, event: Event) -> None:
+        """Queue an application event (for extension hooks)."""
+        self._events.append(event)
+
+    def is_up(self, mac: bytes | str) -> bool:
+        """True if the destination is up (or going down) in this session."""
+        d = self._dests.get(_mac_bytes(mac))
+        return d is not None and (d.state is _DState.UP or d.state is _DState.PENDING_DOWN)
 
     # ------------------------------------------------------------------
     # API: modem
@@ -682,6 +806,8 @@ class Session:
         new, problems = self._l3_apply(key, d.l3, l3)
         if problems:
             raise SessionError(f"add_destination {format_mac(key)}: " + "; ".join(problems))
+        items: list[DataItem] = [MacAddress(key), *metrics.items(), *l3, *extra]
+        self._send(M.DESTINATION_UP, items)  # first: a refused message changes nothing
         self._l3_commit(key, d.l3, new)
         d.l3 = new
         for item in extra:
@@ -690,8 +816,6 @@ class Session:
         self._dests[key] = d
         if self._mac_len is None:
             self._mac_len = len(key)
-        items: list[DataItem] = [MacAddress(key), *metrics.items(), *l3, *extra]
-        self._send(M.DESTINATION_UP, items)
 
     def update_destination(
         self,
@@ -704,7 +828,8 @@ class Session:
         now: float | None = None,
     ) -> bool:
         """Modem: report changes (Destination Update). Only metrics that
-        changed are sent. Held back while Destination Up is unanswered.
+        changed are sent. Held back (coalesced, extension items included)
+        while Destination Up is unanswered.
 
         Returns True if something was sent or queued.
         """
@@ -718,25 +843,33 @@ class Session:
         l3 = _l3_items(add, True) + _l3_items(drop, False)
         if d.state is _DState.PENDING_DOWN or d.deferred_down:
             raise SessionError(f"destination {format_mac(d.mac)} is going down")
+        if d.state is _DState.AWAITING_DECISION:
+            # Announced by the router, not yet answered: §12.1 forbids
+            # messages about it before the Announce Response.
+            raise SessionError(
+                f"destination {format_mac(d.mac)} is not up (answer its Destination Announce)"
+            )
         changed = d.metrics.changed_in(metrics)
         new, problems = self._l3_apply(d.mac, d.l3, l3)
         if problems:
             raise SessionError(f"update_destination {format_mac(d.mac)}: " + "; ".join(problems))
+        if changed.is_empty() and not l3 and not extra:
+            return False
+        items: list[DataItem] = [MacAddress(d.mac), *changed.items(), *l3, *extra]
+        if d.state is _DState.PENDING_UP:
+            self._encode(M.DESTINATION_UPDATE, items)  # refuse now what could not be sent later
+            d.deferred_metrics = (
+                changed if d.deferred_metrics is None else d.deferred_metrics.merged(changed)
+            )
+            d.deferred_l3 = _coalesce_l3(d.deferred_l3, l3)
+            d.deferred_extra += extra
+        else:
+            self._send(M.DESTINATION_UPDATE, items)  # first: a refused message changes nothing
         self._l3_commit(d.mac, d.l3, new)
         d.l3 = new
         d.metrics = d.metrics.merged(changed)
         for item in extra:
             d.extra[item.TYPE] = item
-        if changed.is_empty() and not l3 and not extra:
-            return False
-        if d.state is _DState.PENDING_UP:
-            d.deferred_metrics = (
-                changed if d.deferred_metrics is None else d.deferred_metrics.merged(changed)
-            )
-            d.deferred_l3 += l3
-            return True
-        items: list[DataItem] = [MacAddress(d.mac), *changed.items(), *l3, *extra]
-        self._send(M.DESTINATION_UPDATE, items)
         return True
 
     def drop_destination(self, mac: bytes | str, *, now: float | None = None) -> None:
@@ -772,22 +905,29 @@ class Session:
 
         ``metrics`` are the characteristics after processing; the response
         carries the complete declared set (§12.19), filled from the current
-        values.
+        values. If our Destination Down for it already went out, nothing is
+        sent: the router cancels its request when the Down arrives.
         """
         self._tick(now)
         self._require_role(Role.MODEM, "respond_link_characteristics")
         self._require_in_session()
+        st = _status(status, text)
         d = self._get_dest(mac)
         if d.peer_req != M.LINK_CHARACTERISTICS_REQUEST:
             raise SessionError(f"no Link Characteristics Request pending for {format_mac(d.mac)}")
         metrics = metrics or Metrics()
         self._check_metrics(metrics)
-        d.metrics = d.metrics.merged(metrics)
         d.peer_req = None
+        if d.state is _DState.PENDING_DOWN:
+            # Our Destination Down went out first: the router drops the
+            # destination and its request on it, so an answer now would be a
+            # message about a downed destination (§12.1). Nothing to send.
+            return
+        d.metrics = d.metrics.merged(metrics)
         full = d.metrics.restricted(self._declared)
         self._send(
             M.LINK_CHARACTERISTICS_RESPONSE,
-            [MacAddress(d.mac), Status(int(status), text), *full.items()],
+            [MacAddress(d.mac), st, *full.items()],
         )
 
     def respond_destination_announce(
@@ -808,6 +948,7 @@ class Session:
         self._tick(now)
         self._require_role(Role.MODEM, "respond_destination_announce")
         self._require_in_session()
+        st = _status(StatusCode.SUCCESS if accept else StatusCode.REQUEST_DENIED, text)
         d = self._get_dest(mac)
         if d.peer_req != M.DESTINATION_ANNOUNCE:
             raise SessionError(f"no Destination Announce pending for {format_mac(d.mac)}")
@@ -816,7 +957,7 @@ class Session:
             self._drop_record(d)
             self._send(
                 M.DESTINATION_ANNOUNCE_RESPONSE,
-                [MacAddress(d.mac), Status(StatusCode.REQUEST_DENIED, text)],
+                [MacAddress(d.mac), st],
             )
             return
         metrics = metrics or Metrics()
@@ -833,7 +974,7 @@ class Session:
             M.DESTINATION_ANNOUNCE_RESPONSE,
             [
                 MacAddress(d.mac),
-                Status(StatusCode.SUCCESS, text),
+                st,
                 *d.metrics.restricted(self._declared).items(),
                 *d.l3.items(),
             ],
@@ -891,7 +1032,7 @@ class Session:
         req = Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency)
         if req.is_empty():
             raise SessionError("request_link_characteristics: give cdrr, cdrt or latency")
-        req.validate()
+        _validate(req)
         d.out_req = M.LINK_CHARACTERISTICS_REQUEST
         lt = self.config.link_characteristics_timeout_ms
         if lt is not None:
@@ -915,6 +1056,8 @@ class Session:
             d.state = _DState.UP
             self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(d.mac), Status(0)])
             self._events.append(DestinationUp(d.info()))
+            if d.out_req is None:
+                self._flush_deferred(d)
         else:
             self._drop_record(d)
             self._send(
@@ -958,6 +1101,8 @@ class Session:
                         by_peer=True,
                     )
                     return
+        if self._active and mt not in self._ext_messages and not self._plugin_items(msg):
+            return
         handler(msg)
 
     def _protocol_error(self, status: int, reason: str) -> None:
@@ -988,7 +1133,9 @@ class Session:
         self._peer_hb = hb.milliseconds / 1000.0
         self.peer_heartbeat_ms = hb.milliseconds
         self.peer_type = pt
-        self.extensions = frozenset(self.config.extensions) & theirs
+        self.extensions = frozenset(self.config.offered_extensions) & theirs
+        if not self._activate(msg):
+            return
         declared = self.config.session_metrics
         self._declared = declared.types()
         self.session_metrics = declared
@@ -1000,6 +1147,8 @@ class Session:
         ]
         if self.extensions:
             base.append(ExtensionsSupported(tuple(sorted(self.extensions))))
+        for plugin in self._active:
+            base.extend(plugin.init_items(self))
         if missing:
             names = ", ".join(str(e) for e in sorted(missing))
             self._send(
@@ -1040,11 +1189,66 @@ class Session:
         self._peer_hb = hb.milliseconds / 1000.0
         self.peer_heartbeat_ms = hb.milliseconds
         self.peer_type = pt
-        self.extensions = frozenset(self.config.extensions) & theirs
+        self.extensions = frozenset(self.config.offered_extensions) & theirs
+        if not self._activate(msg):
+            return
         self.session_metrics = Metrics(**parts.metrics)
         self._declared = self.session_metrics.types()
         self._commit_peer_l3(parts.l3)
         self._enter_session()
+
+    def _activate(self, msg: Message) -> bool:
+        """Start the negotiated plugins and let them check the peer's init."""
+        self._active = tuple(p for p in self.config.plugins if p.code in self.extensions)
+        self._active_by_code = {p.code: p for p in self._active}
+        table = self._dispatch[State.IN_SESSION]
+        codes: set[int] = set()
+        for plugin in self._active:
+            self.ext_state[plugin.code] = plugin.new_state(self)
+            for spec in plugin.messages:
+                codes.add(spec.code)
+                table[spec.code] = self._plugin_message_handler(plugin)
+        self._ext_messages = frozenset(codes)
+        try:
+            for plugin in self._active:
+                plugin.on_peer_init(self, msg)
+        except ProtocolViolation as v:
+            self._protocol_error(v.status, v.reason)
+            return False
+        return True
+
+    def _plugin_message_handler(self, plugin: SessionPlugin) -> Callable[[Message], None]:
+        def handle(msg: Message) -> None:
+            try:
+                plugin.on_message(self, msg)
+            except ProtocolViolation as v:
+                self._protocol_error(v.status, v.reason)
+
+        return handle
+
+    def _plugin_items(self, msg: Message) -> bool:
+        """Hand extension items in a core message to their plugins first."""
+        ext_of = self._registry.item_extension
+        groups: dict[int, list[DataItem]] = {}
+        for item in msg.items:
+            if isinstance(item, UnknownItem):
+                continue
+            ext = ext_of.get(item.TYPE)
+            if ext is not None:
+                groups.setdefault(ext, []).append(item)
+        if not groups:
+            return True
+        mac = msg.get(MacAddress)
+        dest = mac.address if mac is not None else None
+        try:
+            for code, items in groups.items():
+                plugin = self._active_by_code.get(code)
+                if plugin is not None:
+                    plugin.on_items(self, msg, dest, items)
+        except ProtocolViolation as v:
+            self._protocol_error(v.status, v.reason)
+            return False
+        return True
 
     def _enter_session(self) -> None:
         self.state = State.IN_SESSION
@@ -1122,11 +1326,21 @@ class Session:
         if self._pending_session is not None:
             metrics, l3 = self._pending_session
             self._pending_session = None
-            self._send_session_update(metrics, l3)
+            if not metrics.is_empty() or l3:  # changes may have cancelled out
+                self._send_session_update(metrics, l3)
 
     def _send_session_update(self, metrics: Metrics, l3: list[L3Item]) -> None:
         self._session_req_out = True
         self._send(M.SESSION_UPDATE, [*metrics.items(), *l3])
+        if not metrics.is_empty():
+            # §12.7: the router applies these to every destination when this
+            # message arrives; mirror that now, in wire order (a coalesced
+            # update goes out after later destination messages), so our view
+            # stays equal to the router's and change-only updates stay right.
+            for d in self._dests.values():
+                d.metrics = d.metrics.merged(metrics)
+                if d.deferred_metrics is not None:
+                    d.deferred_metrics = _without(d.deferred_metrics, metrics)
 
     def _on_termination(self, msg: Message) -> None:
         st = msg.get(Status)
@@ -1213,8 +1427,7 @@ class Session:
                 self._apply_dest_update(d, parts, msg.type)
                 self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(mac), Status(0)])
                 return
-            # Crossing our own Announce / Down: answer, and let the newer win.
-            self._drop_record(d)
+        old = d
         self._mac_len = len(mac)
         d = _Dest(mac, _DState.UP, self.session_metrics.merged(Metrics(**parts.metrics)))
         new, problems = self._l3_apply(mac, d.l3, parts.l3)
@@ -1226,6 +1439,14 @@ class Session:
                 [MacAddress(mac), Status(StatusCode.INCONSISTENT_DATA, "; ".join(problems)[:200])],
             )
             return
+        if old is not None:
+            # Crossing our own Announce / Down: answer, and let the newer win.
+            self._drop_record(old)
+            if old.state is _DState.PENDING_UP:
+                # Our Announce is still outstanding: its response must be
+                # accepted when it comes (see _on_destination_announce_response).
+                d.out_req = old.out_req
+                d.deferred_down = old.deferred_down
         self._l3_commit(mac, d.l3, new)
         d.l3 = new
         for item in parts.extra:
@@ -1263,11 +1484,16 @@ class Session:
         self._flush_deferred(d)
 
     def _flush_deferred(self, d: _Dest) -> None:
-        if d.deferred_metrics is not None or d.deferred_l3:
-            m = d.deferred_metrics or Metrics()
-            self._send(M.DESTINATION_UPDATE, [MacAddress(d.mac), *m.items(), *d.deferred_l3])
-            d.deferred_metrics = None
-            d.deferred_l3 = []
+        m = d.deferred_metrics or Metrics()
+        if not m.is_empty() or d.deferred_l3 or d.deferred_extra:
+            # The latest value of each extension item (repeats are not allowed).
+            extra = list({item.TYPE: item for item in d.deferred_extra}.values())
+            self._send(
+                M.DESTINATION_UPDATE, [MacAddress(d.mac), *m.items(), *d.deferred_l3, *extra]
+            )
+        d.deferred_metrics = None
+        d.deferred_l3 = []
+        d.deferred_extra = []
         if d.deferred_down:
             d.deferred_down = False
             d.state = _DState.PENDING_DOWN
@@ -1361,6 +1587,14 @@ class Session:
         d.out_req = None
         st = parts.status
         assert st is not None
+        if d.state is not _DState.PENDING_UP:
+            # The peer's Destination Up crossed our Announce and already made
+            # the destination known; this response only ends our transaction.
+            if st.code != StatusCode.SUCCESS:
+                self._events.append(ResponseStatus(msg.type, st.code, st.text, d.mac))
+            if d.state is _DState.UP:
+                self._flush_deferred(d)
+            return
         if st.code != StatusCode.SUCCESS:
             self._drop_record(d)
             self._events.append(DestinationRefused(d.mac, st.code, st.text))
@@ -1377,6 +1611,7 @@ class Session:
             d.extra[item.TYPE] = item
         d.state = _DState.UP
         self._events.append(DestinationUp(d.info(), announced=True))
+        self._flush_deferred(d)  # a drop_destination() held back meanwhile
 
     def _on_destination_down(self, msg: Message) -> None:
         parts = _split(msg)
@@ -1390,6 +1625,11 @@ class Session:
                 StatusCode.INVALID_DESTINATION,
                 f"Destination Down for {format_mac(d.mac)}, which is not up",
             )
+            return
+        if d.out_req == M.DESTINATION_DOWN:
+            # Both sides sent Destination Down (§12.15 lets either): answer;
+            # the record goes when the response to ours arrives.
+            self._send(M.DESTINATION_DOWN_RESPONSE, [MacAddress(d.mac), Status(StatusCode.SUCCESS)])
             return
         was_up = d.state is _DState.UP or d.state is _DState.PENDING_DOWN
         self._drop_record(d)
@@ -1421,6 +1661,10 @@ class Session:
         if d is None:
             return
         if not self._check_peer_request(d, msg):
+            return
+        if d.state is _DState.PENDING_DOWN:
+            # Crossed our Destination Down: the router drops the destination,
+            # and with it this request, when the Down arrives.
             return
         if d.state is not _DState.UP:
             self._protocol_error(
@@ -1465,11 +1709,19 @@ class Session:
         if now is not None:
             self._now = now
 
-    def _send(self, mtype: int, items: Iterable[DataItem]) -> None:
+    def _encode(self, mtype: int, items: Iterable[DataItem]) -> bytes:
         try:
-            data = encode_message(Message(mtype, tuple(items)), self._registry)
+            return encode_message(Message(mtype, tuple(items)), self._registry)
         except EncodeError as exc:
             raise SessionError(str(exc)) from None
+
+    def _send(self, mtype: int, items: Iterable[DataItem]) -> None:
+        if self._active and mtype in _RESPONSES:
+            items = list(items)
+            mac = next((i.address for i in items if isinstance(i, MacAddress)), None)
+            for plugin in self._active:
+                items.extend(plugin.response_items(self, mtype, mac))
+        data = self._encode(mtype, items)
         self._out.append(data)
         self._last_tx = self._now
         self.tx_counts[mtype] = self.tx_counts.get(mtype, 0) + 1
@@ -1494,6 +1746,9 @@ class Session:
             for mac, d in self._dests.items()
             if d.state is _DState.UP or d.state is _DState.PENDING_DOWN
         )
+        for plugin in self._active:
+            for mac in list(self._dests):
+                plugin.on_destination_gone(self, mac)
         self._dests.clear()
         self._owner.clear()
         self._pending_session = None
@@ -1504,6 +1759,8 @@ class Session:
         self._events.append(SessionTerminated(code, reason, by_peer, gone))
 
     def _drop_record(self, d: _Dest) -> None:
+        for plugin in self._active:
+            plugin.on_destination_gone(self, d.mac)
         for key in d.l3.all_keys():
             if self._owner.get(key) == d.mac:
                 del self._owner[key]
@@ -1538,7 +1795,7 @@ class Session:
         return key
 
     def _check_metrics(self, metrics: Metrics) -> None:
-        metrics.validate()
+        _validate(metrics)
         undeclared = metrics.types() - self._declared
         if undeclared:
             names = ", ".join(sorted(FIELD_OF_TYPE[t] for t in undeclared))
@@ -1563,6 +1820,9 @@ class Session:
         Inconsistent items are skipped; callers decide whether the result
         may be committed (``partial``) or the whole message is refused.
         """
+        items = tuple(items)
+        if not items:
+            return cur, []
         new = cur.copy()
         problems: list[str] = []
         owner_of = self._owner
@@ -1589,6 +1849,8 @@ class Session:
         return new, problems
 
     def _l3_commit(self, owner: bytes, old: _L3, new: _L3) -> None:
+        if old is new:
+            return
         before, after = old.all_keys(), new.all_keys()
         for key in before - after:
             if self._owner.get(key) == owner:
@@ -1598,8 +1860,51 @@ class Session:
 
 
 _EMPTY: Final = Metrics()
+_NO_L3: Final = _L3()  # read-only: see _Dest.__init__
 _TYPE_OF_FIELD: Final = {name: t for t, name in FIELD_OF_TYPE.items()}
 assert frozenset(_TYPE_OF_FIELD.values()) == METRIC_TYPES
+
+
+def _coalesce_l3(pending: list[L3Item], new: Iterable[L3Item]) -> list[L3Item]:
+    """Queued address changes plus ``new``, by net effect.
+
+    _l3_apply has checked every change against the state before it, so the
+    changes of one address alternate add/drop: a new one cancels the queued
+    opposite one (add then drop: the peer never hears of it; drop then add:
+    it keeps it). Plain concatenation would repeat items (an EncodeError).
+    """
+    out = list(pending)
+    for item in new:
+        key = _key_of(item)
+        for i, old in enumerate(out):
+            if _key_of(old) == key:
+                del out[i]
+                break
+        else:
+            out.append(item)
+    return out
+
+
+def _without(metrics: Metrics, newer: Metrics) -> Metrics | None:
+    """``metrics`` minus the fields ``newer`` sets; None if nothing is left."""
+    left = {n: v for n, v in metrics.as_dict().items() if getattr(newer, n) is None}
+    return Metrics(**left) if left else None
+
+
+def _validate(metrics: Metrics) -> None:
+    """Metrics.validate(), reporting a bad argument as SessionError."""
+    try:
+        metrics.validate()
+    except ValueError as exc:
+        raise SessionError(str(exc)) from None
+
+
+def _status(code: int, text: str) -> Status:
+    """A Status item from API arguments; bad values are a SessionError."""
+    try:
+        return Status(int(code), text)
+    except (ItemFormatError, TypeError, ValueError) as exc:
+        raise SessionError(str(exc)) from None
 
 
 def _owner_name(owner: bytes) -> str:
@@ -1614,8 +1919,14 @@ def _mac_bytes(mac: bytes | str | MacAddress) -> bytes:
     if isinstance(mac, MacAddress):
         return mac.address
     if isinstance(mac, str):
-        return MacAddress.parse(mac).address
-    return MacAddress(bytes(mac)).address
+        try:
+            return MacAddress.parse(mac).address
+        except ItemFormatError as exc:
+            raise SessionError(str(exc)) from None
+    try:
+        return MacAddress(bytes(mac)).address
+    except (ItemFormatError, TypeError, ValueError) as exc:
+        raise SessionError(f"MAC address {mac!r}: {exc}") from None
 
 
 def _l3_items(values: Iterable[L3Item | str], add: bool) -> list[L3Item]:

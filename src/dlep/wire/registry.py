@@ -137,6 +137,9 @@ class Registry:
         self.item_extension: dict[int, int] = {}
         self.messages: dict[int, UnitSpec] = {}
         self.signals: dict[int, UnitSpec] = {}
+        #: Item types that, with the MAC Address, identify a destination
+        #: (RFC 8703 Link Identifier); the session keys destinations by both.
+        self.identity_items: set[int] = set()
         # (signal?, unit code, negotiated extensions) -> item type -> (decoder, single)
         self._compiled: dict[tuple[bool, int, frozenset[int] | None], dict[int, Entry]] = {}
         self._layouts: dict[tuple[bool, int, frozenset[int] | None], dict[int, Any]] = {}
@@ -184,6 +187,7 @@ class Registry:
         new.item_extension = dict(self.item_extension)
         new.messages = {k: v.clone() for k, v in self.messages.items()}
         new.signals = {k: v.clone() for k, v in self.signals.items()}
+        new.identity_items = set(self.identity_items)
         return new
 
     def register_item(self, cls: type[DataItem], *, extension: int | None = None) -> None:
