@@ -509,7 +509,7 @@ class Session:
         self._peer_l3 = _L3()
         self._own_l3 = _L3()
         self._session_req_out = False  # our Session Update awaiting response
-        self._pending_session: tuple[Metrics, list[L3Item]] | None = None
+        self._pending_session: tuple[Metrics, list[L3Item], list[DataItem]] | None = None
         self._cause: tuple[int | None, str, bool] | None = None
         self._lcr_pending = 0
         self.tx_counts: dict[int, int] = {}
@@ -715,12 +715,15 @@ class Session:
         *,
         add: Iterable[L3Item | str] = (),
         drop: Iterable[L3Item | str] = (),
+        extra: Sequence[DataItem] = (),
         now: float | None = None,
     ) -> None:
-        """Send a Session Update: session-wide metrics (modem only) and/or our
-        own address changes. Coalesced while one is outstanding (§8)."""
+        """Send a Session Update: session-wide metrics (modem only), our own
+        address changes and/or items of negotiated extensions (``extra``).
+        Coalesced while one is outstanding (§8)."""
         self._tick(now)
         self._require_in_session()
+        self._check_extra(M.SESSION_UPDATE, extra)
         metrics = metrics or Metrics()
         if not metrics.is_empty():
             if self.role is Role.ROUTER:
@@ -735,16 +738,20 @@ class Session:
         if self.role is Role.MODEM:
             metrics = self.session_metrics.changed_in(metrics)
             self.session_metrics = self.session_metrics.merged(metrics)
-        if metrics.is_empty() and not l3:
+        if metrics.is_empty() and not l3 and not extra:
             return
         if self._session_req_out:
             if self._pending_session is None:
-                self._pending_session = (metrics, list(l3))
+                self._pending_session = (metrics, list(l3), list(extra))
             else:
-                pm, pl = self._pending_session
-                self._pending_session = (pm.merged(metrics), _coalesce_l3(pl, l3))
+                pm, pl, pe = self._pending_session
+                self._pending_session = (
+                    pm.merged(metrics),
+                    _coalesce_l3(pl, l3),
+                    pe + list(extra),
+                )
             return
-        self._send_session_update(metrics, l3)
+        self._send_session_update(metrics, l3, extra)
 
     def send_message(
         self, message_type: int, items: Iterable[DataItem], *, now: float | None = None
@@ -899,6 +906,7 @@ class Session:
         metrics: Metrics | None = None,
         *,
         text: str = "",
+        extra: Sequence[DataItem] = (),
         now: float | None = None,
     ) -> None:
         """Modem: answer a :class:`LinkCharacteristicsRequested`.
@@ -917,6 +925,7 @@ class Session:
             raise SessionError(f"no Link Characteristics Request pending for {format_mac(d.mac)}")
         metrics = metrics or Metrics()
         self._check_metrics(metrics)
+        self._check_extra(M.LINK_CHARACTERISTICS_RESPONSE, extra)
         d.peer_req = None
         if d.state is _DState.PENDING_DOWN:
             # Our Destination Down went out first: the router drops the
@@ -925,9 +934,11 @@ class Session:
             return
         d.metrics = d.metrics.merged(metrics)
         full = d.metrics.restricted(self._declared)
+        for item in extra:
+            d.extra[item.TYPE] = item
         self._send(
             M.LINK_CHARACTERISTICS_RESPONSE,
-            [MacAddress(d.mac), st, *full.items()],
+            [MacAddress(d.mac), st, *full.items(), *extra],
         )
 
     def respond_destination_announce(
@@ -938,6 +949,7 @@ class Session:
         *,
         addresses: Iterable[L3Item | str] = (),
         text: str = "",
+        extra: Sequence[DataItem] = (),
         now: float | None = None,
     ) -> None:
         """Modem: answer a :class:`DestinationAnnounceRequested`.
@@ -962,10 +974,13 @@ class Session:
             return
         metrics = metrics or Metrics()
         self._check_metrics(metrics)
+        self._check_extra(M.DESTINATION_ANNOUNCE_RESPONSE, extra)
         l3 = _l3_items(addresses, True)
         new, problems = self._l3_apply(d.mac, d.l3, l3)
         if problems:
             raise SessionError("respond_destination_announce: " + "; ".join(problems))
+        for item in extra:
+            d.extra[item.TYPE] = item
         self._l3_commit(d.mac, d.l3, new)
         d.l3 = new
         d.metrics = d.metrics.merged(metrics)
@@ -977,6 +992,7 @@ class Session:
                 st,
                 *d.metrics.restricted(self._declared).items(),
                 *d.l3.items(),
+                *extra,
             ],
         )
         self._events.append(DestinationUp(d.info(), announced=True))
@@ -990,12 +1006,14 @@ class Session:
         mac: bytes | str,
         *,
         addresses: Iterable[Ipv4Address | Ipv6Address | str] = (),
+        extra: Sequence[DataItem] = (),
         now: float | None = None,
     ) -> None:
         """Router: ask the modem about a destination (Destination Announce)."""
         self._tick(now)
         self._require_role(Role.ROUTER, "announce_destination")
         self._require_in_session()
+        self._check_extra(M.DESTINATION_ANNOUNCE, extra)
         key = self._new_mac(mac)
         if key in self._dests:
             raise SessionError(f"destination {format_mac(key)} is already known")
@@ -1007,7 +1025,7 @@ class Session:
         self._dests[key] = d
         if self._mac_len is None:
             self._mac_len = len(key)
-        self._send(M.DESTINATION_ANNOUNCE, [MacAddress(key), *l3])
+        self._send(M.DESTINATION_ANNOUNCE, [MacAddress(key), *l3, *extra])
 
     def request_link_characteristics(
         self,
@@ -1016,9 +1034,11 @@ class Session:
         cdrr: int | None = None,
         cdrt: int | None = None,
         latency: int | None = None,
+        extra: Sequence[DataItem] = (),
         now: float | None = None,
     ) -> None:
-        """Router: ask for a data rate and/or latency (§12.18)."""
+        """Router: ask for a data rate and/or latency (§12.18), and/or what a
+        negotiated extension adds (``extra``, e.g. RFC 8629 Hop Control)."""
         self._tick(now)
         self._require_role(Role.ROUTER, "request_link_characteristics")
         self._require_in_session()
@@ -1030,15 +1050,18 @@ class Session:
                 f"destination {format_mac(d.mac)}: {message_name(d.out_req)} still unanswered"
             )
         req = Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency)
-        if req.is_empty():
+        self._check_extra(M.LINK_CHARACTERISTICS_REQUEST, extra)
+        if req.is_empty() and not extra:
             raise SessionError("request_link_characteristics: give cdrr, cdrt or latency")
         _validate(req)
+        items: list[DataItem] = [MacAddress(d.mac), *req.items(), *extra]
+        self._encode(M.LINK_CHARACTERISTICS_REQUEST, items)  # refuse before changing state
         d.out_req = M.LINK_CHARACTERISTICS_REQUEST
         lt = self.config.link_characteristics_timeout_ms
         if lt is not None:
             d.lcr_deadline = self._now + lt / 1000.0
             self._lcr_pending += 1
-        self._send(M.LINK_CHARACTERISTICS_REQUEST, [MacAddress(d.mac), *req.items()])
+        self._send(M.LINK_CHARACTERISTICS_REQUEST, items)
 
     def respond_destination_up(
         self, mac: bytes | str, accept: bool, *, now: float | None = None
@@ -1209,6 +1232,22 @@ class Session:
                 codes.add(spec.code)
                 table[spec.code] = self._plugin_message_handler(plugin)
         self._ext_messages = frozenset(codes)
+        if self.role is Role.ROUTER:
+            # The Response was decoded before negotiation: now refuse items
+            # of extensions that did not make it into the negotiated set
+            # (§7.2). A Session Initialization may carry such items (§12.5).
+            ext_of = self._registry.item_extension
+            for item in msg.items:
+                if isinstance(item, UnknownItem):
+                    continue
+                ext = ext_of.get(item.TYPE)
+                if ext is not None and ext not in self.extensions:
+                    self._protocol_error(
+                        StatusCode.INVALID_DATA,
+                        f"Session Initialization Response carries {item.NAME} of extension "
+                        f"{ext}, which is not in use on this session (§7.2)",
+                    )
+                    return False
         try:
             for plugin in self._active:
                 plugin.on_peer_init(self, msg)
@@ -1324,14 +1363,16 @@ class Session:
         if st is not None and st.code != StatusCode.SUCCESS:
             self._events.append(ResponseStatus(msg.type, st.code, st.text))
         if self._pending_session is not None:
-            metrics, l3 = self._pending_session
+            metrics, l3, extra = self._pending_session
             self._pending_session = None
-            if not metrics.is_empty() or l3:  # changes may have cancelled out
-                self._send_session_update(metrics, l3)
+            if not metrics.is_empty() or l3 or extra:  # changes may have cancelled out
+                self._send_session_update(metrics, l3, extra)
 
-    def _send_session_update(self, metrics: Metrics, l3: list[L3Item]) -> None:
+    def _send_session_update(
+        self, metrics: Metrics, l3: list[L3Item], extra: Sequence[DataItem] = ()
+    ) -> None:
         self._session_req_out = True
-        self._send(M.SESSION_UPDATE, [*metrics.items(), *l3])
+        self._send(M.SESSION_UPDATE, [*metrics.items(), *l3, *extra])
         if not metrics.is_empty():
             # §12.7: the router applies these to every destination when this
             # message arrives; mirror that now, in wire order (a coalesced
@@ -1699,6 +1740,8 @@ class Session:
         assert st is not None
         changed = Metrics(**parts.metrics)
         d.metrics = d.metrics.merged(changed)
+        for item in parts.extra:
+            d.extra[item.TYPE] = item
         self._events.append(LinkCharacteristicsResponse(d.mac, st.code, d.metrics, st.text))
 
     # ------------------------------------------------------------------
