@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
+from ..ext import builtin_extension
 from ..fsm import (
     DestinationDown,
     DestinationInfo,
@@ -169,6 +170,7 @@ class DaemonBase:
         self.cfg = config
         self._plugins = tuple(plugins)
         self.registry = registry or core_registry()
+        self._plugins = self._plugins + self._configured_extensions()
         self._extra_extensions = tuple(extensions)
         self.tls_settings = tls if tls is not None else _tls_from_config(config)
         self.use_tls = bool(config.network.use_tls) if use_tls is None else use_tls
@@ -187,6 +189,25 @@ class DaemonBase:
         #: closed without one); protocol errors of ended sessions, by status name.
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
+
+    def _configured_extensions(self) -> tuple[SessionPlugin, ...]:
+        """Instantiate the built-in extensions the configuration offers."""
+        section = getattr(self.cfg, "router", None) or getattr(self.cfg, "modem", None)
+        codes: tuple[int, ...] = tuple(getattr(section, "extensions", ()))
+        have = {p.code for p in self._plugins}
+        out: list[SessionPlugin] = []
+        for code in codes:
+            if code in have:
+                continue
+            ext = builtin_extension(code)
+            if ext is None:
+                raise DaemonError(
+                    f"extensions: {code} is not a built-in extension; register its plug-in "
+                    "with the builder's register_extension() (or a dlep.extensions entry point)"
+                )
+            ext.register(self.registry)
+            out.append(ext)
+        return tuple(out)
 
     # -- subscriptions ------------------------------------------------------
 

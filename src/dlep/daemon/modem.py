@@ -342,7 +342,7 @@ class ModemDaemon(DaemonBase):
         elif isinstance(ev, LinkCharacteristicsRequested):
             self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
         elif isinstance(ev, DestinationAnnounceRequested):
-            known = self._dests.get(ev.mac)
+            known = None if ev.ident else self._dests.get(ev.mac)
             if known is not None and known.up:
                 k = known
                 self._call(
@@ -355,7 +355,7 @@ class ModemDaemon(DaemonBase):
                 self._call(
                     conn,
                     lambda: s.respond_destination_announce(
-                        ev.mac, False, text="destination not reachable"
+                        ev.mac, False, text="destination not reachable", extra=ev.ident
                     ),
                 )
 

@@ -127,6 +127,9 @@ class DestinationAnnounceRequested(Event):
     mac: bytes
     ipv4: frozenset[ipaddress.IPv4Address] = frozenset()
     ipv6: frozenset[ipaddress.IPv6Address] = frozenset()
+    #: Identity items that name the destination with the MAC (RFC 8703);
+    #: pass them back as ``extra`` when answering.
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,6 +345,8 @@ class _Dest:
         "deferred_l3",
         "deferred_metrics",
         "extra",
+        "gw",
+        "ident",
         "l3",
         "lcr_deadline",
         "mac",
@@ -354,8 +356,20 @@ class _Dest:
         "state",
     )
 
-    def __init__(self, mac: bytes, state: _DState, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        mac: bytes,
+        state: _DState,
+        metrics: Metrics,
+        gw: bytes | None = None,
+        ident: tuple[DataItem, ...] = (),
+    ) -> None:
+        # ``mac`` is the table key: the MAC, plus the encoded identity items
+        # (RFC 8703 Link Identifier) when an extension defines them; ``gw``
+        # is the MAC Address item's value.
         self.mac = mac
+        self.gw = gw if gw is not None else mac
+        self.ident = ident
         self.state = state
         self.metrics = metrics
         # Shared until the first address arrives: _l3_apply never mutates
@@ -370,10 +384,14 @@ class _Dest:
         self.deferred_down = False
         self.lcr_deadline: float | None = None
 
+    def ids(self) -> list[DataItem]:
+        """The items that name this destination in a message."""
+        return [MacAddress(self.gw), *self.ident]
+
     def info(self) -> DestinationInfo:
         l3 = self.l3
         return DestinationInfo(
-            self.mac,
+            self.gw,
             self.metrics,
             frozenset(l3.v4),
             frozenset(l3.v6),
@@ -392,9 +410,28 @@ class _Parts:
     metrics: dict[str, int] = field(default_factory=dict)
     l3: list[L3Item] = field(default_factory=list)
     extra: list[DataItem] = field(default_factory=list)
+    ident: list[DataItem] = field(default_factory=list)
+
+    @property
+    def key(self) -> bytes:
+        """The destination's table key (MAC, plus identity items)."""
+        assert self.mac is not None
+        return _dest_key(self.mac, self.ident)
+
+    def ids(self) -> list[DataItem]:
+        """The items that name the destination, to echo in a response."""
+        assert self.mac is not None
+        return [MacAddress(self.mac), *self.ident]
 
 
-def _split(msg: Message) -> _Parts:
+def _dest_key(mac: bytes, ident: Sequence[DataItem]) -> bytes:
+    """Table key of a destination: its MAC, plus its encoded identity items."""
+    if not ident:
+        return mac
+    return mac + b"".join(i.encode() for i in ident)
+
+
+def _split(msg: Message, ident_types: frozenset[int] = frozenset()) -> _Parts:
     parts = _Parts()
     fields_of = FIELD_OF_TYPE
     for item in msg.items:
@@ -412,6 +449,8 @@ def _split(msg: Message) -> _Parts:
             parts.status = item  # type: ignore[assignment]
         else:
             parts.extra.append(item)
+            if t in ident_types:
+                parts.ident.append(item)
     return parts
 
 
@@ -515,6 +554,7 @@ class Session:
         self.tx_counts: dict[int, int] = {}
         self.rx_counts: dict[int, int] = {}
         self.error_counts: dict[int, int] = {}
+        self._ident_types = frozenset(self._registry.identity_items)
         self._active: tuple[SessionPlugin, ...] = ()
         self._active_by_code: dict[int, SessionPlugin] = {}
         self._ext_messages: frozenset[int] = frozenset()
@@ -802,18 +842,21 @@ class Session:
         self._tick(now)
         self._require_role(Role.MODEM, "add_destination")
         self._require_in_session()
-        key = self._new_mac(mac)
+        gw = self._new_mac(mac)
+        ident = self._ident_of(extra)
+        key = _dest_key(gw, ident)
         if key in self._dests:
-            raise SessionError(f"destination {format_mac(key)} already exists")
+            raise SessionError(f"destination {format_mac(gw)} already exists")
         metrics = metrics or Metrics()
         self._check_metrics(metrics)
         self._check_extra(M.DESTINATION_UP, extra)
         l3 = _l3_items(addresses, True)
-        d = _Dest(key, _DState.PENDING_UP, self.session_metrics.merged(metrics))
+        d = _Dest(key, _DState.PENDING_UP, self.session_metrics.merged(metrics), gw, ident)
         new, problems = self._l3_apply(key, d.l3, l3)
         if problems:
-            raise SessionError(f"add_destination {format_mac(key)}: " + "; ".join(problems))
-        items: list[DataItem] = [MacAddress(key), *metrics.items(), *l3, *extra]
+            raise SessionError(f"add_destination {format_mac(gw)}: " + "; ".join(problems))
+        rest = self._non_ident(extra)
+        items: list[DataItem] = [*d.ids(), *metrics.items(), *l3, *rest]
         self._send(M.DESTINATION_UP, items)  # first: a refused message changes nothing
         self._l3_commit(key, d.l3, new)
         d.l3 = new
@@ -822,7 +865,7 @@ class Session:
         d.out_req = M.DESTINATION_UP
         self._dests[key] = d
         if self._mac_len is None:
-            self._mac_len = len(key)
+            self._mac_len = len(gw)
 
     def update_destination(
         self,
@@ -843,26 +886,27 @@ class Session:
         self._tick(now)
         self._require_role(Role.MODEM, "update_destination")
         self._require_in_session()
-        d = self._get_dest(mac)
+        d = self._get_dest(mac, extra)
+        extra = self._non_ident(extra)
         metrics = metrics or Metrics()
         self._check_metrics(metrics)
         self._check_extra(M.DESTINATION_UPDATE, extra)
         l3 = _l3_items(add, True) + _l3_items(drop, False)
         if d.state is _DState.PENDING_DOWN or d.deferred_down:
-            raise SessionError(f"destination {format_mac(d.mac)} is going down")
+            raise SessionError(f"destination {format_mac(d.gw)} is going down")
         if d.state is _DState.AWAITING_DECISION:
             # Announced by the router, not yet answered: §12.1 forbids
             # messages about it before the Announce Response.
             raise SessionError(
-                f"destination {format_mac(d.mac)} is not up (answer its Destination Announce)"
+                f"destination {format_mac(d.gw)} is not up (answer its Destination Announce)"
             )
         changed = d.metrics.changed_in(metrics)
         new, problems = self._l3_apply(d.mac, d.l3, l3)
         if problems:
-            raise SessionError(f"update_destination {format_mac(d.mac)}: " + "; ".join(problems))
+            raise SessionError(f"update_destination {format_mac(d.gw)}: " + "; ".join(problems))
         if changed.is_empty() and not l3 and not extra:
             return False
-        items: list[DataItem] = [MacAddress(d.mac), *changed.items(), *l3, *extra]
+        items: list[DataItem] = [*d.ids(), *changed.items(), *l3, *extra]
         if d.state is _DState.PENDING_UP:
             self._encode(M.DESTINATION_UPDATE, items)  # refuse now what could not be sent later
             d.deferred_metrics = (
@@ -879,25 +923,30 @@ class Session:
             d.extra[item.TYPE] = item
         return True
 
-    def drop_destination(self, mac: bytes | str, *, now: float | None = None) -> None:
-        """Send Destination Down (modem: unreachable; router: no longer wanted)."""
+    def drop_destination(
+        self, mac: bytes | str, *, extra: Sequence[DataItem] = (), now: float | None = None
+    ) -> None:
+        """Send Destination Down (modem: unreachable; router: no longer wanted).
+
+        ``extra`` selects a destination named by identity items too (RFC 8703).
+        """
         self._tick(now)
         self._require_in_session()
-        d = self._get_dest(mac)
+        d = self._get_dest(mac, extra)
         if d.state is _DState.PENDING_DOWN or d.deferred_down:
             return
         if d.state is _DState.PENDING_UP:
             d.deferred_down = True
             return
         if d.state is not _DState.UP:
-            raise SessionError(f"destination {format_mac(d.mac)} is not up")
+            raise SessionError(f"destination {format_mac(d.gw)} is not up")
         if d.out_req is not None:
             raise TransactionInProgressError(
-                f"destination {format_mac(d.mac)}: {message_name(d.out_req)} still unanswered"
+                f"destination {format_mac(d.gw)}: {message_name(d.out_req)} still unanswered"
             )
         d.state = _DState.PENDING_DOWN
         d.out_req = M.DESTINATION_DOWN
-        self._send(M.DESTINATION_DOWN, [MacAddress(d.mac)])
+        self._send(M.DESTINATION_DOWN, [*d.ids()])
 
     def respond_link_characteristics(
         self,
@@ -920,9 +969,10 @@ class Session:
         self._require_role(Role.MODEM, "respond_link_characteristics")
         self._require_in_session()
         st = _status(status, text)
-        d = self._get_dest(mac)
+        d = self._get_dest(mac, extra)
+        extra = self._non_ident(extra)
         if d.peer_req != M.LINK_CHARACTERISTICS_REQUEST:
-            raise SessionError(f"no Link Characteristics Request pending for {format_mac(d.mac)}")
+            raise SessionError(f"no Link Characteristics Request pending for {format_mac(d.gw)}")
         metrics = metrics or Metrics()
         self._check_metrics(metrics)
         self._check_extra(M.LINK_CHARACTERISTICS_RESPONSE, extra)
@@ -938,7 +988,7 @@ class Session:
             d.extra[item.TYPE] = item
         self._send(
             M.LINK_CHARACTERISTICS_RESPONSE,
-            [MacAddress(d.mac), st, *full.items(), *extra],
+            [*d.ids(), st, *full.items(), *extra],
         )
 
     def respond_destination_announce(
@@ -961,15 +1011,16 @@ class Session:
         self._require_role(Role.MODEM, "respond_destination_announce")
         self._require_in_session()
         st = _status(StatusCode.SUCCESS if accept else StatusCode.REQUEST_DENIED, text)
-        d = self._get_dest(mac)
+        d = self._get_dest(mac, extra)
+        extra = self._non_ident(extra)
         if d.peer_req != M.DESTINATION_ANNOUNCE:
-            raise SessionError(f"no Destination Announce pending for {format_mac(d.mac)}")
+            raise SessionError(f"no Destination Announce pending for {format_mac(d.gw)}")
         d.peer_req = None
         if not accept:
             self._drop_record(d)
             self._send(
                 M.DESTINATION_ANNOUNCE_RESPONSE,
-                [MacAddress(d.mac), st],
+                [*d.ids(), st],
             )
             return
         metrics = metrics or Metrics()
@@ -988,7 +1039,7 @@ class Session:
         self._send(
             M.DESTINATION_ANNOUNCE_RESPONSE,
             [
-                MacAddress(d.mac),
+                *d.ids(),
                 st,
                 *d.metrics.restricted(self._declared).items(),
                 *d.l3.items(),
@@ -1014,18 +1065,20 @@ class Session:
         self._require_role(Role.ROUTER, "announce_destination")
         self._require_in_session()
         self._check_extra(M.DESTINATION_ANNOUNCE, extra)
-        key = self._new_mac(mac)
+        gw = self._new_mac(mac)
+        ident = self._ident_of(extra)
+        key = _dest_key(gw, ident)
         if key in self._dests:
-            raise SessionError(f"destination {format_mac(key)} is already known")
+            raise SessionError(f"destination {format_mac(gw)} is already known")
         l3 = _l3_items(addresses, True)
         if any(isinstance(i, Ipv4AttachedSubnet | Ipv6AttachedSubnet) for i in l3):
             raise SessionError("Destination Announce carries addresses only, not subnets")
-        d = _Dest(key, _DState.PENDING_UP, self.session_metrics)
+        d = _Dest(key, _DState.PENDING_UP, self.session_metrics, gw, ident)
+        self._send(M.DESTINATION_ANNOUNCE, [*d.ids(), *l3, *self._non_ident(extra)])
         d.out_req = M.DESTINATION_ANNOUNCE
         self._dests[key] = d
         if self._mac_len is None:
-            self._mac_len = len(key)
-        self._send(M.DESTINATION_ANNOUNCE, [MacAddress(key), *l3, *extra])
+            self._mac_len = len(gw)
 
     def request_link_characteristics(
         self,
@@ -1042,19 +1095,20 @@ class Session:
         self._tick(now)
         self._require_role(Role.ROUTER, "request_link_characteristics")
         self._require_in_session()
-        d = self._get_dest(mac)
+        d = self._get_dest(mac, extra)
+        extra = self._non_ident(extra)
         if d.state is not _DState.UP:
-            raise SessionError(f"destination {format_mac(d.mac)} is not up")
+            raise SessionError(f"destination {format_mac(d.gw)} is not up")
         if d.out_req is not None:
             raise TransactionInProgressError(
-                f"destination {format_mac(d.mac)}: {message_name(d.out_req)} still unanswered"
+                f"destination {format_mac(d.gw)}: {message_name(d.out_req)} still unanswered"
             )
         req = Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency)
         self._check_extra(M.LINK_CHARACTERISTICS_REQUEST, extra)
         if req.is_empty() and not extra:
             raise SessionError("request_link_characteristics: give cdrr, cdrt or latency")
         _validate(req)
-        items: list[DataItem] = [MacAddress(d.mac), *req.items(), *extra]
+        items: list[DataItem] = [*d.ids(), *req.items(), *extra]
         self._encode(M.LINK_CHARACTERISTICS_REQUEST, items)  # refuse before changing state
         d.out_req = M.LINK_CHARACTERISTICS_REQUEST
         lt = self.config.link_characteristics_timeout_ms
@@ -1064,20 +1118,25 @@ class Session:
         self._send(M.LINK_CHARACTERISTICS_REQUEST, items)
 
     def respond_destination_up(
-        self, mac: bytes | str, accept: bool, *, now: float | None = None
+        self,
+        mac: bytes | str,
+        accept: bool,
+        *,
+        extra: Sequence[DataItem] = (),
+        now: float | None = None,
     ) -> None:
         """Router with auto-accept off: answer a :class:`DestinationUpRequested`
-        with Success or 'Not Interested'."""
+        with Success or 'Not Interested' (``extra``: identity items, RFC 8703)."""
         self._tick(now)
         self._require_role(Role.ROUTER, "respond_destination_up")
         self._require_in_session()
-        d = self._get_dest(mac)
+        d = self._get_dest(mac, extra)
         if d.state is not _DState.AWAITING_DECISION:
-            raise SessionError(f"no Destination Up pending for {format_mac(d.mac)}")
+            raise SessionError(f"no Destination Up pending for {format_mac(d.gw)}")
         d.peer_req = None
         if accept:
             d.state = _DState.UP
-            self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(d.mac), Status(0)])
+            self._send(M.DESTINATION_UP_RESPONSE, [*d.ids(), Status(0)])
             self._events.append(DestinationUp(d.info()))
             if d.out_req is None:
                 self._flush_deferred(d)
@@ -1085,7 +1144,7 @@ class Session:
             self._drop_record(d)
             self._send(
                 M.DESTINATION_UP_RESPONSE,
-                [MacAddress(d.mac), Status(StatusCode.NOT_INTERESTED)],
+                [*d.ids(), Status(StatusCode.NOT_INTERESTED)],
             )
 
     # ------------------------------------------------------------------
@@ -1142,7 +1201,7 @@ class Session:
     # -- session-level handlers -----------------------------------------
 
     def _on_session_init(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         hb = msg.get(HeartbeatInterval)
         pt = msg.get(PeerType)
         assert hb is not None and pt is not None  # required by the codec rules
@@ -1188,7 +1247,7 @@ class Session:
         self._enter_session()
 
     def _on_session_init_response(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         st = parts.status
         assert st is not None
         if st.code != StatusCode.SUCCESS:
@@ -1320,7 +1379,7 @@ class Session:
         self._peer_l3 = new
 
     def _on_session_update(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         if parts.metrics:
             if self.role is Role.MODEM:
                 self._protocol_error(
@@ -1415,11 +1474,12 @@ class Session:
                 f"{self._mac_len}-octet MACs (§13.7)",
             )
             return None
-        d = self._dests.get(mac)
+        d = self._dests.get(parts.key)
         if d is None:
             self._protocol_error(
                 StatusCode.INVALID_DESTINATION,
-                f"{message_name(msg.type)} for unannounced destination {format_mac(mac)}",
+                f"{message_name(msg.type)} for unannounced destination {format_mac(mac)}"
+                + (" (with its identity items)" if parts.ident else ""),
             )
         return d
 
@@ -1427,7 +1487,7 @@ class Session:
         if d.peer_req is not None:
             self._protocol_error(
                 StatusCode.UNEXPECTED_MESSAGE,
-                f"{message_name(msg.type)} for {format_mac(d.mac)} while its "
+                f"{message_name(msg.type)} for {format_mac(d.gw)} while its "
                 f"{message_name(d.peer_req)} is still unanswered (§8)",
             )
             return False
@@ -1447,7 +1507,7 @@ class Session:
         return True
 
     def _on_destination_up(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         mac = parts.mac
         assert mac is not None
         if self._mac_len is not None and len(mac) != self._mac_len:
@@ -1459,25 +1519,33 @@ class Session:
             return
         if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
             return
-        d = self._dests.get(mac)
+        key = parts.key
+        ids = parts.ids()
+        d = self._dests.get(key)
         if d is not None:
             if not self._check_peer_request(d, msg):
                 return
             if d.state is _DState.UP:
                 # A repeated Destination Up: accept it as a refresh.
                 self._apply_dest_update(d, parts, msg.type)
-                self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(mac), Status(0)])
+                self._send(M.DESTINATION_UP_RESPONSE, [*ids, Status(0)])
                 return
         old = d
         self._mac_len = len(mac)
-        d = _Dest(mac, _DState.UP, self.session_metrics.merged(Metrics(**parts.metrics)))
-        new, problems = self._l3_apply(mac, d.l3, parts.l3)
+        d = _Dest(
+            key,
+            _DState.UP,
+            self.session_metrics.merged(Metrics(**parts.metrics)),
+            mac,
+            tuple(parts.ident),
+        )
+        new, problems = self._l3_apply(key, d.l3, parts.l3)
         if problems:
             # §13.8.1: MAY answer 'Inconsistent Data'; the destination is not added.
             self._events.append(Inconsistency(msg.type, "; ".join(problems), mac))
             self._send(
                 M.DESTINATION_UP_RESPONSE,
-                [MacAddress(mac), Status(StatusCode.INCONSISTENT_DATA, "; ".join(problems)[:200])],
+                [*ids, Status(StatusCode.INCONSISTENT_DATA, "; ".join(problems)[:200])],
             )
             return
         if old is not None:
@@ -1488,13 +1556,13 @@ class Session:
                 # accepted when it comes (see _on_destination_announce_response).
                 d.out_req = old.out_req
                 d.deferred_down = old.deferred_down
-        self._l3_commit(mac, d.l3, new)
+        self._l3_commit(key, d.l3, new)
         d.l3 = new
         for item in parts.extra:
             d.extra[item.TYPE] = item
-        self._dests[mac] = d
+        self._dests[key] = d
         if self.config.auto_accept_destinations:
-            self._send(M.DESTINATION_UP_RESPONSE, [MacAddress(mac), Status(0)])
+            self._send(M.DESTINATION_UP_RESPONSE, [*ids, Status(0)])
             self._events.append(DestinationUp(d.info()))
         else:
             d.state = _DState.AWAITING_DECISION
@@ -1502,14 +1570,14 @@ class Session:
             self._events.append(DestinationUpRequested(d.info()))
 
     def _on_destination_up_response(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
             return
         if d.out_req != M.DESTINATION_UP:
             self._protocol_error(
                 StatusCode.UNEXPECTED_MESSAGE,
-                f"Destination Up Response for {format_mac(d.mac)} without a Destination Up",
+                f"Destination Up Response for {format_mac(d.gw)} without a Destination Up",
             )
             return
         d.out_req = None
@@ -1529,9 +1597,7 @@ class Session:
         if not m.is_empty() or d.deferred_l3 or d.deferred_extra:
             # The latest value of each extension item (repeats are not allowed).
             extra = list({item.TYPE: item for item in d.deferred_extra}.values())
-            self._send(
-                M.DESTINATION_UPDATE, [MacAddress(d.mac), *m.items(), *d.deferred_l3, *extra]
-            )
+            self._send(M.DESTINATION_UPDATE, [*d.ids(), *m.items(), *d.deferred_l3, *extra])
         d.deferred_metrics = None
         d.deferred_l3 = []
         d.deferred_extra = []
@@ -1539,10 +1605,10 @@ class Session:
             d.deferred_down = False
             d.state = _DState.PENDING_DOWN
             d.out_req = M.DESTINATION_DOWN
-            self._send(M.DESTINATION_DOWN, [MacAddress(d.mac)])
+            self._send(M.DESTINATION_DOWN, [*d.ids()])
 
     def _on_destination_update(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
             return
@@ -1551,7 +1617,7 @@ class Session:
         if d.state is not _DState.UP:
             self._protocol_error(
                 StatusCode.INVALID_DESTINATION,
-                f"Destination Update for {format_mac(d.mac)} before it was accepted",
+                f"Destination Update for {format_mac(d.gw)} before it was accepted",
             )
             return
         if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
@@ -1574,7 +1640,7 @@ class Session:
         self._events.append(DestinationUpdate(d.info(), changed))
 
     def _on_destination_announce(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         mac = parts.mac
         assert mac is not None
         if self._mac_len is not None and len(mac) != self._mac_len:
@@ -1584,7 +1650,9 @@ class Session:
                 f"{self._mac_len}-octet MACs (§13.7)",
             )
             return
-        d = self._dests.get(mac)
+        key = parts.key
+        ids = parts.ids()
+        d = self._dests.get(key)
         if d is not None:
             if not self._check_peer_request(d, msg):
                 return
@@ -1592,7 +1660,7 @@ class Session:
                 self._send(
                     M.DESTINATION_ANNOUNCE_RESPONSE,
                     [
-                        MacAddress(mac),
+                        *ids,
                         Status(StatusCode.SUCCESS),
                         *d.metrics.restricted(self._declared).items(),
                         *d.l3.items(),
@@ -1603,26 +1671,26 @@ class Session:
                 return
             self._send(
                 M.DESTINATION_ANNOUNCE_RESPONSE,
-                [MacAddress(mac), Status(StatusCode.REQUEST_DENIED, "destination going down")],
+                [*ids, Status(StatusCode.REQUEST_DENIED, "destination going down")],
             )
             return
         self._mac_len = len(mac)
-        d = _Dest(mac, _DState.AWAITING_DECISION, self.session_metrics)
+        d = _Dest(key, _DState.AWAITING_DECISION, self.session_metrics, mac, tuple(parts.ident))
         d.peer_req = M.DESTINATION_ANNOUNCE
-        self._dests[mac] = d
+        self._dests[key] = d
         v4 = frozenset(i.address for i in parts.l3 if isinstance(i, Ipv4Address))
         v6 = frozenset(i.address for i in parts.l3 if isinstance(i, Ipv6Address))
-        self._events.append(DestinationAnnounceRequested(mac, v4, v6))
+        self._events.append(DestinationAnnounceRequested(mac, v4, v6, tuple(parts.ident)))
 
     def _on_destination_announce_response(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
             return
         if d.out_req != M.DESTINATION_ANNOUNCE:
             self._protocol_error(
                 StatusCode.UNEXPECTED_MESSAGE,
-                f"Destination Announce Response for {format_mac(d.mac)} without an Announce",
+                f"Destination Announce Response for {format_mac(d.gw)} without an Announce",
             )
             return
         d.out_req = None
@@ -1655,7 +1723,7 @@ class Session:
         self._flush_deferred(d)  # a drop_destination() held back meanwhile
 
     def _on_destination_down(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
             return
@@ -1664,29 +1732,29 @@ class Session:
         if d.state is _DState.PENDING_UP or d.state is _DState.AWAITING_DECISION:
             self._protocol_error(
                 StatusCode.INVALID_DESTINATION,
-                f"Destination Down for {format_mac(d.mac)}, which is not up",
+                f"Destination Down for {format_mac(d.gw)}, which is not up",
             )
             return
         if d.out_req == M.DESTINATION_DOWN:
             # Both sides sent Destination Down (§12.15 lets either): answer;
             # the record goes when the response to ours arrives.
-            self._send(M.DESTINATION_DOWN_RESPONSE, [MacAddress(d.mac), Status(StatusCode.SUCCESS)])
+            self._send(M.DESTINATION_DOWN_RESPONSE, [*d.ids(), Status(StatusCode.SUCCESS)])
             return
         was_up = d.state is _DState.UP or d.state is _DState.PENDING_DOWN
         self._drop_record(d)
-        self._send(M.DESTINATION_DOWN_RESPONSE, [MacAddress(d.mac), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_DOWN_RESPONSE, [*d.ids(), Status(StatusCode.SUCCESS)])
         if was_up:
             self._events.append(DestinationDown(d.mac, by_peer=True))
 
     def _on_destination_down_response(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
             return
         if d.out_req != M.DESTINATION_DOWN:
             self._protocol_error(
                 StatusCode.UNEXPECTED_MESSAGE,
-                f"Destination Down Response for {format_mac(d.mac)} without a Destination Down",
+                f"Destination Down Response for {format_mac(d.gw)} without a Destination Down",
             )
             return
         st = parts.status
@@ -1697,7 +1765,7 @@ class Session:
         self._events.append(DestinationDown(d.mac, by_peer=False))
 
     def _on_link_characteristics_request(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
             return
@@ -1710,7 +1778,7 @@ class Session:
         if d.state is not _DState.UP:
             self._protocol_error(
                 StatusCode.INVALID_DESTINATION,
-                f"Link Characteristics Request for {format_mac(d.mac)}, which is not up",
+                f"Link Characteristics Request for {format_mac(d.gw)}, which is not up",
             )
             return
         d.peer_req = M.LINK_CHARACTERISTICS_REQUEST
@@ -1720,14 +1788,14 @@ class Session:
         )
 
     def _on_link_characteristics_response(self, msg: Message) -> None:
-        parts = _split(msg)
+        parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
             return
         if d.out_req != M.LINK_CHARACTERISTICS_REQUEST:
             self._protocol_error(
                 StatusCode.UNEXPECTED_MESSAGE,
-                f"Link Characteristics Response for {format_mac(d.mac)} without a request",
+                f"Link Characteristics Response for {format_mac(d.gw)} without a request",
             )
             return
         if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
@@ -1822,12 +1890,24 @@ class Session:
         if self.role is not role:
             raise SessionError(f"{what} is a {role.value} operation; this is a {self.role.value}")
 
-    def _get_dest(self, mac: bytes | str) -> _Dest:
-        key = _mac_bytes(mac)
-        d = self._dests.get(key)
+    def _get_dest(self, mac: bytes | str, extra: Sequence[DataItem] = ()) -> _Dest:
+        gw = _mac_bytes(mac)
+        ident = self._ident_of(extra)
+        d = self._dests.get(_dest_key(gw, ident))
         if d is None:
-            raise UnknownDestinationError(f"no destination {format_mac(key)} in this session")
+            raise UnknownDestinationError(f"no destination {format_mac(gw)} in this session")
         return d
+
+    def _ident_of(self, extra: Sequence[DataItem]) -> tuple[DataItem, ...]:
+        """The identity items among ``extra`` (RFC 8703 Link Identifier)."""
+        if not self._ident_types:
+            return ()
+        return tuple(i for i in extra if i.TYPE in self._ident_types)
+
+    def _non_ident(self, extra: Sequence[DataItem]) -> list[DataItem]:
+        if not self._ident_types:
+            return list(extra)
+        return [i for i in extra if i.TYPE not in self._ident_types]
 
     def _new_mac(self, mac: bytes | str) -> bytes:
         key = _mac_bytes(mac)
