@@ -49,13 +49,16 @@ from pydantic import (
     model_validator,
 )
 
+from .ext.profiles import PROFILES
 from .fsm.discovery import ConnectionPoint
 from .fsm.metrics import METRIC_FIELDS, Metrics
 from .fsm.session import SessionConfig
 from .wire import DEFAULT_REGISTRY, DLEP_PORT, PeerType, Registry
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "EXTENSION_NAMES",
+    "PLUGIN_PREFIX",
     "U64_MAX",
     "ApiConfig",
     "ConfigError",
@@ -82,6 +85,7 @@ __all__ = [
     "parse_latency",
     "parse_modem_config",
     "parse_peer",
+    "parse_plugin_ref",
     "parse_rate",
     "parse_router_config",
 ]
@@ -99,6 +103,13 @@ EXTENSION_NAMES: Final[dict[str, int]] = {
     "credit-8021q": 5,  # RFC 9895 IEEE 802.1Q Aware Credit Window
     "credit-diffserv": 6,  # RFC 9894 Diffserv Aware Credit Window
 }
+
+#: Prefix of ``extensions`` entries naming a third-party extension by its
+#: entry point, e.g. ``"plugin:signal-strength"``.
+PLUGIN_PREFIX: Final = "plugin:"
+#: Entry-point group third-party extensions are published in.
+ENTRY_POINT_GROUP: Final = "dlep.extensions"
+_PLUGIN_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 #: RFC 8175 §7.1 and §7.3.1: discovery and heartbeat intervals MUST be >= 1 s.
 RFC_MIN_INTERVAL_MS: Final = 1000
@@ -308,9 +319,61 @@ def parse_extension(value: str | int) -> int:
         did = f"did you mean {hint[0]!r}? " if hint else ""
         raise ValueError(
             f"unknown extension {value!r} ({did}known names: {', '.join(EXTENSION_NAMES)}; "
-            "or a number 1..65534)"
+            f"or a number 1..65534; or {PLUGIN_PREFIX}NAME for an installed "
+            f"{ENTRY_POINT_GROUP!r} entry point)"
         )
     raise ValueError(f"expected an extension name or number, got {type(value).__name__}")
+
+
+def parse_plugin_ref(value: object) -> str | None:
+    """The entry-point name of a ``"plugin:NAME"`` entry of an ``extensions``
+    list, or None if ``value`` is not one (then it is a built-in name or a code).
+
+    NAME is an entry point of the ``dlep.extensions`` group (e.g.
+    ``plugin:signal-strength``); ValueError if it is empty or not a valid
+    entry-point name (letters, digits, ``.``, ``_``, ``-``).
+    """
+    if not isinstance(value, str) or not value.strip().lower().startswith(PLUGIN_PREFIX):
+        return None
+    name = value.strip()[len(PLUGIN_PREFIX) :].strip()
+    if not _PLUGIN_NAME.fullmatch(name):
+        raise ValueError(
+            f"{value!r}: expected {PLUGIN_PREFIX}NAME with NAME an entry point of the "
+            f"{ENTRY_POINT_GROUP!r} group (letters, digits, '.', '_', '-')"
+        )
+    return name
+
+
+def _split_plugins(data: Any) -> Any:
+    """Before validation of ``[router]``/``[modem]``: move ``plugin:NAME``
+    entries of ``extensions`` to ``plugins`` (errors name ``extensions[i]``)."""
+    if not isinstance(data, dict):
+        return data
+    exts = data.get("extensions")
+    if not isinstance(exts, list | tuple):
+        return data
+    keep: list[object] = []
+    plugins: list[str] = []
+    problems: list[tuple[Loc, str]] = []
+    for i, entry in enumerate(exts):
+        try:
+            name = parse_plugin_ref(entry)
+            if name is None:
+                # Check codes here too, so an error names the index the user wrote.
+                keep.append(_extension(entry))
+            elif name not in plugins:
+                plugins.append(name)
+        except ValueError as exc:
+            problems.append((("extensions", i), str(exc)))
+    if problems:
+        raise _Problems(problems)
+    if not plugins:
+        return data
+    out = dict(data)
+    out["extensions"] = keep
+    given = out.get("plugins", ())
+    out["plugins"] = [*(given if isinstance(given, list | tuple) else [given]), *plugins]
+    return out
 
 
 _HOSTNAME_RE: Final = re.compile(
@@ -513,10 +576,28 @@ def _latency(value: object) -> int:
     raise ValueError(f"expected a latency in microseconds, got {type(value).__name__}")
 
 
+def _plugin_name(value: object) -> str:
+    if isinstance(value, str):
+        name = parse_plugin_ref(value if value.startswith(PLUGIN_PREFIX) else PLUGIN_PREFIX + value)
+        if name is not None:
+            return name
+    raise ValueError(f"expected a {ENTRY_POINT_GROUP!r} entry-point name, got {value!r}")
+
+
 def _extension(value: object) -> int:
     if isinstance(value, str | int):
         return parse_extension(value)
     raise ValueError(f"expected an extension name or number, got {type(value).__name__}")
+
+
+def _profile(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a profile name, got {type(value).__name__}")
+    name = value.strip().lower()
+    if name not in PROFILES:
+        known = ", ".join(repr(n) for n in PROFILES)
+        raise ValueError(f"unknown interoperability profile {value!r} (known: {known})")
+    return name
 
 
 StrictInt: TypeAlias = Annotated[int, Field(strict=True)]
@@ -529,6 +610,7 @@ LatencyUs: TypeAlias = Annotated[int, BeforeValidator(_latency)]
 Percent: TypeAlias = Annotated[int, BeforeValidator(_percent), Field(strict=True, ge=0, le=100)]
 MtuOctets: TypeAlias = Annotated[int, Field(strict=True, ge=0, le=0xFFFF)]
 Extension: TypeAlias = Annotated[int, BeforeValidator(_extension)]
+PluginName: TypeAlias = Annotated[str, BeforeValidator(_plugin_name)]
 IPv4: TypeAlias = Annotated[ipaddress.IPv4Address, PlainValidator(_v4_address)]
 IPv6: TypeAlias = Annotated[ipaddress.IPv6Address, PlainValidator(_v6_address)]
 IPAny: TypeAlias = Annotated[
@@ -538,6 +620,8 @@ IPv4Subnet: TypeAlias = Annotated[ipaddress.IPv4Network, PlainValidator(_v4_netw
 IPv6Subnet: TypeAlias = Annotated[ipaddress.IPv6Network, PlainValidator(_v6_network)]
 Mac: TypeAlias = Annotated[str, PlainValidator(_mac)]
 PeerTypeText: TypeAlias = Annotated[str, BeforeValidator(_peer_type_text), Field(strict=True)]
+#: Interoperability profile name (:data:`dlep.ext.profiles.PROFILES`).
+ProfileName: TypeAlias = Annotated[str, PlainValidator(_profile)]
 
 
 class _Model(BaseModel):
@@ -969,6 +1053,8 @@ class StaticPeerConfig(_Model):
     address: str
     port: Port | None = None
     tls: StrictBool | None = None
+    #: Interoperability profile for this modem; None = ``router.profile``.
+    profile: ProfileName | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -999,12 +1085,23 @@ class RouterSection(_Model):
     discovery: StrictBool = True
     static_peers: tuple[StaticPeerConfig, ...] = ()
     extensions: tuple[Extension, ...] = ()
+    #: Third-party extensions by ``dlep.extensions`` entry-point name: the
+    #: ``"plugin:NAME"`` entries of ``extensions`` end up here (loaded by the daemon).
+    plugins: tuple[PluginName, ...] = ()
     auto_accept_destinations: StrictBool = True
+    #: Interoperability profile for discovered modems and static peers
+    #: without their own (default: standard codes).
+    profile: ProfileName = "standard"
 
     @field_validator("extensions")
     @classmethod
     def _dedupe_extensions(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return _dedupe(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_plugins(cls, data: Any) -> Any:
+        return _split_plugins(data)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -1026,6 +1123,11 @@ class ModemSection(_Model):
     peer_type: PeerTypeText = "dlep modem"
     secured_medium: StrictBool = False
     extensions: tuple[Extension, ...] = ()
+    #: Third-party extensions by ``dlep.extensions`` entry-point name: the
+    #: ``"plugin:NAME"`` entries of ``extensions`` end up here (loaded by the daemon).
+    plugins: tuple[PluginName, ...] = ()
+    #: Interoperability profile for every router session (default: standard).
+    profile: ProfileName = "standard"
     max_sessions: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
     session_metrics: MetricsConfig = Field(
         default_factory=lambda: MetricsConfig(mdrr=0, mdrt=0, cdrr=0, cdrt=0, latency=0)
@@ -1037,6 +1139,11 @@ class ModemSection(_Model):
     @classmethod
     def _dedupe_extensions(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         return _dedupe(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_plugins(cls, data: Any) -> Any:
+        return _split_plugins(data)
 
     @field_validator("session_metrics", mode="after")
     @classmethod
@@ -1231,6 +1338,7 @@ class RouterConfig(_Model):
             init_timeout_ms=t.init_timeout_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             auto_accept_destinations=self.router.auto_accept_destinations,
+            profile=PROFILES[self.router.profile],
         )
 
 
@@ -1265,6 +1373,7 @@ class ModemConfig(_Model):
             init_timeout_ms=t.init_timeout_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             session_metrics=m.session_metrics.to_metrics(),
+            profile=PROFILES[m.profile],
         )
 
 

@@ -440,11 +440,6 @@ def test_8021q_registry() -> None:
         decode_message(raw, REG5, extensions=ON)  # 6 is not 5
 
 
-@pytest.mark.xfail(
-    reason="registry keeps one owning extension per item/message: with both 5 and 6 "
-    "registered, a session negotiating only one of them rejects the shared items",
-    strict=False,
-)
 def test_both_extensions_registered_either_negotiated() -> None:
     reg = registry(DiffservCreditWindow(), Ieee8021qCreditWindow())
     raw = encode_message(_with(M.DESTINATION_UP, CreditWindowAssociation(1)), reg)
@@ -1173,11 +1168,6 @@ def test_flow_grant_request_and_one_outstanding() -> None:
 
 
 @needs_hooks
-@pytest.mark.xfail(
-    reason="the engine calls on_items only for messages carrying extension items, so a "
-    "Destination Up without its mandatory Credit Window Association goes unnoticed",
-    strict=False,
-)
 def test_flow_missing_association_ends_session_with_130() -> None:
     p = pair()
     establish(p)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
-from ..ext import builtin_extension
+from ..ext import builtin_extension, load_entry_point_extensions
 from ..fsm import (
     DestinationDown,
     DestinationInfo,
@@ -50,7 +50,10 @@ class DaemonError(Exception):
 class Extension(Protocol):
     """What a daemon needs from an extension: its code and its codecs."""
 
-    code: int
+    @property
+    def code(self) -> int:
+        """Extension Type Value (a class attribute is fine)."""
+        ...
 
     def register(self, registry: Registry) -> None:
         """Add the extension's items and messages to ``registry``."""
@@ -191,22 +194,39 @@ class DaemonBase:
         self.ended_errors: dict[str, int] = {}
 
     def _configured_extensions(self) -> tuple[SessionPlugin, ...]:
-        """Instantiate the built-in extensions the configuration offers."""
+        """Instantiate the extensions the configuration offers: built-ins by
+        code, third-party ones by ``dlep.extensions`` entry-point name
+        (``"plugin:NAME"`` entries, :attr:`RouterSection.plugins`). An
+        extension registered with the builder takes precedence."""
         section = getattr(self.cfg, "router", None) or getattr(self.cfg, "modem", None)
         codes: tuple[int, ...] = tuple(getattr(section, "extensions", ()))
+        names: tuple[str, ...] = tuple(getattr(section, "plugins", ()))
         have = {p.code for p in self._plugins}
         out: list[SessionPlugin] = []
+        if names:
+            try:
+                loaded = load_entry_point_extensions(names)
+            except Exception as exc:  # import errors of third-party code included
+                raise DaemonError(f"extensions: plug-in {', '.join(names)}: {exc}") from exc
+            for ext in loaded:
+                if ext.code in have:
+                    continue
+                ext.register(self.registry)
+                out.append(ext)
+                have.add(ext.code)
         for code in codes:
             if code in have:
                 continue
-            ext = builtin_extension(code)
-            if ext is None:
+            builtin = builtin_extension(code)
+            if builtin is None:
                 raise DaemonError(
-                    f"extensions: {code} is not a built-in extension; register its plug-in "
-                    "with the builder's register_extension() (or a dlep.extensions entry point)"
+                    f"extensions: {code} is not a built-in extension; name a third-party one "
+                    "as plugin:NAME (its dlep.extensions entry point) or register it with the "
+                    "builder's register_extension()"
                 )
-            ext.register(self.registry)
-            out.append(ext)
+            builtin.register(self.registry)
+            out.append(builtin)
+            have.add(code)
         return tuple(out)
 
     # -- subscriptions ------------------------------------------------------

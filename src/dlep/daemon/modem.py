@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
+from ..ext.profiles import profile_by_name
 from ..fsm import (
     DestinationAnnounceRequested,
     LinkCharacteristicsRequested,
@@ -26,7 +27,7 @@ from ..fsm import (
     SessionUp,
     State,
 )
-from ..fsm.session import SessionPlugin
+from ..fsm.session import SessionPlugin, _dest_key
 from ..transport import (
     DiscoverySocket,
     TlsSettings,
@@ -36,6 +37,7 @@ from ..transport import (
     set_ttl_255,
 )
 from ..wire import (
+    DataItem,
     Ipv4ConnectionPoint,
     Ipv6ConnectionPoint,
     PeerType,
@@ -71,6 +73,8 @@ class LinkDecision:
     status: int = StatusCode.SUCCESS
     metrics: Metrics = field(default_factory=Metrics)
     text: str = ""
+    #: Items of negotiated extensions for the response (e.g. RFC 8629 Hop Count).
+    extra: tuple[DataItem, ...] = ()
 
 
 LinkHandler = Callable[[LinkRequest], "LinkDecision | Awaitable[LinkDecision]"]
@@ -106,6 +110,7 @@ class _Dest:
     metrics: Metrics
     addresses: list[str]
     up: bool = True
+    extra: list[DataItem] = field(default_factory=list)
 
 
 class ModemDaemonBuilder(BuilderBase["ModemConfig"]):
@@ -324,6 +329,7 @@ class ModemDaemon(DaemonBase):
                 m.extensions,
                 peer_type=PeerType(m.peer_type, m.secured_medium),
                 session_metrics=self.session_metrics,
+                profile=profile_by_name(m.profile),
             ),
         )
         return _Deferred(self, session)
@@ -335,7 +341,7 @@ class ModemDaemon(DaemonBase):
             for d in self._dests.values():
                 if d.up:
                     try:
-                        s.add_destination(d.mac, d.metrics, addresses=d.addresses)
+                        s.add_destination(d.mac, d.metrics, addresses=d.addresses, extra=d.extra)
                     except SessionError as exc:
                         self.log.warning("destination %s not sent: %s", format_mac(d.mac), exc)
             conn.proto.flush()
@@ -375,7 +381,11 @@ class ModemDaemon(DaemonBase):
             self._call(
                 conn,
                 lambda: s.respond_link_characteristics(
-                    ev.mac, decision.status, decision.metrics, text=decision.text
+                    ev.mac,
+                    decision.status,
+                    decision.metrics,
+                    text=decision.text,
+                    extra=(*ev.ident, *decision.extra),
                 ),
             )
         except SessionClosedError:
@@ -404,19 +414,28 @@ class ModemDaemon(DaemonBase):
         metrics: Metrics | None = None,
         *,
         addresses: Sequence[str] = (),
+        extra: Sequence[DataItem] = (),
     ) -> None:
-        """A new destination is reachable: Destination Up to every router."""
-        key = _mac_key(mac)
+        """A new destination is reachable: Destination Up to every router.
+
+        ``extra``: items of negotiated extensions (kept, and sent again to
+        routers that connect later); identity items (RFC 8703 Link
+        Identifier) make it a separate destination behind the same MAC.
+        """
+        gw = _mac_key(mac)
+        key = self._key(gw, extra)
         if key in self._dests:
-            raise DaemonError(f"destination {format_mac(key)} already exists")
+            raise DaemonError(f"destination {format_mac(gw)} already exists")
         metrics = metrics or Metrics()
         try:
             metrics.validate()
         except ValueError as exc:
             raise DaemonError(str(exc)) from None
-        d = _Dest(key, self.session_metrics.merged(metrics), list(addresses))
+        d = _Dest(gw, self.session_metrics.merged(metrics), list(addresses), extra=list(extra))
         self._dests[key] = d
-        self._each_session(lambda s: s.add_destination(key, d.metrics, addresses=d.addresses))
+        self._each_session(
+            lambda s: s.add_destination(gw, d.metrics, addresses=d.addresses, extra=d.extra)
+        )
 
     async def update_destination(
         self,
@@ -425,12 +444,14 @@ class ModemDaemon(DaemonBase):
         *,
         add: Sequence[str] = (),
         drop: Sequence[str] = (),
+        extra: Sequence[DataItem] = (),
     ) -> None:
-        """New metrics and/or address changes for a destination."""
-        key = _mac_key(mac)
+        """New metrics, address changes and/or extension items for a destination."""
+        gw = _mac_key(mac)
+        key = self._key(gw, extra)
         d = self._dests.get(key)
         if d is None:
-            raise DaemonError(f"no destination {format_mac(key)}")
+            raise DaemonError(f"no destination {format_mac(gw)}")
         metrics = metrics or Metrics()
         try:
             metrics.validate()
@@ -440,32 +461,62 @@ class ModemDaemon(DaemonBase):
         d.addresses = [a for a in d.addresses if a not in drop] + [
             a for a in add if a not in d.addresses
         ]
+        # Replayed to routers that connect later: keep the lasting items given
+        # at add time (identity, Hop Count, ...) current, but never store
+        # one-off items (Pause, credit grants) that an update carried.
+        kept = {i.TYPE: i for i in d.extra}
+        for item in extra:
+            if item.TYPE in kept:
+                kept[item.TYPE] = item
+        d.extra = list(kept.values())
         if d.up:
             self._each_session(
-                lambda s: s.update_destination(key, metrics, add=list(add), drop=list(drop))
+                lambda s: s.update_destination(
+                    gw, metrics, add=list(add), drop=list(drop), extra=list(extra)
+                )
             )
 
-    async def drop_destination(self, mac: bytes | str) -> None:
-        """The destination is gone: Destination Down to every router."""
-        key = _mac_key(mac)
+    async def drop_destination(self, mac: bytes | str, *, extra: Sequence[DataItem] = ()) -> None:
+        """The destination is gone: Destination Down to every router
+        (``extra``: its identity items, RFC 8703)."""
+        gw = _mac_key(mac)
+        key = self._key(gw, extra)
         d = self._dests.pop(key, None)
         if d is None:
-            raise DaemonError(f"no destination {format_mac(key)}")
+            raise DaemonError(f"no destination {format_mac(gw)}")
+        ident = self._ident(extra)
         if d.up:
-            self._each_session(lambda s: s.drop_destination(key) if key in s._dests else None)
+            self._each_session(
+                lambda s: s.drop_destination(gw, extra=ident) if key in s._dests else None
+            )
 
-    async def update_session_metrics(self, metrics: Metrics) -> None:
-        """Session-wide metrics changed: Session Update to every router."""
+    async def update_session_metrics(
+        self, metrics: Metrics, *, extra: Sequence[DataItem] = ()
+    ) -> None:
+        """Session-wide metrics (and/or ``extra`` extension items) changed:
+        Session Update to every router."""
         try:
             metrics.validate()
         except ValueError as exc:
             raise DaemonError(str(exc)) from None
         self.session_metrics = self.session_metrics.merged(metrics)
-        self._each_session(lambda s: s.update_session(metrics))
+        # §12.7: session-wide values override every destination's; keep our
+        # table equal to what routers hold, so a router that connects later
+        # is told the same values.
+        for d in self._dests.values():
+            d.metrics = d.metrics.merged(metrics)
+        self._each_session(lambda s: s.update_session(metrics, extra=list(extra)))
+
+    def _key(self, gw: bytes, extra: Sequence[DataItem]) -> bytes:
+        return _dest_key(gw, self._ident(extra))
+
+    def _ident(self, extra: Sequence[DataItem]) -> tuple[DataItem, ...]:
+        ids = self.registry.identity_items
+        return tuple(i for i in extra if i.TYPE in ids) if ids else ()
 
     def _resend(self, d: _Dest) -> None:
         def up(s: Session) -> None:
-            s.add_destination(d.mac, d.metrics, addresses=d.addresses)
+            s.add_destination(d.mac, d.metrics, addresses=d.addresses, extra=d.extra)
 
         self._each_session(up)
 
@@ -517,8 +568,13 @@ class ModemDaemon(DaemonBase):
                 if sim.flap_probability and rng.random() < sim.flap_probability:
                     d.up = False
                     down_until[mac] = now + sim.down_ms / 1000.0
+                    ident = self._ident(d.extra)
                     self._each_session(
-                        lambda s, mac=mac: s.drop_destination(mac) if mac in s._dests else None  # type: ignore[misc]
+                        lambda s, mac=mac, d=d, ident=ident: (
+                            s.drop_destination(d.mac, extra=ident)  # type: ignore[misc]
+                            if mac in s._dests
+                            else None
+                        )
                     )
                     continue
                 new = _walk(rng, d.metrics, base.get(mac, d.metrics), sim.walk_percent)
@@ -526,7 +582,12 @@ class ModemDaemon(DaemonBase):
                 if changed.is_empty():
                     continue
                 d.metrics = d.metrics.merged(changed)
-                self._each_session(lambda s, mac=mac, ch=changed: s.update_destination(mac, ch))  # type: ignore[misc]
+                ident = self._ident(d.extra)
+                self._each_session(
+                    lambda s, d=d, ch=changed, ident=ident: s.update_destination(  # type: ignore[misc]
+                        d.mac, ch, extra=ident
+                    )
+                )
 
 
 def _walk(rng: random.Random, cur: Metrics, base: Metrics, pct: float) -> Metrics:

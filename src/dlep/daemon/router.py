@@ -7,9 +7,10 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..ext.profiles import ProfileError, profile_by_name
 from ..fsm import (
     ConnectionPoint,
     Metrics,
@@ -18,7 +19,7 @@ from ..fsm import (
     RouterDiscovery,
     Session,
 )
-from ..fsm.session import SessionPlugin
+from ..fsm.session import SessionPlugin, _dest_key
 from ..transport import (
     DiscoverySocket,
     SessionProtocol,
@@ -28,7 +29,7 @@ from ..transport import (
     set_ttl_255,
 )
 from ..transport.sockopts import interface_index
-from ..wire import PeerType, Registry
+from ..wire import DataItem, PeerType, Registry
 from .base import BuilderBase, DaemonBase, DaemonError, Extension, _Conn, _mac_key
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
 
@@ -93,6 +94,8 @@ class RouterDaemon(DaemonBase):
         self._disc_task: asyncio.Task[Any] | None = None
         self._busy_modems: set[str] = set()  # discovered modems being served
         self._static: dict[tuple[str, int], asyncio.Task[Any]] = {}
+        #: Per-peer interoperability profile names, by (address, port).
+        self._peer_profiles: dict[tuple[str, int], str] = {}
 
     @classmethod
     def builder(cls) -> RouterDaemonBuilder:
@@ -110,7 +113,7 @@ class RouterDaemon(DaemonBase):
         for peer in r.static_peers:
             # use_tls (config, or the builder's no_tls/with_tls) is a master switch.
             tls = self.use_tls and (peer.tls if peer.tls is not None else True)
-            self.connect_static(peer.address, peer.port, tls=tls)
+            self.connect_static(peer.address, peer.port, tls=tls, profile=peer.profile)
         if r.discovery:
             await self.start_discovery()
         self.log.info(
@@ -240,15 +243,30 @@ class RouterDaemon(DaemonBase):
     # -- static peers ------------------------------------------------------------
 
     def connect_static(
-        self, host: str, port: int | None = None, *, tls: bool | None = None
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        tls: bool | None = None,
+        profile: str | None = None,
     ) -> None:
-        """Keep a session with the modem at ``host:port`` (reconnects)."""
+        """Keep a session with the modem at ``host:port`` (reconnects).
+
+        ``profile``: interoperability profile name for this modem (None =
+        ``router.profile``).
+        """
         port = port if port is not None else self.cfg.network.tcp_port
         try:
             addr = ipaddress.ip_address(host)
         except ValueError:
             raise DaemonError(f"static peer {host!r}: not an IP address") from None
         key = (str(addr), port)
+        if profile is not None:
+            try:
+                profile_by_name(profile)
+            except ProfileError as exc:
+                raise DaemonError(f"static peer {host!r}: {exc}") from None
+            self._peer_profiles[key] = profile
         if key in self._static:
             return
         use_tls = self.use_tls if tls is None else tls
@@ -318,7 +336,7 @@ class RouterDaemon(DaemonBase):
                 target = (str(cp.address), cp.port)
             await asyncio.wait_for(loop.sock_connect(sock, target), CONNECT_TIMEOUT)
             peer = _fmt_peer(cp.address, cp.port)
-            session = Session(Role.ROUTER, self._router_session_config())
+            session = Session(Role.ROUTER, self._router_session_config((str(cp.address), cp.port)))
 
             def factory() -> SessionProtocol:
                 proto = self._new_protocol(session, peer, cp.tls, origin)
@@ -352,12 +370,14 @@ class RouterDaemon(DaemonBase):
             )
             self._publish(SessionConnected(conn.id, conn.peer, tls))
 
-    def _router_session_config(self) -> Any:
+    def _router_session_config(self, peer: tuple[str, int] | None = None) -> Any:
         r = self.rcfg.router
+        name = self._peer_profiles.get(peer, r.profile) if peer is not None else r.profile
         return self._session_config(
             r.extensions,
             peer_type=PeerType(r.peer_type),
             auto_accept_destinations=r.auto_accept_destinations,
+            profile=profile_by_name(name),
         )
 
     # -- API -------------------------------------------------------------------
@@ -369,15 +389,19 @@ class RouterDaemon(DaemonBase):
         cdrr: int | None = None,
         cdrt: int | None = None,
         latency: int | None = None,
+        extra: Sequence[DataItem] = (),
         session_id: str | None = None,
     ) -> None:
         """Send a Link Characteristics Request; the answer arrives as a
-        ``LinkCharacteristicsResponse`` event."""
-        conn = self._conn_for_mac(mac, session_id)
+        ``LinkCharacteristicsResponse`` event. ``extra``: items of negotiated
+        extensions (e.g. RFC 8629 Hop Control) and identity items."""
+        conn = self._conn_for_mac(mac, session_id, extra=extra)
         s = conn.proto.session
         self._call(
             conn,
-            lambda: s.request_link_characteristics(mac, cdrr=cdrr, cdrt=cdrt, latency=latency),
+            lambda: s.request_link_characteristics(
+                mac, cdrr=cdrr, cdrt=cdrt, latency=latency, extra=list(extra)
+            ),
         )
 
     async def announce_destination(
@@ -385,18 +409,28 @@ class RouterDaemon(DaemonBase):
         mac: bytes | str,
         *,
         addresses: Iterable[str] = (),
+        extra: Sequence[DataItem] = (),
         session_id: str | None = None,
     ) -> None:
         """Send Destination Announce (e.g. a multicast destination)."""
         key = _mac_key(mac)
         conn = self._get_conn(session_id)
         s = conn.proto.session
-        self._call(conn, lambda: s.announce_destination(key, addresses=list(addresses)))
+        self._call(
+            conn, lambda: s.announce_destination(key, addresses=list(addresses), extra=list(extra))
+        )
 
-    async def drop_destination(self, mac: bytes | str, *, session_id: str | None = None) -> None:
-        """Tell the modem we no longer want this destination."""
-        conn = self._conn_for_mac(mac, session_id)
-        self._call(conn, lambda: conn.proto.session.drop_destination(mac))
+    async def drop_destination(
+        self,
+        mac: bytes | str,
+        *,
+        extra: Sequence[DataItem] = (),
+        session_id: str | None = None,
+    ) -> None:
+        """Tell the modem we no longer want this destination (``extra``: its
+        identity items, RFC 8703)."""
+        conn = self._conn_for_mac(mac, session_id, extra=extra)
+        self._call(conn, lambda: conn.proto.session.drop_destination(mac, extra=list(extra)))
 
     async def respond_destination_up(
         self, mac: bytes | str, accept: bool, *, session_id: str | None = None
@@ -410,24 +444,39 @@ class RouterDaemon(DaemonBase):
         *,
         add: Iterable[str] = (),
         drop: Iterable[str] = (),
+        extra: Sequence[DataItem] = (),
         session_id: str | None = None,
     ) -> None:
-        """Announce changes of the router's own addresses (Session Update)."""
+        """Announce changes of the router's own addresses and/or send items of
+        negotiated extensions (e.g. RFC 8629 Hop Control) in a Session Update."""
         targets = [self._get_conn(session_id)] if session_id else list(self._conns.values())
         for conn in targets:
             s = conn.proto.session
-            self._call(conn, lambda s=s: s.update_session(add=list(add), drop=list(drop)))  # type: ignore[misc]
+            self._call(
+                conn,
+                lambda s=s: s.update_session(  # type: ignore[misc]
+                    add=list(add), drop=list(drop), extra=list(extra)
+                ),
+            )
 
     def _conn_for_mac(
-        self, mac: bytes | str, session_id: str | None, *, any_state: bool = False
+        self,
+        mac: bytes | str,
+        session_id: str | None,
+        *,
+        any_state: bool = False,
+        extra: Sequence[DataItem] = (),
     ) -> _Conn:
         key = _mac_key(mac)
         if session_id is not None:
             return self._get_conn(session_id)
         for conn in self._conns.values():
             s = conn.proto.session
-            # s.destination(): O(1); s.destinations would snapshot them all.
-            if s.destination(key) is not None or (any_state and key in s._dests):
+            dkey = _dest_key(key, s._ident_of(extra)) if extra else key
+            # O(1) lookups; s.destinations would snapshot them all.
+            if s.is_up(dkey) if not extra else dkey in s._dests:
+                return conn
+            if any_state and dkey in s._dests:
                 return conn
         raise DaemonError(f"destination {mac if isinstance(mac, str) else key.hex(':')} unknown")
 

@@ -82,8 +82,9 @@ class Extension:
         for cls in self.items:
             registry.register_item(cls, extension=self.code)
         for spec in self.messages:
-            spec.extension = self.code
-            registry.register_message(spec)
+            own = spec.clone()  # the class attribute stays untouched
+            own.extension = self.code
+            registry.register_message(own)
         for p in self.placements:
             registry.allow(p.unit, p.item, p.rule, signal=p.signal, receive_only=p.receive_only)
         for t in self.identity_items:

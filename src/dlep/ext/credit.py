@@ -1239,6 +1239,10 @@ class CreditWindowExtension(Extension):
         if st.is_router and msg.type == _M.SESSION_INITIALIZATION_RESPONSE:
             st.on_items(msg, None)
 
+    #: Destination Up / Update must carry exactly one Credit Window
+    #: Association (RFC 9893 §2.3.2): see them even when they carry none.
+    observes: ClassVar[frozenset[int]] = frozenset({_M.DESTINATION_UP, _M.DESTINATION_UPDATE})
+
     def on_items(
         self, session: Session, msg: Message, dest: bytes | None, items: Sequence[DataItem]
     ) -> None:

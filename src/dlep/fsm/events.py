@@ -99,6 +99,9 @@ class DestinationDown(Event):
 
     mac: bytes
     by_peer: bool
+    #: Identity items naming the destination with ``mac`` (RFC 8703);
+    #: pass them as ``extra`` to select it in API calls.
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,9 @@ class DestinationRefused(Event):
     mac: bytes
     status: int
     text: str = ""
+    #: Identity items naming the destination with ``mac`` (RFC 8703);
+    #: pass them as ``extra`` to select it in API calls.
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +147,9 @@ class LinkCharacteristicsRequested(Event):
     cdrr: int | None
     cdrt: int | None
     latency: int | None
+    #: Identity items naming the destination with ``mac`` (RFC 8703);
+    #: pass them as ``extra`` to select it in API calls.
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +160,9 @@ class LinkCharacteristicsResponse(Event):
     status: int
     metrics: Metrics
     text: str = ""
+    #: Identity items naming the destination with ``mac`` (RFC 8703);
+    #: pass them as ``extra`` to select it in API calls.
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,9 @@ class LinkCharacteristicsTimeout(Event):
     """
 
     mac: bytes
+    #: Identity items naming the destination with ``mac`` (RFC 8703);
+    #: pass them as ``extra`` to select it in API calls.
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

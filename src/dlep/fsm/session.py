@@ -21,7 +21,7 @@ import ipaddress
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from ..wire import (
     DEFAULT_REGISTRY,
@@ -72,6 +72,9 @@ from .events import (
     SessionUpdated,
 )
 from .metrics import FIELD_OF_TYPE, METRIC_TYPES, Metrics
+
+if TYPE_CHECKING:
+    from ..ext.profiles import Profile
 
 M = MessageType
 L3Item: TypeAlias = Ipv4Address | Ipv6Address | Ipv4AttachedSubnet | Ipv6AttachedSubnet
@@ -240,6 +243,10 @@ class SessionConfig:
     #: Extension objects (:class:`dlep.ext.Extension`) whose hooks run when
     #: negotiated; their codes are offered too.
     plugins: tuple[SessionPlugin, ...] = ()
+    #: Interoperability profile (:class:`dlep.ext.profiles.Profile`) mapping
+    #: standard codes to a peer's non-standard ones at the wire boundary;
+    #: None = standard codes.
+    profile: Profile | None = None
 
     @property
     def offered_extensions(self) -> tuple[int, ...]:
@@ -655,7 +662,7 @@ class Session:
                     if d.lcr_deadline is not None and d.lcr_deadline <= now:
                         d.lcr_deadline = None
                         self._lcr_pending -= 1
-                        self._events.append(LinkCharacteristicsTimeout(d.mac))
+                        self._events.append(LinkCharacteristicsTimeout(d.gw, d.ident))
             if now >= self._last_tx + self._hb:
                 self._send(M.HEARTBEAT, ())
         elif st is State.INITIALIZING:
@@ -804,13 +811,15 @@ class Session:
         self._tick(now)
         self._require_in_session()
         spec = self._registry.messages.get(message_type)
-        if spec is None or spec.extension is None:
+        owners = self._registry.message_owners.get(message_type)
+        if spec is None or not owners:
             raise SessionError(
                 f"send_message is for extension messages; {message_name(message_type)} is not one"
             )
-        if spec.extension not in self.extensions:
+        if owners.isdisjoint(self.extensions):
+            names = "/".join(str(o) for o in sorted(owners))
             raise SessionError(
-                f"{spec.name} belongs to extension {spec.extension}, not negotiated on this session"
+                f"{spec.name} belongs to extension {names}, not negotiated on this session"
             )
         items = list(items)
         self._check_extra(message_type, items)
@@ -1152,6 +1161,8 @@ class Session:
     # ------------------------------------------------------------------
 
     def _receive_message(self, raw: bytes) -> None:
+        if self.config.profile is not None:
+            raw = self.config.profile.from_wire(raw)
         try:
             msg = decode_message(raw, self._registry, extensions=self._ext_filter)
         except DecodeError as exc:
@@ -1295,16 +1306,17 @@ class Session:
             # The Response was decoded before negotiation: now refuse items
             # of extensions that did not make it into the negotiated set
             # (§7.2). A Session Initialization may carry such items (§12.5).
-            ext_of = self._registry.item_extension
+            owners_of = self._registry.item_owners
             for item in msg.items:
                 if isinstance(item, UnknownItem):
                     continue
-                ext = ext_of.get(item.TYPE)
-                if ext is not None and ext not in self.extensions:
+                owners = owners_of.get(item.TYPE)
+                if owners and owners.isdisjoint(self.extensions):
+                    names = "/".join(str(o) for o in sorted(owners))
                     self._protocol_error(
                         StatusCode.INVALID_DATA,
                         f"Session Initialization Response carries {item.NAME} of extension "
-                        f"{ext}, which is not in use on this session (§7.2)",
+                        f"{names}, which is not in use on this session (§7.2)",
                     )
                     return False
         try:
@@ -1325,24 +1337,44 @@ class Session:
         return handle
 
     def _plugin_items(self, msg: Message) -> bool:
-        """Hand extension items in a core message to their plugins first."""
-        ext_of = self._registry.item_extension
+        """Hand extension items in a core message to their plugins first.
+
+        A plugin sees its items; an item several active extensions define
+        (RFC 9893's, shared by 9894 and 9895) goes to the lowest-numbered one.
+        A plugin whose ``observes`` lists the message type is called even when
+        the message carries none of its items (e.g. to enforce an item its
+        extension makes mandatory there). Plugins sharing one state object
+        are called once.
+        """
+        owners_of = self._registry.item_owners
+        active = self._active_by_code
         groups: dict[int, list[DataItem]] = {}
         for item in msg.items:
             if isinstance(item, UnknownItem):
                 continue
-            ext = ext_of.get(item.TYPE)
-            if ext is not None:
-                groups.setdefault(ext, []).append(item)
+            owners = owners_of.get(item.TYPE)
+            if owners:
+                live = [c for c in owners if c in active]
+                if live:
+                    groups.setdefault(min(live), []).append(item)
+        for plugin in self._active:
+            if msg.type in getattr(plugin, "observes", ()) and plugin.code not in groups:
+                groups[plugin.code] = []
         if not groups:
             return True
+        seen_states: set[int] = set()
+        for code in sorted(groups):
+            state = self.ext_state.get(code)
+            if state is not None:
+                if id(state) in seen_states:
+                    del groups[code]
+                    continue
+                seen_states.add(id(state))
         mac = msg.get(MacAddress)
         dest = mac.address if mac is not None else None
         try:
             for code, items in groups.items():
-                plugin = self._active_by_code.get(code)
-                if plugin is not None:
-                    plugin.on_items(self, msg, dest, items)
+                self._active_by_code[code].on_items(self, msg, dest, items)
         except ProtocolViolation as v:
             self._protocol_error(v.status, v.reason)
             return False
@@ -1586,7 +1618,7 @@ class Session:
         if st.code != StatusCode.SUCCESS:
             # §12.12: no further messages about this destination.
             self._drop_record(d)
-            self._events.append(DestinationRefused(d.mac, st.code, st.text))
+            self._events.append(DestinationRefused(d.gw, st.code, st.text, d.ident))
             return
         d.state = _DState.UP
         self._events.append(DestinationUp(d.info()))
@@ -1706,7 +1738,7 @@ class Session:
             return
         if st.code != StatusCode.SUCCESS:
             self._drop_record(d)
-            self._events.append(DestinationRefused(d.mac, st.code, st.text))
+            self._events.append(DestinationRefused(d.gw, st.code, st.text, d.ident))
             return
         if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
             return
@@ -1744,7 +1776,7 @@ class Session:
         self._drop_record(d)
         self._send(M.DESTINATION_DOWN_RESPONSE, [*d.ids(), Status(StatusCode.SUCCESS)])
         if was_up:
-            self._events.append(DestinationDown(d.mac, by_peer=True))
+            self._events.append(DestinationDown(d.gw, by_peer=True, ident=d.ident))
 
     def _on_destination_down_response(self, msg: Message) -> None:
         parts = _split(msg, self._ident_types)
@@ -1762,7 +1794,7 @@ class Session:
         self._drop_record(d)
         if st.code != StatusCode.SUCCESS:
             self._events.append(ResponseStatus(msg.type, st.code, st.text, d.mac))
-        self._events.append(DestinationDown(d.mac, by_peer=False))
+        self._events.append(DestinationDown(d.gw, by_peer=False, ident=d.ident))
 
     def _on_link_characteristics_request(self, msg: Message) -> None:
         parts = _split(msg, self._ident_types)
@@ -1784,7 +1816,9 @@ class Session:
         d.peer_req = M.LINK_CHARACTERISTICS_REQUEST
         m = parts.metrics
         self._events.append(
-            LinkCharacteristicsRequested(d.mac, m.get("cdrr"), m.get("cdrt"), m.get("latency"))
+            LinkCharacteristicsRequested(
+                d.gw, m.get("cdrr"), m.get("cdrt"), m.get("latency"), d.ident
+            )
         )
 
     def _on_link_characteristics_response(self, msg: Message) -> None:
@@ -1810,7 +1844,7 @@ class Session:
         d.metrics = d.metrics.merged(changed)
         for item in parts.extra:
             d.extra[item.TYPE] = item
-        self._events.append(LinkCharacteristicsResponse(d.mac, st.code, d.metrics, st.text))
+        self._events.append(LinkCharacteristicsResponse(d.gw, st.code, d.metrics, st.text, d.ident))
 
     # ------------------------------------------------------------------
     # Internals
@@ -1822,9 +1856,11 @@ class Session:
 
     def _encode(self, mtype: int, items: Iterable[DataItem]) -> bytes:
         try:
-            return encode_message(Message(mtype, tuple(items)), self._registry)
+            data = encode_message(Message(mtype, tuple(items)), self._registry)
         except EncodeError as exc:
             raise SessionError(str(exc)) from None
+        profile = self.config.profile
+        return data if profile is None else profile.to_wire(data)
 
     def _send(self, mtype: int, items: Iterable[DataItem]) -> None:
         if self._active and mtype in _RESPONSES:
@@ -1929,10 +1965,11 @@ class Session:
 
     def _check_extra(self, mtype: int, extra: Sequence[DataItem]) -> None:
         for item in extra:
-            ext = self._registry.item_extension.get(item.TYPE)
-            if ext is not None and ext not in self.extensions:
+            owners = self._registry.item_owners.get(item.TYPE)
+            if owners and owners.isdisjoint(self.extensions):
+                names = "/".join(str(o) for o in sorted(owners))
                 raise SessionError(
-                    f"{item.NAME} belongs to extension {ext}, not negotiated on this session"
+                    f"{item.NAME} belongs to extension {names}, not negotiated on this session"
                 )
 
     def _l3_apply(

@@ -393,8 +393,9 @@ def decode_message(
         raise DecodeError(_INVALID, f"{len(data)} octets, shorter than a message header")
     mtype, length = _HDR.unpack_from(data, 0)
     spec = registry.messages.get(mtype)
+    owners = registry.message_owners.get(mtype)
     if spec is None or (
-        extensions is not None and spec.extension is not None and spec.extension not in extensions
+        extensions is not None and owners is not None and owners.isdisjoint(extensions)
     ):
         why = "unknown message type" if spec is None else "message of an extension not in use"
         raise DecodeError(StatusCode.UNKNOWN_MESSAGE, why, message_type=mtype, offset=0)

@@ -135,6 +135,11 @@ class Registry:
         self.items: dict[int, type[DataItem]] = {}
         self.decoders: dict[int, Decoder] = {}
         self.item_extension: dict[int, int] = {}
+        #: Every extension that defines an item / message type. RFC 9894 and
+        #: 9895 share the items and messages of RFC 9893: either one being
+        #: negotiated makes them legal.
+        self.item_owners: dict[int, frozenset[int]] = {}
+        self.message_owners: dict[int, frozenset[int]] = {}
         self.messages: dict[int, UnitSpec] = {}
         self.signals: dict[int, UnitSpec] = {}
         #: Item types that, with the MAC Address, identify a destination
@@ -167,8 +172,8 @@ class Registry:
                 dec = self.decoders.get(t)
                 if dec is None:
                     continue
-                ext = self.item_extension.get(t)
-                if extensions is not None and ext is not None and ext not in extensions:
+                owners = self.item_owners.get(t)
+                if extensions is not None and owners and owners.isdisjoint(extensions):
                     continue
                 cls = self.items[t]
                 table[t] = (cls.FAST, cls, dec, rule.maximum == 1)
@@ -185,6 +190,8 @@ class Registry:
         new.items = dict(self.items)
         new.decoders = dict(self.decoders)
         new.item_extension = dict(self.item_extension)
+        new.item_owners = dict(self.item_owners)
+        new.message_owners = dict(self.message_owners)
         new.messages = {k: v.clone() for k, v in self.messages.items()}
         new.signals = {k: v.clone() for k, v in self.signals.items()}
         new.identity_items = set(self.identity_items)
@@ -203,12 +210,16 @@ class Registry:
         self.items[code] = cls
         self.decoders[code] = cls.decode_value
         if extension is not None:
-            self.item_extension[code] = extension
+            self.item_extension.setdefault(code, extension)
+            self.item_owners[code] = self.item_owners.get(code, frozenset()) | {extension}
         self._invalidate()
 
     def register_message(self, spec: UnitSpec) -> None:
         """Add a message type (fails if the code is taken by another)."""
         self._register_unit(self.messages, spec)
+        if spec.extension is not None:
+            owners = self.message_owners.get(spec.code, frozenset())
+            self.message_owners[spec.code] = owners | {spec.extension}
         self._invalidate()
 
     def register_signal(self, spec: UnitSpec) -> None:
