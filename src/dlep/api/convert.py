@@ -8,7 +8,7 @@ answers with it; the client turns messages into plain dicts for JSON with
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -24,6 +24,7 @@ from ..daemon.events import (
     SessionConnected,
     SessionEvent,
 )
+from ..ext.display import ExtensionValue, describe, extension_name
 from ..fsm import (
     METRIC_FIELDS,
     DestinationAnnounceRequested,
@@ -43,13 +44,15 @@ from ..fsm import (
     SessionUp,
     SessionUpdated,
 )
-from ..wire import format_mac, message_name, status_name
+from ..wire import DataItem, format_mac, message_name, status_name
 from ._pb import management_pb2 as pb
 
 __all__ = [
     "EXTENSION_NAMES_BY_CODE",
     "destination_to_pb",
     "event_to_pb",
+    "extension_value_to_pb",
+    "extension_values_to_pb",
     "metrics_from_pb",
     "metrics_to_pb",
     "role_name",
@@ -91,6 +94,19 @@ def metrics_from_pb(m: pb.Metrics) -> Metrics:
     return Metrics(**{name: getattr(m, name) for name in METRIC_FIELDS if m.HasField(name)})
 
 
+def extension_value_to_pb(v: ExtensionValue) -> pb.ExtensionValue:
+    """A rendered extension item (:mod:`dlep.ext.display`)."""
+    msg = pb.ExtensionValue(name=v.name, text=v.text, item_type=v.item_type)
+    if v.value is not None:
+        msg.value = v.value
+    return msg
+
+
+def extension_values_to_pb(items: Iterable[DataItem]) -> list[pb.ExtensionValue]:
+    """Every extension item of a destination, rendered."""
+    return [extension_value_to_pb(describe(i)) for i in items]
+
+
 def destination_to_pb(session_id: str, info: DestinationInfo) -> pb.Destination:
     """One destination of one session."""
     return pb.Destination(
@@ -101,11 +117,15 @@ def destination_to_pb(session_id: str, info: DestinationInfo) -> pb.Destination:
         ipv6=[str(a) for a in sorted(info.ipv6)],
         ipv4_subnets=[str(n) for n in sorted(info.ipv4_subnets)],
         ipv6_subnets=[str(n) for n in sorted(info.ipv6_subnets)],
+        extensions=extension_values_to_pb(info.extra),
     )
 
 
-def session_to_pb(s: SessionInfo, now: float | None = None) -> pb.Session:
-    """A :class:`SessionInfo` snapshot."""
+def session_to_pb(
+    s: SessionInfo, now: float | None = None, names: Mapping[int, str] | None = None
+) -> pb.Session:
+    """A :class:`SessionInfo` snapshot; ``names`` names extensions beyond the
+    built-in ones (e.g. a daemon's third-party plug-ins)."""
     now = time.time() if now is None else now
     msg = pb.Session(
         id=s.id,
@@ -116,7 +136,7 @@ def session_to_pb(s: SessionInfo, now: float | None = None) -> pb.Session:
         peer_type=s.peer_type,
         secured_medium=s.secured_medium,
         extensions=list(s.extensions),
-        extension_names=[EXTENSION_NAMES_BY_CODE.get(e, str(e)) for e in s.extensions],
+        extension_names=[extension_name(e, names) for e in s.extensions],
         heartbeat_ms=s.heartbeat_ms,
         started_at=s.started_at,
         uptime=max(0.0, now - s.up_since) if s.up_since is not None else 0.0,

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 from wsgiref.simple_server import WSGIServer
 
@@ -41,6 +41,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from ..ext.display import KNOWN_GAUGES, describe, extension_name, extension_names
 from ..fsm import DestinationInfo, Metrics
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class _Snapshot:
     heartbeat_timeouts: dict[str, int]
     sessions_ended: dict[str, int]
     ended_errors: dict[str, int]
+    #: Extension Type Value -> name, for the daemon's own (third-party) plug-ins.
+    extension_names: dict[int, str] = field(default_factory=dict)
 
 
 def _session_order(sid: str) -> tuple[int, str]:
@@ -123,6 +126,7 @@ class DaemonCollector(Collector):
             dict(getattr(d, "heartbeat_timeouts", {})),
             dict(getattr(d, "sessions_ended", {})),
             dict(getattr(d, "ended_errors", {})),
+            extension_names(getattr(d, "_plugins", ())),
         )
 
     def snapshot(self) -> _Snapshot:
@@ -195,6 +199,11 @@ class DaemonCollector(Collector):
             "DLEP messages by type and direction (tx sent, rx received)",
             labels=[*sl, "type", "direction"],
         )
+        exts = GaugeMetricFamily(
+            "dlep_session_extension",
+            "1 for each extension negotiated in the session (in use on both sides)",
+            labels=[*sl, "extension"],
+        )
         errs = CounterMetricFamily(
             "dlep_errors",
             "Protocol errors detected in this session, by status code name",
@@ -207,12 +216,14 @@ class DaemonCollector(Collector):
             if s.up_since is not None:
                 since.add_metric(lv, s.up_since)
             ndest.add_metric(lv, s.destinations)
+            for code in sorted(s.extensions):
+                exts.add_metric([*lv, extension_name(code, snap.extension_names)], 1)
             for direction, counts in (("tx", s.tx), ("rx", s.rx)):
                 for mtype, n in sorted(counts.items()):
                     msgs.add_metric([*lv, mtype, direction], n)
             for status, n in sorted(s.errors.items()):
                 errs.add_metric([*lv, status], n)
-        yield from (up, state, since, ndest, msgs, errs)
+        yield from (up, state, since, ndest, exts, msgs, errs)
         yield from _metric_gauges(
             "dlep_session_",
             "Session-wide ",
@@ -276,6 +287,11 @@ class DaemonCollector(Collector):
             [*sl, "mac"],
             (([sid, peers.get(sid, ""), info.mac_str], info.metrics) for sid, info in kept),
         )
+        yield from _extension_gauges(
+            "dlep_destination_",
+            [*sl, "mac"],
+            (([sid, peers.get(sid, ""), info.mac_str], info) for sid, info in kept),
+        )
 
 
 def _metric_gauges(
@@ -295,6 +311,33 @@ def _metric_gauges(
             fam = fams.get(name)
             if fam is not None:
                 fam.add_metric(values, value / divisor[name])
+    yield from fams.values()
+
+
+def _extension_gauges(
+    prefix: str,
+    labels: list[str],
+    rows: Iterable[tuple[list[str], DestinationInfo]],
+) -> Iterator[Metric]:
+    """Gauges of the numeric extension values (:mod:`dlep.ext.display`): the
+    built-in ones always (possibly empty), others as they appear."""
+    fams = {
+        suffix: GaugeMetricFamily(prefix + suffix, text, labels=labels)
+        for suffix, text in KNOWN_GAUGES.items()
+    }
+    for values, info in rows:
+        seen: set[str] = set()
+        for item in info.extra:
+            for g in describe(item).gauges:
+                if g.suffix in seen:  # one sample per series and destination
+                    continue
+                seen.add(g.suffix)
+                fam = fams.get(g.suffix)
+                if fam is None:
+                    fam = fams[g.suffix] = GaugeMetricFamily(
+                        prefix + g.suffix, g.help, labels=labels
+                    )
+                fam.add_metric(values, g.value)
     yield from fams.values()
 
 

@@ -35,6 +35,7 @@ from google.protobuf.message import Message
 
 from .. import __version__
 from ..daemon import DaemonError, Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
+from ..ext.display import extension_names
 from ..fsm import (
     LinkCharacteristicsResponse,
     Metrics,
@@ -285,7 +286,10 @@ class _Service:
     async def ListSessions(self, req: pb.ListSessionsRequest) -> pb.ListSessionsResponse:
         now = time.time()
         sessions = sorted(self.daemon.sessions(), key=lambda s: int(s.id) if s.id.isdigit() else 0)
-        return pb.ListSessionsResponse(sessions=[convert.session_to_pb(s, now) for s in sessions])
+        names = extension_names(getattr(self.daemon, "_plugins", ()))
+        return pb.ListSessionsResponse(
+            sessions=[convert.session_to_pb(s, now, names) for s in sessions]
+        )
 
     async def ListDestinations(
         self, req: pb.ListDestinationsRequest

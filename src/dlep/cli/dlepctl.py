@@ -483,13 +483,16 @@ async def cmd_destinations(c: Ctx) -> int:
     if not dests:
         c.out.line("no destinations")
         return EXIT_OK
+    from ..ext.display import compact
+
     rows = []
     for d in dests:
         addrs = [*d.ipv4, *d.ipv6, *d.ipv4_subnets, *d.ipv6_subnets]
+        ext = compact((e.name, e.text) for e in d.extensions) or "-"
         rows.append(
-            (d.session_id or "-", d.mac, *_metric_cells(d.metrics), ", ".join(addrs) or "-")
+            (d.session_id or "-", d.mac, *_metric_cells(d.metrics), ext, ", ".join(addrs) or "-")
         )
-    c.out.table(("SESSION", "MAC", *_METRIC_COLUMNS, "ADDRESSES"), rows)
+    c.out.table(("SESSION", "MAC", *_METRIC_COLUMNS, "EXT", "ADDRESSES"), rows)
     return EXIT_OK
 
 

@@ -167,7 +167,7 @@ class ListDestinationsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class Destination(_message.Message):
-    __slots__ = ("session_id", "mac", "metrics", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets")
+    __slots__ = ("session_id", "mac", "metrics", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets", "extensions")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
@@ -175,6 +175,7 @@ class Destination(_message.Message):
     IPV6_FIELD_NUMBER: _ClassVar[int]
     IPV4_SUBNETS_FIELD_NUMBER: _ClassVar[int]
     IPV6_SUBNETS_FIELD_NUMBER: _ClassVar[int]
+    EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     mac: str
     metrics: Metrics
@@ -182,7 +183,20 @@ class Destination(_message.Message):
     ipv6: _containers.RepeatedScalarFieldContainer[str]
     ipv4_subnets: _containers.RepeatedScalarFieldContainer[str]
     ipv6_subnets: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, session_id: _Optional[str] = ..., mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., ipv4: _Optional[_Iterable[str]] = ..., ipv6: _Optional[_Iterable[str]] = ..., ipv4_subnets: _Optional[_Iterable[str]] = ..., ipv6_subnets: _Optional[_Iterable[str]] = ...) -> None: ...
+    extensions: _containers.RepeatedCompositeFieldContainer[ExtensionValue]
+    def __init__(self, session_id: _Optional[str] = ..., mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., ipv4: _Optional[_Iterable[str]] = ..., ipv6: _Optional[_Iterable[str]] = ..., ipv4_subnets: _Optional[_Iterable[str]] = ..., ipv6_subnets: _Optional[_Iterable[str]] = ..., extensions: _Optional[_Iterable[_Union[ExtensionValue, _Mapping]]] = ...) -> None: ...
+
+class ExtensionValue(_message.Message):
+    __slots__ = ("name", "text", "value", "item_type")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    ITEM_TYPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    text: str
+    value: float
+    item_type: int
+    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., value: _Optional[float] = ..., item_type: _Optional[int] = ...) -> None: ...
 
 class ListDestinationsResponse(_message.Message):
     __slots__ = ("destinations",)
