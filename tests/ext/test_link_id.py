@@ -650,8 +650,10 @@ def test_flow_reused_pair_terminates_with_invalid_data() -> None:
     sent = p.sent("router")
     assert sent[-1].type == M.SESSION_TERMINATION
     assert status_of(sent[-1]) == StatusCode.INVALID_DATA
-    # §2: "MUST respond with a Destination Up Response ... 130".
-    assert [status_of(m) for m in sent if m.type == M.DESTINATION_UP_RESPONSE] in ([], [130])
+    # §2: "MUST respond with a Destination Up Response ... 130", then terminate.
+    assert sent[-2].type == M.DESTINATION_UP_RESPONSE
+    assert status_of(sent[-2]) == StatusCode.INVALID_DATA
+    assert LID1 in sent[-2].items  # the response names the (MAC, link id) it refuses
     assert p.router.state is State.TERMINATING
 
 

@@ -759,7 +759,11 @@ def test_flow_pause_with_metrics_and_destination_down() -> None:
 def test_flow_unknown_queue_index_terminates() -> None:
     p, _, _ = paused_pair()
     p.up([MAC1])
-    p.modem.update_destination(MAC1, extra=[pause(7)])
+    # Strict on send: the engine runs the extension's sender-side rules.
+    with pytest.raises(SessionError, match="Queue Index 7"):
+        p.modem.update_destination(MAC1, extra=[pause(7)])
+    # A peer that sends it anyway is refused with 130.
+    p.inject("router", Message(M.DESTINATION_UPDATE, (MacAddress(MAC1_B), pause(7))))
     p.pump()
     terms = [w for w in p.log if w.type == M.SESSION_TERMINATION]
     assert terms[0].sender == "router"

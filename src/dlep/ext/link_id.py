@@ -328,8 +328,10 @@ class LinkIdExtension(Extension):
             if _is_modem(session):
                 return  # not a message a modem receives; the engine says 129
             if pair in st.introduced:
+                # §2: answer the Destination Up with 130, then terminate.
                 raise ExtensionViolation(
-                    f"Destination Up reuses {name}, already used in this session (RFC 8703 §2)"
+                    f"Destination Up reuses {name}, already used in this session (RFC 8703 §2)",
+                    respond=True,
                 )
             if not any(isinstance(i, _L3_CLASSES) for i in msg.items):
                 raise ExtensionViolation(

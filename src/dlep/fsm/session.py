@@ -128,12 +128,17 @@ class ProtocolViolation(Exception):
     """Raised by a plugin hook: the peer broke an extension's rules.
 
     The engine ends the session with ``status`` (default 130 Invalid Data).
+    With ``respond`` and a request that has a response (e.g. Destination
+    Up), the response carrying that status goes out first (RFC 8703 §2).
     """
 
-    def __init__(self, reason: str, status: int = StatusCode.INVALID_DATA) -> None:
+    def __init__(
+        self, reason: str, status: int = StatusCode.INVALID_DATA, *, respond: bool = False
+    ) -> None:
         super().__init__(reason)
         self.status = int(status)
         self.reason = reason
+        self.respond = respond
 
 
 class SessionPlugin(Protocol):
@@ -181,6 +186,15 @@ class SessionPlugin(Protocol):
         """A destination left the session."""
         ...
 
+
+#: Requests and the response that answers them.
+_RESPONSE_OF: Final = {
+    MessageType.SESSION_UPDATE: MessageType.SESSION_UPDATE_RESPONSE,
+    MessageType.DESTINATION_UP: MessageType.DESTINATION_UP_RESPONSE,
+    MessageType.DESTINATION_ANNOUNCE: MessageType.DESTINATION_ANNOUNCE_RESPONSE,
+    MessageType.DESTINATION_DOWN: MessageType.DESTINATION_DOWN_RESPONSE,
+    MessageType.LINK_CHARACTERISTICS_REQUEST: MessageType.LINK_CHARACTERISTICS_RESPONSE,
+}
 
 _RESPONSES: Final = frozenset(
     {
@@ -562,6 +576,7 @@ class Session:
         self.rx_counts: dict[int, int] = {}
         self.error_counts: dict[int, int] = {}
         self._ident_types = frozenset(self._registry.identity_items)
+        self._api_call = False
         self._active: tuple[SessionPlugin, ...] = ()
         self._active_by_code: dict[int, SessionPlugin] = {}
         self._ext_messages: frozenset[int] = frozenset()
@@ -606,6 +621,7 @@ class Session:
     def receive_data(self, data: bytes, now: float) -> None:
         """Bytes arrived on the connection (any split; framing is handled)."""
         self._now = now
+        self._api_call = False
         if self.state is State.RESET:
             return
         for raw in self._framer.feed(data):
@@ -616,6 +632,7 @@ class Session:
     def connection_lost(self, now: float, reason: str = "connection lost") -> None:
         """The TCP connection ended (RFC 8175 §7.5.1: straight to Session Reset)."""
         self._now = now
+        self._api_call = False
         if self.state is not State.RESET:
             if self._cause is not None and self.state is State.TERMINATING:
                 status, why, by_peer = self._cause
@@ -644,6 +661,7 @@ class Session:
     def handle_timer(self, now: float) -> None:
         """Run whatever is due at ``now`` (heartbeats, timeouts)."""
         self._now = now
+        self._api_call = False
         st = self.state
         if st is State.IN_SESSION:
             assert self._peer_hb is not None
@@ -1376,6 +1394,24 @@ class Session:
             for code, items in groups.items():
                 self._active_by_code[code].on_items(self, msg, dest, items)
         except ProtocolViolation as v:
+            response = _RESPONSE_OF.get(MessageType(msg.type)) if msg.type in _RESPONSE_OF else None
+            if v.respond and response is not None and self.state is State.IN_SESSION:
+                mac = msg.get(MacAddress)
+                names: list[DataItem] = []
+                if mac is not None:
+                    names = [mac]
+                    names += [
+                        i
+                        for i in msg.items
+                        if not isinstance(i, UnknownItem) and i.TYPE in self._ident_types
+                    ]
+                try:
+                    self._out.append(
+                        self._encode(response, [*names, Status(v.status, v.reason[:200])])
+                    )
+                    self.tx_counts[response] = self.tx_counts.get(response, 0) + 1
+                except SessionError:
+                    pass  # could not name the destination: terminate only
             self._protocol_error(v.status, v.reason)
             return False
         return True
@@ -1851,12 +1887,24 @@ class Session:
     # ------------------------------------------------------------------
 
     def _tick(self, now: float | None) -> None:
+        # Every API method starts here: what it sends is the application's,
+        # so extensions' sender-side rules apply (see _encode).
+        self._api_call = True
         if now is not None:
             self._now = now
 
     def _encode(self, mtype: int, items: Iterable[DataItem]) -> bytes:
+        items = tuple(items)
+        if self._api_call and self._active:
+            for plugin in self._active:
+                check = getattr(plugin, "check_outgoing", None)
+                if check is not None:
+                    try:
+                        check(self, mtype, items)
+                    except ValueError as exc:
+                        raise SessionError(str(exc)) from None
         try:
-            data = encode_message(Message(mtype, tuple(items)), self._registry)
+            data = encode_message(Message(mtype, items), self._registry)
         except EncodeError as exc:
             raise SessionError(str(exc)) from None
         profile = self.config.profile
