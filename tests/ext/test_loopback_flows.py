@@ -434,6 +434,8 @@ async def test_pause_queue_parameters_at_init_then_pause_and_restart() -> None:
         assert ext.is_paused(ln.rsession, MAC_B, dscp=46)
         assert not ext.is_paused(ln.rsession, MAC_B, dscp=0)
         assert ext.paused(ln.rsession) == frozenset()  # not session-wide
+        paused = _samples(ln.router, "dlep_destination_paused_queues")
+        assert [v for _, v in paused] == [1.0]  # one queue paused for this destination
 
         await ln.modem.update_destination(MAC, extra=[restart(1)])
         ev = await ln.rrec.wait(QueuesRestarted)
@@ -541,3 +543,18 @@ async def test_credit_windows_association_consume_request_grant(case: CreditCase
             lambda: not rst.channel.outstanding and not mst.channel.outstanding,
             "both credit control channels to be idle",
         )
+        # The router's metrics endpoint exports the window (issue 5: values in
+        # the metrics).
+        samples = _samples(ln.router, "dlep_credit_window_octets")
+        assert any(lab["fid"] == "10" and v == 3500 for lab, v in samples)
+
+
+def _samples(daemon: Any, name: str) -> list[tuple[dict[str, str], float]]:
+    """Samples of one family from the daemon's Prometheus collector."""
+    from dlep.api.metrics import DaemonCollector
+
+    out: list[tuple[dict[str, str], float]] = []
+    for fam in DaemonCollector(daemon).collect():
+        if fam.name == name:
+            out += [(dict(smp.labels), smp.value) for smp in fam.samples]
+    return out
