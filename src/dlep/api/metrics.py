@@ -332,12 +332,12 @@ class DaemonCollector(Collector):
             "dlep_destination_",
             "",
             [*sl, "mac"],
-            (([sid, peers.get(sid, ""), info.mac_str], info.metrics) for sid, info in kept),
+            (([sid, peers.get(sid, ""), _dest_label(info)], info.metrics) for sid, info in kept),
         )
         yield from _extension_gauges(
             "dlep_destination_",
             [*sl, "mac"],
-            (([sid, peers.get(sid, ""), info.mac_str], info) for sid, info in kept),
+            (([sid, peers.get(sid, ""), _dest_label(info)], info) for sid, info in kept),
         )
 
 
@@ -492,3 +492,15 @@ def _ext_families(states: list[_ExtState]) -> Iterator[Metric]:
         for mac, n in sorted(st.dest_paused.items()):
             dpaused.add_metric([*lv, mac], n)
     yield from (credits, cap, spaused, dpaused)
+
+
+def _dest_label(info: DestinationInfo) -> str:
+    """The ``mac`` label: the MAC, plus ``#<hex>`` per RFC 8703 Link
+    Identifier, so two links behind one gateway MAC stay distinct series."""
+    from ..ext.link_id import LinkIdentifier
+
+    label = info.mac_str
+    for item in info.extra:
+        if isinstance(item, LinkIdentifier):
+            label += "#" + item.encode_value().hex()
+    return label
