@@ -136,3 +136,38 @@ def fail_config(exc: Exception) -> int:
 def init_logging(cfg: Any, role: str) -> None:
     """Logging from the (already overridden) configuration."""
     setup_logging(cfg.logging.level, cfg.logging.format, prefix=role)
+
+
+def run_role(
+    role: str,
+    description: str,
+    argv: list[str] | None,
+    load: Callable[..., Any],
+    summary: Callable[[Any], str],
+    daemon_cls: Any,
+) -> int:
+    """The whole life of ``dlep-<role>``: flags, config, ``--check``, run.
+
+    ``load`` reads the configuration (``load_router_config`` /
+    ``load_modem_config``), ``summary`` renders the ``--check`` line and
+    ``daemon_cls`` is ``RouterDaemon`` or ``ModemDaemon``.
+    """
+    args = make_parser(role, description).parse_args(argv)
+    from ..config import ConfigError
+
+    try:
+        cfg = load(args.config, overrides=overrides_from(args))
+    except ConfigError as exc:
+        return fail_config(exc)
+    if args.check:
+        print(f"{args.config}: OK ({role}; {summary(cfg)})")
+        return EXIT_OK
+    init_logging(cfg, role)
+
+    async def start() -> Any:
+        builder = daemon_cls.builder().config(cfg)
+        if args.no_tls:
+            builder = builder.no_tls()
+        return await builder.spawn()
+
+    return run_daemon(start, logging.getLogger(f"dlep.{role}"))

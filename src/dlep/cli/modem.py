@@ -2,54 +2,34 @@
 
 from __future__ import annotations
 
-import logging
 import sys
+from typing import Any
 
-from .common import (
-    EXIT_OK,
-    fail_config,
-    init_logging,
-    make_parser,
-    overrides_from,
-    run_daemon,
+from .common import run_role
+
+DESCRIPTION = (
+    "DLEP modem: answers Peer Discovery, serves router sessions, and reports the\n"
+    "destinations of its configuration (optionally with simulated, changing metrics)."
 )
 
-log = logging.getLogger("dlep.modem")
+
+def _summary(cfg: Any) -> str:
+    m = cfg.modem
+    listen = ", ".join(str(a) for a in cfg.network.listen_addresses)
+    return (
+        f"listening on {listen} port {cfg.network.tcp_port}, "
+        f"{len(m.destinations)} destination(s), "
+        f"simulation {'on' if m.simulate.enabled else 'off'}, "
+        f"TLS {'on' if cfg.network.use_tls else 'off'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dlep-modem``."""
-    args = make_parser(
-        "modem",
-        "DLEP modem: answers Peer Discovery, serves router sessions, and reports the\n"
-        "destinations of its configuration (optionally with simulated, changing metrics).",
-    ).parse_args(argv)
-    from ..config import ConfigError, load_modem_config
-
-    try:
-        cfg = load_modem_config(args.config, overrides=overrides_from(args))
-    except ConfigError as exc:
-        return fail_config(exc)
-    if args.check:
-        m = cfg.modem
-        tls = "on" if cfg.network.use_tls else "off"
-        print(
-            f"{args.config}: OK (modem; listening on "
-            f"{', '.join(str(a) for a in cfg.network.listen_addresses)} port "
-            f"{cfg.network.tcp_port}, {len(m.destinations)} destination(s), simulation "
-            f"{'on' if m.simulate.enabled else 'off'}, TLS {tls})"
-        )
-        return EXIT_OK
-    init_logging(cfg, "modem")
+    from ..config import load_modem_config
     from ..daemon import ModemDaemon
 
-    async def start() -> ModemDaemon:
-        b = ModemDaemon.builder().config(cfg)
-        if args.no_tls:
-            b = b.no_tls()
-        return await b.spawn()
-
-    return run_daemon(start, log)
+    return run_role("modem", DESCRIPTION, argv, load_modem_config, _summary, ModemDaemon)
 
 
 if __name__ == "__main__":
