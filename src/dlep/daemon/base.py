@@ -32,7 +32,7 @@ from ..fsm import (
     State,
 )
 from ..fsm.session import SessionPlugin, _DState, _mac_bytes
-from ..transport import SessionProtocol, TlsSettings
+from ..transport import SessionProtocol, TlsSettings, TlsSetupError
 from ..wire import PeerType, Registry, core_registry, format_mac, message_name, status_name
 from . import fmt
 from .events import DaemonEvent, SessionEvent, Subscription
@@ -168,9 +168,11 @@ class DaemonBase:
         extensions: Iterable[int] = (),
         tls: TlsSettings | None = None,
         use_tls: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         plugins: Iterable[SessionPlugin] = (),
     ) -> None:
         self.cfg = config
+        self._ssl_ctx = ssl_context
         self._plugins = tuple(plugins)
         self.registry = registry or core_registry()
         self._plugins = self._plugins + self._configured_extensions()
@@ -192,6 +194,14 @@ class DaemonBase:
         #: closed without one); protocol errors of ended sessions, by status name.
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
+
+    def _setup_tls(self, make: Callable[[TlsSettings], ssl.SSLContext]) -> None:
+        """Build the TLS context from the settings unless one was given."""
+        if self.use_tls and self._ssl_ctx is None:
+            try:
+                self._ssl_ctx = make(self.tls_settings)
+            except TlsSetupError as exc:
+                raise DaemonError(str(exc)) from None
 
     def _configured_extensions(self) -> tuple[SessionPlugin, ...]:
         """Instantiate the extensions the configuration offers: built-ins by

@@ -9,8 +9,7 @@ import ipaddress
 import logging
 import random
 import socket
-import ssl
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
@@ -27,11 +26,9 @@ from ..fsm import (
     SessionUp,
     State,
 )
-from ..fsm.session import SessionPlugin, _dest_key
+from ..fsm.session import _dest_key
 from ..transport import (
     DiscoverySocket,
-    TlsSettings,
-    TlsSetupError,
     interface_addresses,
     server_context,
     set_ttl_255,
@@ -41,7 +38,6 @@ from ..wire import (
     Ipv4ConnectionPoint,
     Ipv6ConnectionPoint,
     PeerType,
-    Registry,
     StatusCode,
     format_mac,
 )
@@ -149,27 +145,12 @@ class ModemDaemon(DaemonBase):
     log = logging.getLogger("dlep.modem")
 
     def __init__(
-        self,
-        config: ModemConfig,
-        *,
-        registry: Registry | None = None,
-        extensions: Iterable[int] = (),
-        tls: TlsSettings | None = None,
-        use_tls: bool | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        plugins: Iterable[SessionPlugin] = (),
-        link_handler: LinkHandler | None = None,
+        self, config: ModemConfig, *, link_handler: LinkHandler | None = None, **common: Any
     ) -> None:
-        super().__init__(
-            config,
-            registry=registry,
-            extensions=extensions,
-            tls=tls,
-            use_tls=use_tls,
-            plugins=plugins,
-        )
+        """``common``: registry, extensions, tls, use_tls, ssl_context and
+        plugins, as :class:`DaemonBase` takes them (the builder fills them)."""
+        super().__init__(config, **common)
         self.mcfg = config
-        self._ssl_ctx = ssl_context
         self._link_handler: LinkHandler = link_handler or grant_what_is_possible
         self._servers: list[asyncio.AbstractServer] = []
         self._disc_socks: list[DiscoverySocket] = []
@@ -187,11 +168,7 @@ class ModemDaemon(DaemonBase):
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        if self.use_tls and self._ssl_ctx is None:
-            try:
-                self._ssl_ctx = server_context(self.tls_settings)
-            except TlsSetupError as exc:
-                raise DaemonError(str(exc)) from None
+        self._setup_tls(server_context)
         for d in self.mcfg.modem.destinations:
             self._dests[d.mac_bytes()] = _Dest(
                 d.mac_bytes(), self.session_metrics.merged(d.metrics.to_metrics()), d.addresses()

@@ -19,17 +19,15 @@ from ..fsm import (
     RouterDiscovery,
     Session,
 )
-from ..fsm.session import SessionPlugin, _dest_key
+from ..fsm.session import _dest_key
 from ..transport import (
     DiscoverySocket,
     SessionProtocol,
-    TlsSettings,
-    TlsSetupError,
     client_context,
     set_ttl_255,
 )
 from ..transport.sockopts import interface_index
-from ..wire import DataItem, PeerType, Registry
+from ..wire import DataItem, PeerType
 from .base import BuilderBase, DaemonBase, DaemonError, Extension, _Conn, _mac_key
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
 
@@ -68,27 +66,11 @@ class RouterDaemon(DaemonBase):
     role = Role.ROUTER
     log = logging.getLogger("dlep.router")
 
-    def __init__(
-        self,
-        config: RouterConfig,
-        *,
-        registry: Registry | None = None,
-        extensions: Iterable[int] = (),
-        tls: TlsSettings | None = None,
-        use_tls: bool | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-        plugins: Iterable[SessionPlugin] = (),
-    ) -> None:
-        super().__init__(
-            config,
-            registry=registry,
-            extensions=extensions,
-            tls=tls,
-            use_tls=use_tls,
-            plugins=plugins,
-        )
+    def __init__(self, config: RouterConfig, **common: Any) -> None:
+        """``common``: registry, extensions, tls, use_tls, ssl_context and
+        plugins, as :class:`DaemonBase` takes them (the builder fills them)."""
+        super().__init__(config, **common)
         self.rcfg = config
-        self._ssl_ctx = ssl_context
         self._discovery: RouterDiscovery | None = None
         self._disc_socks: list[DiscoverySocket] = []
         self._disc_task: asyncio.Task[Any] | None = None
@@ -104,11 +86,7 @@ class RouterDaemon(DaemonBase):
 
     async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        if self.use_tls and self._ssl_ctx is None:
-            try:
-                self._ssl_ctx = client_context(self.tls_settings)
-            except TlsSetupError as exc:
-                raise DaemonError(str(exc)) from None
+        self._setup_tls(client_context)
         r = self.rcfg.router
         for peer in r.static_peers:
             # use_tls (config, or the builder's no_tls/with_tls) is a master switch.

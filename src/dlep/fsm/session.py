@@ -1637,17 +1637,27 @@ class Session:
             d.peer_req = M.DESTINATION_UP
             self._events.append(DestinationUpRequested(d.info()))
 
-    def _on_destination_up_response(self, msg: Message) -> None:
+    def _answered(self, msg: Message, request: int, what: str) -> tuple[_Parts, _Dest] | None:
+        """The destination a response is about, if our ``request`` for it is
+        outstanding; otherwise the session ends (131 unknown, 129 unasked)."""
         parts = _split(msg, self._ident_types)
         d = self._dest_for(parts, msg)
         if d is None:
-            return
-        if d.out_req != M.DESTINATION_UP:
+            return None
+        if d.out_req != request:
+            spec = self._registry.messages[msg.type]
             self._protocol_error(
                 StatusCode.UNEXPECTED_MESSAGE,
-                f"Destination Up Response for {format_mac(d.gw)} without a Destination Up",
+                f"{spec.name} for {format_mac(d.gw)} without {what}",
             )
+            return None
+        return parts, d
+
+    def _on_destination_up_response(self, msg: Message) -> None:
+        found = self._answered(msg, M.DESTINATION_UP, "a Destination Up")
+        if found is None:
             return
+        parts, d = found
         d.out_req = None
         st = parts.status
         assert st is not None
@@ -1751,16 +1761,10 @@ class Session:
         self._events.append(DestinationAnnounceRequested(mac, v4, v6, tuple(parts.ident)))
 
     def _on_destination_announce_response(self, msg: Message) -> None:
-        parts = _split(msg, self._ident_types)
-        d = self._dest_for(parts, msg)
-        if d is None:
+        found = self._answered(msg, M.DESTINATION_ANNOUNCE, "an Announce")
+        if found is None:
             return
-        if d.out_req != M.DESTINATION_ANNOUNCE:
-            self._protocol_error(
-                StatusCode.UNEXPECTED_MESSAGE,
-                f"Destination Announce Response for {format_mac(d.gw)} without an Announce",
-            )
-            return
+        parts, d = found
         d.out_req = None
         st = parts.status
         assert st is not None
@@ -1815,16 +1819,10 @@ class Session:
             self._events.append(DestinationDown(d.gw, by_peer=True, ident=d.ident))
 
     def _on_destination_down_response(self, msg: Message) -> None:
-        parts = _split(msg, self._ident_types)
-        d = self._dest_for(parts, msg)
-        if d is None:
+        found = self._answered(msg, M.DESTINATION_DOWN, "a Destination Down")
+        if found is None:
             return
-        if d.out_req != M.DESTINATION_DOWN:
-            self._protocol_error(
-                StatusCode.UNEXPECTED_MESSAGE,
-                f"Destination Down Response for {format_mac(d.gw)} without a Destination Down",
-            )
-            return
+        parts, d = found
         st = parts.status
         assert st is not None
         self._drop_record(d)
@@ -1858,16 +1856,10 @@ class Session:
         )
 
     def _on_link_characteristics_response(self, msg: Message) -> None:
-        parts = _split(msg, self._ident_types)
-        d = self._dest_for(parts, msg)
-        if d is None:
+        found = self._answered(msg, M.LINK_CHARACTERISTICS_REQUEST, "a request")
+        if found is None:
             return
-        if d.out_req != M.LINK_CHARACTERISTICS_REQUEST:
-            self._protocol_error(
-                StatusCode.UNEXPECTED_MESSAGE,
-                f"Link Characteristics Response for {format_mac(d.gw)} without a request",
-            )
-            return
+        parts, d = found
         if parts.metrics and not self._metrics_declared(parts.metrics, msg.type):
             return
         d.out_req = None
