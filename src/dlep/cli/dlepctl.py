@@ -832,6 +832,10 @@ def _why(details: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dlepctl``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emu"]:  # the radio-link emulator's status (dlep-emu status)
+        from .emu import status_main
+
+        return status_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "completion":
