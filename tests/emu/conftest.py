@@ -50,7 +50,9 @@ def scenario(nodes: list[str], links: list[dict[str, Any]], **extra: Any) -> dic
     data: dict[str, Any] = {
         "emulator": {"keepalive_interval_ms": 100, "dead_intervals": 5},
         "dlep": {"update_interval_ms": 500},
-        "nodes": [{"name": n, "address": f"127.0.0.1:{p}"} for n, p in zip(nodes, ports, strict=True)],
+        "nodes": [
+            {"name": n, "address": f"127.0.0.1:{p}"} for n, p in zip(nodes, ports, strict=True)
+        ],
         "links": links,
     }
     data.update(extra)

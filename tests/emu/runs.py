@@ -54,14 +54,32 @@ def need_tool(name: str, package: str) -> str:
 class EmuRun:
     """One ``dlep-emu run`` subprocess; :meth:`stop` ends it (SIGTERM)."""
 
-    def __init__(self, scenario: Path, run_dir: Path, *args: str, prefix: Sequence[str] = ()) -> None:
+    def __init__(
+        self, scenario: Path, run_dir: Path, *args: str, prefix: Sequence[str] = ()
+    ) -> None:
         self.run_dir = run_dir
         self.log_path = run_dir.parent / f"{run_dir.name}.out"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        argv = [*prefix, sys.executable, "-m", "dlep.cli.emu", "run", str(scenario), "--no-view",
-                "--keep", "--run-dir", str(run_dir), *args]
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, cwd=str(REPO))
+        argv = [
+            *prefix,
+            sys.executable,
+            "-m",
+            "dlep.cli.emu",
+            "run",
+            str(scenario),
+            "--no-view",
+            "--keep",
+            "--run-dir",
+            str(run_dir),
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=str(REPO),
+        )
         self.info: dict[str, Any] = {}
 
     def text(self) -> str:
@@ -72,7 +90,9 @@ class EmuRun:
         path = self.run_dir / "run.json"
         while not path.exists():
             if self.proc.poll() is not None:
-                raise AssertionError(f"dlep-emu run exited ({self.proc.returncode}):\n{self.text()}")
+                raise AssertionError(
+                    f"dlep-emu run exited ({self.proc.returncode}):\n{self.text()}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"dlep-emu run did not start:\n{self.text()}")
             time.sleep(0.05)
@@ -85,16 +105,26 @@ class EmuRun:
         assert isinstance(ns, str)
         return ns
 
+    def ns_argv(self, node: str, argv: Sequence[str]) -> list[str]:
+        """``argv`` inside the node's namespace. Entered through the emulator's
+        pid rather than the name: a run started under ``ip netns exec`` (the
+        multi-host test) has a mount namespace of its own, where its named
+        namespaces live."""
+        pid = self.info["nodes"][node]["pids"]["emulator"]
+        return ["nsenter", f"--net=/proc/{pid}/ns/net", *argv]
+
     def ns_run(self, node: str, argv: Sequence[str], timeout: float = 30.0) -> str:
-        res = subprocess.run(["ip", "netns", "exec", self.netns(node), *argv],
-                             capture_output=True, text=True, timeout=timeout, check=False)
+        res = subprocess.run(
+            self.ns_argv(node, argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
         if res.returncode != 0:
             raise AssertionError(f"{argv} in {node} failed: {res.stderr}{res.stdout}")
         return res.stdout
 
     def ns_popen(self, node: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(["ip", "netns", "exec", self.netns(node), *argv],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            self.ns_argv(node, argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     def pids(self) -> list[int]:
         return [p for n in self.info.get("nodes", {}).values() for p in n["pids"].values()]
@@ -165,7 +195,9 @@ async def router_destinations(socket_path: str) -> dict[str, Any]:
         return {d.mac: d for d in await client.list_destinations()}
 
 
-async def wait_router(run: EmuRun, node: str, cond: Any, timeout: float, what: str) -> tuple[float, Any]:
+async def wait_router(
+    run: EmuRun, node: str, cond: Any, timeout: float, what: str
+) -> tuple[float, Any]:
     """Poll node's router (every 50 ms) until ``cond(dests)``; returns (time.time(), dests)."""
     path = run.info["nodes"][node]["sockets"]["router"]
     deadline = time.monotonic() + timeout

@@ -46,8 +46,10 @@ async def test_destinations_follow_measurements_timeline_and_break(short_tmp: Pa
         # follows within two update intervals (2 x 0.5 s) after the change settles.
         await r.wait(lambda: loop.time() >= t0 + 2.0, 5, "t = 2 s")
         changed = await r.wait(
-            lambda: r.router_view(0)[MAC_B].metrics.cdrt == 8_000_000
-            and (r.router_view(0)[MAC_B].metrics.latency or 0) > 22_000,
+            lambda: (
+                r.router_view(0)[MAC_B].metrics.cdrt == 8_000_000
+                and (r.router_view(0)[MAC_B].metrics.latency or 0) > 22_000
+            ),
             5,
             "the rate and latency change at the router",
         )
@@ -74,8 +76,11 @@ async def test_frames_flood_learn_and_unicast(short_tmp: Path) -> None:
         host_a, host_b = bytes.fromhex("020000000a0a"), bytes.fromhex("020000000b0b")
         # Broadcast from behind a: flooded to b and c.
         a.send_frame(frame(b"\xff" * 6, host_a), a.now)
-        await r.wait(lambda: b.links[0].counters.frames_in == 1 and c.links[0].counters.frames_in == 1,
-                     2, "the flood")
+        await r.wait(
+            lambda: b.links[0].counters.frames_in == 1 and c.links[0].counters.frames_in == 1,
+            2,
+            "the flood",
+        )
         assert b.macs.lookup(host_a, b.now) == 0  # b learned host_a behind a
         # b answers host_a by unicast: only a gets it; a learns host_b behind b.
         b.send_frame(frame(host_a, host_b), b.now)
@@ -117,8 +122,11 @@ async def test_queue_overflow_and_channel_loss_are_counted(short_tmp: Path) -> N
         assert drops[DropReason.QUEUE_FULL] >= 170
         assert drops.get(DropReason.CHANNEL_LOSS, 0) >= 1
         accepted = 200 - drops[DropReason.QUEUE_FULL]
-        await r.wait(lambda: a.links[1].counters.frames_out
-                     == accepted - drops[DropReason.CHANNEL_LOSS], 3, "the queue to drain")
+        await r.wait(
+            lambda: a.links[1].counters.frames_out == accepted - drops[DropReason.CHANNEL_LOSS],
+            3,
+            "the queue to drain",
+        )
         assert b.links[0].counters.frames_in == a.links[1].counters.frames_out
 
 
@@ -127,13 +135,22 @@ async def test_link_characteristics_request_changes_the_link(short_tmp: Path) ->
     async with rig(data, short_tmp) as r:
         await r.wait(lambda: MAC_B in r.router_view(0), 5, "Destination Up")
         await r.routers[0].request_link_characteristics(MAC_B, cdrt=5_000_000, cdrr=4_000_000)
-        await r.wait(lambda: r.nodes[0].links[1].channel.params.granted_rate == 5_000_000,
-                     3, "the grant on a->b")
+        await r.wait(
+            lambda: r.nodes[0].links[1].channel.params.granted_rate == 5_000_000,
+            3,
+            "the grant on a->b",
+        )
         # b applies a's request on its link to a (carried in a's probes).
-        await r.wait(lambda: r.nodes[1].links[0].channel.params.granted_rate == 4_000_000,
-                     3, "the grant on b->a")
+        await r.wait(
+            lambda: r.nodes[1].links[0].channel.params.granted_rate == 4_000_000,
+            3,
+            "the grant on b->a",
+        )
         await r.wait(lambda: r.router_view(0)[MAC_B].metrics.cdrt == 5_000_000, 3, "router view")
         # Asking above the maximum is capped and answered Request Denied.
         await r.routers[0].request_link_characteristics(MAC_B, cdrt=50_000_000)
-        await r.wait(lambda: r.nodes[0].links[1].channel.params.granted_rate == 20_000_000,
-                     3, "the capped grant")
+        await r.wait(
+            lambda: r.nodes[0].links[1].channel.params.granted_rate == 20_000_000,
+            3,
+            "the capped grant",
+        )

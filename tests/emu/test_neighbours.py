@@ -14,15 +14,28 @@ def table(**kw: object) -> NeighbourTable:
 def probe(t: NeighbourTable, peer: int, now: float) -> Probe:
     st = t.stamp(peer, now)
     return Probe(
-        seq=st.seq, ts=now, echo_ts=st.echo_ts, dwell=st.dwell, rx_loss=st.rx_loss,
-        rate=1000, granted_rate=None, loss=0.0, latency_us=0, mtu=1500, up=True,
-        want_rate=0, mac=b"\x02\x00\x00\x00\x00\x01", name="x",
+        seq=st.seq,
+        ts=now,
+        echo_ts=st.echo_ts,
+        dwell=st.dwell,
+        rx_loss=st.rx_loss,
+        rate=1000,
+        granted_rate=None,
+        loss=0.0,
+        latency_us=0,
+        mtu=1500,
+        up=True,
+        want_rate=0,
+        mac=b"\x02\x00\x00\x00\x00\x01",
+        name="x",
     )
 
 
 def test_two_way_handshake_gives_up_and_rtt() -> None:
-    a, b = table(), NeighbourTable([0], interval=0.1, dead_intervals=5, loss_window=10,
-                                     rtt_smoothing=1.0)
+    a, b = (
+        table(),
+        NeighbourTable([0], interval=0.1, dead_intervals=5, loss_window=10, rtt_smoothing=1.0),
+    )
     # a -> b takes 10 ms, b -> a takes 20 ms; b holds a's probe 30 ms before answering.
     assert b.receive(0, probe(a, 1, 0.0), 0.010) == []
     assert b.peers[0].state is NeighbourState.HEARD
@@ -83,7 +96,18 @@ def test_restarted_peer_goes_down_and_starts_afresh() -> None:
 
 def _from_peer(seq: int, echo: float | None = None, now: float = 0.0, dwell: float = 0.0) -> Probe:
     return Probe(
-        seq=seq, ts=now, echo_ts=echo, dwell=dwell, rx_loss=0.0, rate=1000,
-        granted_rate=None, loss=0.0, latency_us=0, mtu=1500, up=True, want_rate=0,
-        mac=b"\x02\x00\x00\x00\x00\x01", name="p",
+        seq=seq,
+        ts=now,
+        echo_ts=echo,
+        dwell=dwell,
+        rx_loss=0.0,
+        rate=1000,
+        granted_rate=None,
+        loss=0.0,
+        latency_us=0,
+        mtu=1500,
+        up=True,
+        want_rate=0,
+        mac=b"\x02\x00\x00\x00\x00\x01",
+        name="p",
     )

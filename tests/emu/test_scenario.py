@@ -67,7 +67,10 @@ def test_resolution_defaults_and_directions() -> None:
         ({"links": [{"a": "a", "b": "b", "rate": "fast"}]}, "links[0].rate"),
         ({"links": [{"a": "a", "b": "b", "ab": {"jiter": 1}}]}, "links[0].ab.jiter"),
         ({"emulator": {"dead_intervals": 1}}, "emulator.dead_intervals"),
-        ({"timeline": [{"at": "1s", "link": ["a", "x"], "set": {"up": False}}]}, "timeline[0].link"),
+        (
+            {"timeline": [{"at": "1s", "link": ["a", "x"], "set": {"up": False}}]},
+            "timeline[0].link",
+        ),
         ({"timeline": [{"at": "soon", "node": "a", "in_range": False}]}, "timeline[0].at"),
         ({"router_config": {"router": {"bogus": 1}}}, "nodes[0].router_config.router.bogus"),
     ],
@@ -108,13 +111,19 @@ def test_check_command_reports_keys(tmp_path: Path) -> None:
     bad.write_text('[[nodes]]\nname = "a"\n[[links]]\na = "a"\nb = "zz"\n')
     res = subprocess.run(
         [sys.executable, "-m", "dlep.cli.emu", "check", str(bad)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert res.returncode == 2
     assert "links[0].b: no node named 'zz'" in res.stderr
     ok = subprocess.run(
         [sys.executable, "-m", "dlep.cli.emu", "check", str(REPO / "examples/line4.toml")],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert ok.returncode == 0 and "4 nodes" in ok.stdout
 

@@ -90,9 +90,20 @@ def test_vlan_runt_and_group() -> None:
 
 def sample_probe(**kw: object) -> Probe:
     base: dict[str, object] = {
-        "seq": 7, "ts": 12.5, "echo_ts": 11.0, "dwell": 0.25, "rx_loss": 0.5,
-        "rate": 20_000_000, "granted_rate": 5_000_000, "loss": 0.25, "latency_us": 10_000,
-        "mtu": 1400, "up": True, "want_rate": 3_000_000, "mac": A, "name": "n1",
+        "seq": 7,
+        "ts": 12.5,
+        "echo_ts": 11.0,
+        "dwell": 0.25,
+        "rx_loss": 0.5,
+        "rate": 20_000_000,
+        "granted_rate": 5_000_000,
+        "loss": 0.25,
+        "latency_us": 10_000,
+        "mtu": 1400,
+        "up": True,
+        "want_rate": 3_000_000,
+        "mac": A,
+        "name": "n1",
     }
     base.update(kw)
     return Probe(**base)  # type: ignore[arg-type]
@@ -144,14 +155,29 @@ def test_link_metrics_map_measurements() -> None:
     tx = ChannelParams(rate=20_000_000, loss=0.01, mtu=1400)
     m = link_metrics(tx, ps, loss_window=10, queue_fill=0.25)
     assert m == Metrics(
-        mdrr=10_000_000, mdrt=20_000_000, cdrr=9_000_000, cdrt=19_800_000, latency=10_000,
-        resources=75, rlqr=90, rlqt=95, mtu=1400,
+        mdrr=10_000_000,
+        mdrt=20_000_000,
+        cdrr=9_000_000,
+        cdrt=19_800_000,
+        latency=10_000,
+        resources=75,
+        rlqr=90,
+        rlqt=95,
+        mtu=1400,
     )
 
 
 def test_reporter_thresholds_and_interval() -> None:
-    r = Reporter(Thresholds(update_interval=1.0, rate_percent=5, latency_percent=10,
-                            latency_min_us=500, rlq_points=5, resources_points=10))
+    r = Reporter(
+        Thresholds(
+            update_interval=1.0,
+            rate_percent=5,
+            latency_percent=10,
+            latency_min_us=500,
+            rlq_points=5,
+            resources_points=10,
+        )
+    )
     base = Metrics(mdrt=100, cdrt=100, latency=10_000, rlqr=100, resources=100, mtu=1500)
     r.started(1, base, 0.0)
     assert r.decide(1, base, 5.0) is None

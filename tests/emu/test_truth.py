@@ -84,8 +84,25 @@ async def test_router_view_agrees_with_iperf3_and_ping(tmp_path: Path) -> None:
         server = run.ns_popen("b", [iperf, "-s", "-1", "-B", "10.91.0.2", "-p", "5201"])
         try:
             time.sleep(0.5)
-            out = run.ns_run("a", [iperf, "-c", "10.91.0.2", "-p", "5201", "-u", "-b", "30M",
-                                   "-l", "1400", "-t", "4", "--json"], timeout=30)
+            out = run.ns_run(
+                "a",
+                [
+                    iperf,
+                    "-c",
+                    "10.91.0.2",
+                    "-p",
+                    "5201",
+                    "-u",
+                    "-b",
+                    "30M",
+                    "-l",
+                    "1400",
+                    "-t",
+                    "4",
+                    "--json",
+                ],
+                timeout=30,
+            )
         finally:
             server.kill()
             server.wait()
@@ -94,9 +111,11 @@ async def test_router_view_agrees_with_iperf3_and_ping(tmp_path: Path) -> None:
         assert time.time() < t0 + T_CHANGE, "measuring took past the timeline change: too slow"
         _, dests = await wait_router(run, "a", lambda d: MAC_B in d, 5, "destination b")
         m = dests[MAC_B].metrics
-        print(f"\niperf3 {measured_bps / 1e6:.2f} Mb/s vs CDRT {m.cdrt / 1e6:.2f} Mb/s; "
-              f"ping RTT {rtt_ms:.2f} ms vs 2 x latency {2 * m.latency / 1000:.2f} ms; "
-              f"RLQT {m.rlqt} RLQR {m.rlqr}")
+        print(
+            f"\niperf3 {measured_bps / 1e6:.2f} Mb/s vs CDRT {m.cdrt / 1e6:.2f} Mb/s; "
+            f"ping RTT {rtt_ms:.2f} ms vs 2 x latency {2 * m.latency / 1000:.2f} ms; "
+            f"RLQT {m.rlqt} RLQR {m.rlqr}"
+        )
         assert m.mdrt == 20_000_000
         assert m.cdrt == 19_800_000
         assert measured_bps == pytest.approx(m.cdrt, rel=0.15)
@@ -106,19 +125,27 @@ async def test_router_view_agrees_with_iperf3_and_ping(tmp_path: Path) -> None:
         # The timeline's change: the router follows within two update intervals.
         def follows(d: dict) -> bool:  # type: ignore[type-arg]
             x = d.get(MAC_B)
-            return bool(x and x.metrics.cdrt == 9_900_000
-                        and x.metrics.latency == pytest.approx(25_000, rel=0.30))
+            return bool(
+                x
+                and x.metrics.cdrt == 9_900_000
+                and x.metrics.latency == pytest.approx(25_000, rel=0.30)
+            )
 
-        seen, dests = await wait_router(run, "a", follows, T_CHANGE - (time.time() - t0) + 10,
-                                        "the change")
+        seen, dests = await wait_router(
+            run, "a", follows, T_CHANGE - (time.time() - t0) + 10, "the change"
+        )
         print(f"change at the router {seen - (t0 + T_CHANGE):.2f} s after the timeline's")
         assert seen - (t0 + T_CHANGE) <= 2 * UPDATE_S + 0.3
         rtt2 = ping_avg_ms(run.ns_run("a", [ping, "-q", "-c", "10", "-i", "0.05", "10.91.0.2"]))
         assert rtt2 == pytest.approx(2 * dests[MAC_B].metrics.latency / 1000, rel=0.30)
 
         # The break: Destination Down within the keepalive bound.
-        gone, _ = await wait_router(run, "a", lambda d: MAC_B not in d,
-                                    T_BREAK - (time.time() - t0) + 10, "Destination Down")
-        print(f"Destination Down {gone - (t0 + T_BREAK):.2f} s after the break "
-              f"(bound {BOUND_S} s)")
+        gone, _ = await wait_router(
+            run,
+            "a",
+            lambda d: MAC_B not in d,
+            T_BREAK - (time.time() - t0) + 10,
+            "Destination Down",
+        )
+        print(f"Destination Down {gone - (t0 + T_BREAK):.2f} s after the break (bound {BOUND_S} s)")
         assert gone - (t0 + T_BREAK) <= BOUND_S + 0.025 + 0.3

@@ -148,7 +148,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``dlep-emu run``."""
-    from ..emu.runner import Runner, RunError
+    from ..emu.runner import RunError, Runner
 
     topo = _load(args.scenario)
     if topo is None:
@@ -283,9 +283,7 @@ async def _router_destinations(runner: Any) -> dict[str, list[dict[str, Any]] | 
         out[n.name] = [
             {
                 "mac": d.mac,
-                "metrics": {
-                    f: getattr(d.metrics, f) for f in _METRICS if d.metrics.HasField(f)
-                },
+                "metrics": {f: getattr(d.metrics, f) for f in _METRICS if d.metrics.HasField(f)},
                 "ipv4": list(d.ipv4),
                 "ipv6": list(d.ipv6),
             }

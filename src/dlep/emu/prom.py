@@ -154,9 +154,7 @@ def families(snap: dict[str, Any]) -> Iterator[Any]:
                 nloss.add_metric([node, peer, direction], float(nb[f"{direction}_loss"]))
     macs = GaugeMetricFamily("dlep_emu_mac_entries", "MAC table entries", labels=["node"])
     macs.add_metric([node], float(snap["mac_table"]["size"]))
-    mev = CounterMetricFamily(
-        "dlep_emu_mac_events", "MAC table changes", labels=["node", "event"]
-    )
+    mev = CounterMetricFamily("dlep_emu_mac_events", "MAC table changes", labels=["node", "event"])
     for event in ("learned", "moved", "aged_out", "evicted"):
         mev.add_metric([node, event], snap["mac_table"][event])
     yield from (frames, octets, control, drops, up, rate, loss, lat, qb, qs, nup, rtt, nloss)

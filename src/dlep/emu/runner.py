@@ -165,7 +165,7 @@ class Runner:
 
     def _open_log(self, name: str) -> tuple[Path, IO[bytes]]:
         path = self.run_dir / name
-        return path, open(path, "wb")  # noqa: SIM115 - closed in teardown()
+        return path, open(path, "wb")
 
     def _spawn(self, node: str, role: str, argv: list[str], log_name: str) -> Child:
         path, fh = self._open_log(log_name)

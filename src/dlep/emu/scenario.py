@@ -481,6 +481,16 @@ def _resolve(sc: Scenario) -> Topology:
             )
         )
 
+    if len({n.host for n in sc.nodes}) > 1:
+        for i, n in enumerate(sc.nodes):
+            if n.address is None:
+                problems.append(
+                    (
+                        ("nodes", i, "address"),
+                        "required when nodes run on several hosts: the address (host:port) "
+                        "where the other hosts reach this node's emulator",
+                    )
+                )
     base = {**LINK_DEFAULTS, **sc.defaults.link.given()}
     links: dict[tuple[int, int], ChannelParams] = {}
     pair_of: dict[frozenset[int], int] = {}

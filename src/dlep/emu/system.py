@@ -14,6 +14,7 @@ that made it, so :func:`stale_namespaces` can find what a killed run left.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import fcntl
@@ -194,8 +195,7 @@ def open_tap(
 
 
 def _sysctl(key: str, value: str) -> None:
-    # /proc/sys/net is per namespace: this writes the current thread's.
-    try:
+    # /proc/sys/net is per namespace: this writes the current thread's. An
+    # optional nicety (e.g. IPv6 disabled): never fatal.
+    with contextlib.suppress(OSError):
         Path("/proc/sys/net", key).write_text(value)
-    except OSError:
-        pass  # an optional nicety (e.g. IPv6 disabled): never fatal

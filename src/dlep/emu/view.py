@@ -95,7 +95,16 @@ def destinations_table(
 ) -> Table:
     """What each router learned over DLEP (``names``: MAC -> node name)."""
     t = Table(title="destinations at each router (DLEP)", title_justify="left")
-    for col in ("router", "destination", "CDRT/MDRT", "CDRR/MDRR", "latency", "RLQT/R", "res", "mtu"):
+    for col in (
+        "router",
+        "destination",
+        "CDRT/MDRT",
+        "CDRR/MDRR",
+        "latency",
+        "RLQT/R",
+        "res",
+        "mtu",
+    ):
         t.add_column(col)
     for router, rows in dests.items():
         if isinstance(rows, str):
