@@ -12,23 +12,9 @@ def table(**kw: object) -> NeighbourTable:
 
 
 def probe(t: NeighbourTable, peer: int, now: float) -> Probe:
+    """What ``t`` sends to ``peer`` at ``now``."""
     st = t.stamp(peer, now)
-    return Probe(
-        seq=st.seq,
-        ts=now,
-        echo_ts=st.echo_ts,
-        dwell=st.dwell,
-        rx_loss=st.rx_loss,
-        rate=1000,
-        granted_rate=None,
-        loss=0.0,
-        latency_us=0,
-        mtu=1500,
-        up=True,
-        want_rate=0,
-        mac=b"\x02\x00\x00\x00\x00\x01",
-        name="x",
-    )
+    return _from_peer(st.seq, echo=st.echo_ts, now=now, dwell=st.dwell)
 
 
 def test_two_way_handshake_gives_up_and_rtt() -> None:

@@ -47,10 +47,10 @@ from .channel import Channel, ChannelParams, DropReason
 from .counters import DropCounts, LinkCounters
 from .frames import claimed_addresses, is_group, l2_payload_length, parse_header
 from .mactable import LOCAL, MacTable
-from .neighbours import NeighbourDown, NeighbourState, NeighbourTable, NeighbourUp
+from .neighbours import NeighbourDown, NeighbourTable, NeighbourUp
 from .packet import Kind, PacketError, Probe, decode, encode_data, encode_probe
 from .report import Reporter, Thresholds, link_metrics
-from .scenario import ResolvedNode, Topology
+from .scenario import ResolvedNode, TimelineChange, Topology
 
 __all__ = ["EmuNode", "TapDevice"]
 
@@ -162,8 +162,8 @@ class EmuNode:
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = math.inf
         self._dlep_q: asyncio.Queue[Callable[[ModemDaemon], Any]] = asyncio.Queue()
+        #: Recent events (wall time, text) for the status view.
         self.events: list[tuple[float, str]] = []
-        self.on_event: Callable[[str], None] | None = None
 
     # -- life cycle ------------------------------------------------------------
 
@@ -220,8 +220,6 @@ class EmuNode:
         self.events.append((time.time(), text))
         del self.events[:-200]
         log.info("%s: %s", self.me.name, text)
-        if self.on_event is not None:
-            self.on_event(text)
 
     def name_of(self, index: int) -> str:
         """A node's name from its index."""
@@ -229,7 +227,7 @@ class EmuNode:
 
     # -- timeline and link changes ----------------------------------------------
 
-    def _apply_change(self, ch: Any) -> None:
+    def _apply_change(self, ch: TimelineChange) -> None:
         link = self.links[ch.dst]
         link.channel.set_params(link.channel.params.updated(ch.changes))
         what = ", ".join(f"{k}={v}" for k, v in ch.changes.items())
@@ -618,11 +616,3 @@ class EmuNode:
             "dlep": {"updates": self.reporter.updates, "held": self.reporter.held},
             "events": [{"at": t, "text": s} for t, s in self.events[-20:]],
         }
-
-    def neighbour_state(self, peer: int) -> NeighbourState:
-        """The state of ``peer`` in our neighbour table."""
-        return self.neighbours.peers[peer].state
-
-    def peer_by_name(self, name: str) -> int:
-        """A peer's index from its name."""
-        return self.topo.by_name[name]

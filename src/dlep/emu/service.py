@@ -23,10 +23,9 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..config import parse_modem_config
 from ..daemon import ModemDaemon
@@ -37,7 +36,7 @@ from .scenario import Topology
 from .status import StatusServer
 from .system import enter_netns, open_tap, set_parent_death_signal
 
-__all__ = ["ModemHook", "NodeOptions", "serve_node"]
+__all__ = ["ModemHook", "NodeOptions", "run_nodes_in_process", "serve_node"]
 
 log = logging.getLogger("dlep.emu")
 
@@ -154,29 +153,23 @@ async def _main(
     return 0
 
 
-def run_nodes_in_process(topo: Topology, indexes: list[int]) -> Any:
-    """For benchmarks and tests: nodes without TAP or modem on one loop.
-
-    Returns an async context manager yielding the started nodes.
-    """
-
-    @contextlib.asynccontextmanager
-    async def ctx() -> Any:
-        nodes: list[EmuNode] = []
-        socks: list[socket.socket] = []
-        try:
-            for i in indexes:
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(topo.nodes[i].address)
-                n = EmuNode(topo, i)
-                await n.start(s)
-                nodes.append(n)
-            yield nodes
-        finally:
-            for n in nodes:
-                await n.stop()
-            for s in socks:
-                s.close()
-
-    return ctx()
+@contextlib.asynccontextmanager
+async def run_nodes_in_process(topo: Topology, indexes: list[int]) -> AsyncIterator[list[EmuNode]]:
+    """For benchmarks and tests: nodes without TAP or modem on this loop
+    (the radios-only mode at scale); yields the started nodes."""
+    nodes: list[EmuNode] = []
+    socks: list[socket.socket] = []
+    try:
+        for i in indexes:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks.append(s)
+            s.bind(topo.nodes[i].address)
+            n = EmuNode(topo, i)
+            await n.start(s)
+            nodes.append(n)
+        yield nodes
+    finally:
+        for n in nodes:
+            await n.stop()
+        for s in socks:
+            s.close()
