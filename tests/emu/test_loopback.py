@@ -58,7 +58,7 @@ async def test_destinations_follow_measurements_timeline_and_break(short_tmp: Pa
         # The break at t = 5 s: Destination Down within the keepalive bound (0.5 s).
         await r.wait(lambda: loop.time() >= t0 + 5.0, 5, "t = 5 s")
         gone = await r.wait(lambda: MAC_B not in r.router_view(0), 3, "Destination Down")
-        assert gone - (t0 + 5.0) <= 0.5 + 0.025 + 0.3
+        assert gone - (t0 + 5.0) <= 0.5 + 0.025 + 0.5  # bound + latency + slack
         assert MAC_A not in r.router_view(1)
 
 

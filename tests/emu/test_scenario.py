@@ -79,6 +79,23 @@ def test_errors_name_the_bad_key(change: dict[str, Any], key: str) -> None:
     assert key in keys_of(minimal(**change))
 
 
+def test_a_node_out_of_range_takes_all_its_links_down() -> None:
+    data = minimal(
+        nodes=[{"name": "a"}, {"name": "b"}, {"name": "c"}],
+        links=[{"a": "a", "b": "b"}, {"a": "b", "b": "c"}],
+        timeline=[{"at": 5, "node": "b", "in_range": False}],
+    )
+    topo = parse_scenario(data).topology()
+    assert sorted((c.src, c.dst) for c in topo.timeline) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+    assert all(dict(c.changes) == {"up": False} and c.at == 5.0 for c in topo.timeline)
+
+
+def test_several_hosts_need_addresses() -> None:
+    data = minimal()
+    data["nodes"][1]["host"] = "other"
+    assert keys_of(data) == ["nodes[0].address", "nodes[1].address"]
+
+
 def test_duplicate_names_and_node_passthrough() -> None:
     assert "nodes[1].name" in keys_of({"nodes": [{"name": "a"}, {"name": "a"}]})
     data = minimal()

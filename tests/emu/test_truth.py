@@ -5,7 +5,7 @@ Link a<->b: 20 Mb/s, 10 ms each way, 1 % loss. Tolerances (issue 11):
 throughput ±15 %, RTT ±30 %. Then the timeline changes the link (t = 22 s:
 10 Mb/s, 25 ms) and the router must follow within two update intervals;
 at t = 30 s the link breaks and Destination Down must reach the router
-within the keepalive bound (5 x 100 ms) plus the link's latency and 0.3 s
+within the keepalive bound (5 x 100 ms) plus the link's latency and 0.5 s
 for DLEP, the router and our polling.
 
 Rates in iperf3 are UDP payload (1400 octets per 1442-octet frame), the
@@ -28,6 +28,8 @@ pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
 
 UPDATE_S = 1.0
 BOUND_S = 0.5
+#: Scheduling, DLEP, the router and our 50 ms polling, on a loaded 2-core machine.
+SLACK_S = 0.5
 T_CHANGE, T_BREAK = 22.0, 30.0
 MAC_B = "02:e0:00:00:00:02"
 
@@ -135,7 +137,7 @@ async def test_router_view_agrees_with_iperf3_and_ping(tmp_path: Path) -> None:
             run, "a", follows, T_CHANGE - (time.time() - t0) + 10, "the change"
         )
         print(f"change at the router {seen - (t0 + T_CHANGE):.2f} s after the timeline's")
-        assert seen - (t0 + T_CHANGE) <= 2 * UPDATE_S + 0.3
+        assert seen - (t0 + T_CHANGE) <= 2 * UPDATE_S + SLACK_S
         rtt2 = ping_avg_ms(run.ns_run("a", [ping, "-q", "-c", "10", "-i", "0.05", "10.91.0.2"]))
         assert rtt2 == pytest.approx(2 * dests[MAC_B].metrics.latency / 1000, rel=0.30)
 
@@ -148,4 +150,4 @@ async def test_router_view_agrees_with_iperf3_and_ping(tmp_path: Path) -> None:
             "Destination Down",
         )
         print(f"Destination Down {gone - (t0 + T_BREAK):.2f} s after the break (bound {BOUND_S} s)")
-        assert gone - (t0 + T_BREAK) <= BOUND_S + 0.025 + 0.3
+        assert gone - (t0 + T_BREAK) <= BOUND_S + 0.025 + SLACK_S

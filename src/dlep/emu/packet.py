@@ -34,7 +34,7 @@ VERSION: Final = 1
 HEADER: Final = struct.Struct("!2sBBHH")
 #: seq, ts, echo_ts, dwell, rx_loss, rate, granted rate, loss, latency_us,
 #: mtu, flags, want_rate, mac, name length
-_PROBE: Final = struct.Struct("!IdddfQQfIHBQ6sB")
+_PROBE: Final = struct.Struct("!IddddQQdIHBQ6sB")
 _FLAG_UP: Final = 1
 _FLAG_ECHO: Final = 2
 _FLAG_RX_LOSS: Final = 4
