@@ -175,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         try:
             runner.start()
-        except RunError as exc:
+        except (RunError, OSError) as exc:
             print(f"dlep-emu: {exc}", file=sys.stderr)
             print(f"dlep-emu: logs kept in {runner.run_dir}", file=sys.stderr)
             return EXIT_RUNTIME
