@@ -513,7 +513,7 @@ def test_not_negotiated_identifier_never_sent(r: tuple[int, ...], m: tuple[int, 
     p = _no_ext_pair(r, m)
     assert EXTENSION_CODE not in p.modem.extensions
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1])
+        p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1], now=p.now)
     assert p.modem.data_to_send() == b""
 
 
@@ -557,7 +557,7 @@ def needs_identity() -> None:
         p, _, _ = linked()
         try:
             for lid, net in ((LID1, "10.1.0.1"), (LID2, "10.2.0.1")):
-                p.modem.add_destination(MAC1, addresses=[net], extra=[lid])
+                p.modem.add_destination(MAC1, addresses=[net], extra=[lid], now=p.now)
             p.pump()
             _identity.append(len(p.router.destinations) == 2)
         except SessionError:
@@ -602,8 +602,8 @@ def test_flow_two_links_behind_one_gateway() -> None:
     needs_identity()
     p, rext, mext = linked()
     p.log.clear()
-    p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1])
-    p.modem.add_destination(MAC1, addresses=["10.2.0.0/16"], extra=[LID2])
+    p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1], now=p.now)
+    p.modem.add_destination(MAC1, addresses=["10.2.0.0/16"], extra=[LID2], now=p.now)
     p.pump()
     ups = [e for e in p.router.events() if isinstance(e, DestinationUp)]
     assert len(ups) == 2
@@ -628,12 +628,12 @@ def test_flow_update_names_one_link() -> None:
     needs_identity()
     p, _, _ = linked()
     p.up([MAC1], addresses=["10.1.0.1"], extra=[LID1])
-    p.modem.add_destination(MAC1, addresses=["10.2.0.1"], extra=[LID2])
+    p.modem.add_destination(MAC1, addresses=["10.2.0.1"], extra=[LID2], now=p.now)
     p.pump()
     p.events()
     p.log.clear()
 
-    p.modem.update_destination(MAC1, Metrics(latency=5), extra=[LID2])
+    p.modem.update_destination(MAC1, Metrics(latency=5), extra=[LID2], now=p.now)
     p.pump()
     (upd,) = [e for e in p.router.events() if isinstance(e, DestinationUpdate)]
     assert LID2 in upd.info.extra

@@ -67,6 +67,10 @@ class FakeDaemon:
         self.ended_errors: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.calls: list[str] = []
+        self.extension_names: dict[int, str] = {}
+
+    def extension_gauges(self) -> tuple[list[Any], list[Any]]:
+        return [], []
 
     def sessions(self) -> list[SessionInfo]:
         self.calls.append(threading.current_thread().name)

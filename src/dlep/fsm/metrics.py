@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from ..wire import (
+    MANDATORY_METRICS,
     CurrentDataRateReceive,
     CurrentDataRateTransmit,
     DataItem,
@@ -38,6 +39,8 @@ METRIC_FIELDS: Final[dict[str, type[MetricItem]]] = {
 #: Item type code -> Metrics field name.
 FIELD_OF_TYPE: Final[dict[int, str]] = {cls.TYPE: name for name, cls in METRIC_FIELDS.items()}
 METRIC_TYPES: Final = frozenset(FIELD_OF_TYPE)
+#: The metrics a modem must declare in its Session Initialization Response (§12.6).
+MANDATORY_TYPES: Final = frozenset(c.TYPE for c in MANDATORY_METRICS)
 
 
 @dataclass(frozen=True, slots=True)
