@@ -6,7 +6,6 @@ calls extension hooks)."""
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Sequence
 
@@ -46,7 +45,7 @@ from dlep.ext.traffic_class import (
     EthernetClassification,
     TrafficClassification,
 )
-from dlep.fsm import DestKey, Event, Inconsistency, Role, SessionConfig, State
+from dlep.fsm import DestKey, Event, Inconsistency, Role, State
 from dlep.wire import (
     CurrentDataRateReceive,
     CurrentDataRateTransmit,
@@ -1076,8 +1075,6 @@ def test_state_without_session() -> None:
 # Flows between a router and a modem engine (need the engine hooks)
 # --------------------------------------------------------------------------
 
-HOOKS = "plugins" in {f.name for f in dataclasses.fields(SessionConfig)}
-needs_hooks = pytest.mark.skipif(not HOOKS, reason="engine hooks not landed")
 
 
 def pair(
@@ -1107,7 +1104,6 @@ def establish(p: object) -> tuple[list[Event], list[Event]]:
     return events
 
 
-@needs_hooks
 def test_flow_session_up_carries_classes_and_windows() -> None:
     p = pair()
     p.pump()  # type: ignore[attr-defined]
@@ -1126,7 +1122,6 @@ def test_flow_session_up_carries_classes_and_windows() -> None:
     assert len(of(events, CreditWindowsChanged)) == 1
 
 
-@needs_hooks
 def test_flow_destination_up_grant_and_status() -> None:
     p = pair()
     establish(p)
@@ -1141,7 +1136,6 @@ def test_flow_destination_up_grant_and_status() -> None:
     assert of(m.events(), CreditStatusReceived)[0].reported == 3000  # type: ignore[attr-defined]
 
 
-@needs_hooks
 def test_flow_grant_request_and_one_outstanding() -> None:
     p = pair()
     establish(p)
@@ -1170,7 +1164,6 @@ def test_flow_grant_request_and_one_outstanding() -> None:
     assert of(m.events(), CreditRequested)
 
 
-@needs_hooks
 def test_flow_missing_association_ends_session_with_130() -> None:
     p = pair()
     establish(p)
@@ -1181,7 +1174,6 @@ def test_flow_missing_association_ends_session_with_130() -> None:
     assert term.type == M.SESSION_TERMINATION and status_of(term) == 130
 
 
-@needs_hooks
 def test_flow_not_negotiated_items_end_session_with_130() -> None:
     p = pair(modem_plugin=False)
     establish(p)
@@ -1200,7 +1192,6 @@ def test_flow_not_negotiated_items_end_session_with_130() -> None:
     assert status_of(term) == 128
 
 
-@needs_hooks
 def test_flow_grant_in_destination_update_answered_by_credit_control() -> None:
     def policy(w: CreditWindowInfo) -> int:
         return 700
@@ -1231,7 +1222,6 @@ def test_flow_grant_in_destination_update_answered_by_credit_control() -> None:
     assert not rst.channel.outstanding and not mst.channel.outstanding
 
 
-@needs_hooks
 def test_flow_destination_down_drops_association() -> None:
     p = pair()
     establish(p)
@@ -1245,7 +1235,6 @@ def test_flow_destination_down_drops_association() -> None:
     assert credit_state(r).ledger.associations == {}
 
 
-@needs_hooks
 def test_flow_credit_items_refused_when_not_negotiated() -> None:
     p = pair(modem_plugin=False)
     establish(p)

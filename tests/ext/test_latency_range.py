@@ -7,8 +7,6 @@ extension hooks are skipped until ``SessionConfig.plugins`` exists.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import struct
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -399,14 +397,7 @@ def test_modem_on_items() -> None:
 # Session flows (engine)
 # --------------------------------------------------------------------------
 
-HOOKS = "plugins" in {f.name for f in dataclasses.fields(SessionConfig)}
-needs_hooks = pytest.mark.skipif(not HOOKS, reason="engine hooks not landed")
 
-
-def needs_api(method: str, param: str) -> pytest.MarkDecorator:
-    ok = HOOKS and param in inspect.signature(getattr(Session, method)).parameters
-    why = f"engine hooks / Session.{method}({param}=) not landed"
-    return pytest.mark.skipif(not ok, reason=why)
 
 
 def pair(
@@ -457,7 +448,6 @@ def test_bad_range_on_the_wire_is_130() -> None:
     assert terminated_with(p, "router", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 @pytest.mark.parametrize(
     ("default", "expected"),
     [((100, 5000), LatencyRange(100, 5000)), (None, LatencyRange(1000, 1000))],
@@ -477,7 +467,6 @@ def test_session_init_carries_default(
     )
 
 
-@needs_hooks
 def test_router_refuses_sir_without_it() -> None:
     """RFC 8757 §3: MUST be included in the Session Initialization Response."""
     router = Session(
@@ -495,7 +484,6 @@ def test_router_refuses_sir_without_it() -> None:
     assert terms == [StatusCode.INVALID_DATA] or ended == [StatusCode.INVALID_DATA]
 
 
-@needs_hooks
 def test_sir_item_of_unnegotiated_extension() -> None:
     """A Session Initialization Response may not carry the item unless the
     router offered the extension (RFC 8175 §7.2: never emit what was not offered)."""
@@ -510,7 +498,6 @@ def test_sir_item_of_unnegotiated_extension() -> None:
     ]
 
 
-@needs_hooks
 def test_destination_and_session_ranges() -> None:
     p, rx, _ = pair()
     p.events()
@@ -536,7 +523,6 @@ def test_destination_and_session_ranges() -> None:
     assert MAC1_B not in rx.state(p.router).destinations
 
 
-@needs_hooks
 def test_router_sending_session_wide_range_is_130() -> None:
     p, _, _ = pair()
     p.events()
@@ -544,7 +530,6 @@ def test_router_sending_session_wide_range_is_130() -> None:
     assert terminated_with(p, "modem", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 def test_link_characteristics_request_with_range() -> None:
     p, _, _ = pair()
     p.events()
@@ -555,7 +540,6 @@ def test_link_characteristics_request_with_range() -> None:
     assert p.modem.state is State.IN_SESSION
 
 
-@needs_api("update_session", "extra")
 def test_modem_session_update_api() -> None:
     p, rx, _ = pair()
     p.events()

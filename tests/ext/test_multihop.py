@@ -7,8 +7,6 @@ to call extension hooks are skipped until ``SessionConfig.plugins`` exists.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import re
 import struct
 from dataclasses import dataclass, field
@@ -524,18 +522,8 @@ def test_hook_wrong_direction() -> None:
 # Session flows (engine)
 # --------------------------------------------------------------------------
 
-HOOKS = "plugins" in {f.name for f in dataclasses.fields(SessionConfig)}
-needs_hooks = pytest.mark.skipif(not HOOKS, reason="engine hooks not landed")
 
 
-def _has_param(fn: Any, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
-
-
-def needs_api(method: str, param: str) -> pytest.MarkDecorator:
-    ok = HOOKS and _has_param(getattr(Session, method), param)
-    why = f"engine hooks / Session.{method}({param}=) not landed"
-    return pytest.mark.skipif(not ok, reason=why)
 
 
 def pair(
@@ -589,13 +577,11 @@ def test_not_negotiated_on_receipt_is_130(to: str, message: Message) -> None:
     assert terminated_with(p, to, StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 def test_negotiated() -> None:
     p = pair()
     assert p.router.extensions == frozenset({MH}) == p.modem.extensions
 
 
-@needs_hooks
 def test_destination_up_and_update_carry_hop_count() -> None:
     p = pair()
     p.modem.add_destination(
@@ -614,7 +600,6 @@ def test_destination_up_and_update_carry_hop_count() -> None:
     assert HopCountReported(MAC1_B, HopCount(255), M.DESTINATION_UPDATE) in p.router.events()
 
 
-@needs_hooks
 def test_absent_hop_count_is_one() -> None:
     p = pair()
     p.up()
@@ -622,7 +607,6 @@ def test_absent_hop_count_is_one() -> None:
     assert info is not None and hop_count(info) == 1
 
 
-@needs_hooks
 @pytest.mark.parametrize("mtype", [M.DESTINATION_UP, M.DESTINATION_UPDATE])
 def test_hop_count_zero_ends_session(mtype: int) -> None:
     p = pair()
@@ -632,7 +616,6 @@ def test_hop_count_zero_ends_session(mtype: int) -> None:
     assert terminated_with(p, "router", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 @pytest.mark.parametrize("action", [1, 2, 65535])
 def test_bad_session_wide_hop_control_ends_session(action: int) -> None:
     p = pair()
@@ -640,14 +623,12 @@ def test_bad_session_wide_hop_control_ends_session(action: int) -> None:
     assert terminated_with(p, "modem", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 def test_hop_control_from_modem_ends_session() -> None:
     p = pair()
     p.inject("router", msg(M.SESSION_UPDATE, HopControl(0)))
     assert terminated_with(p, "router", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 @pytest.mark.parametrize("action", [0, 3])
 def test_session_wide_hop_control_received(action: int) -> None:
     p = pair()
@@ -658,7 +639,6 @@ def test_session_wide_hop_control_received(action: int) -> None:
     assert HopControlRequested(None, action) in p.modem.events()
 
 
-@needs_hooks
 def test_lcr_with_only_hop_control_received() -> None:
     p = pair()
     p.up()
@@ -669,8 +649,6 @@ def test_lcr_with_only_hop_control_received() -> None:
     assert p.modem.state is State.IN_SESSION
 
 
-@needs_api("request_link_characteristics", "extra")
-@needs_api("respond_link_characteristics", "extra")
 @pytest.mark.parametrize("hops", [1, 0])
 def test_direct_connection_flow(hops: int) -> None:
     """§3.2: router asks for a direct connection; the modem answers with an
@@ -699,7 +677,6 @@ def test_direct_connection_flow(hops: int) -> None:
     )
 
 
-@needs_api("update_session", "extra")
 def test_router_session_wide_suppress_forwarding() -> None:
     p = pair()
     p.router.update_session(  # type: ignore[call-arg]

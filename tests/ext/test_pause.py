@@ -25,7 +25,7 @@ from dlep.ext.pause import (
     pause,
     restart,
 )
-from dlep.fsm import DestKey, Event, Metrics, Role, SessionConfig, SessionError, State
+from dlep.fsm import DestKey, Event, Metrics, Role, SessionError, State
 from dlep.wire import (
     CurrentDataRateReceive,
     CurrentDataRateTransmit,
@@ -61,7 +61,6 @@ from tests.unit.fsm_harness import (
 
 M = MessageType
 FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HOOKS = pytest.mark.skipif(not hasattr(SessionConfig, "plugins"), reason="engine hooks not landed")
 ON = frozenset({EXTENSION_CODE})
 EF, AF11, CS1 = 46, 10, 8
 
@@ -692,7 +691,6 @@ def paused_pair(params: QueueParameters = PARAMS) -> tuple[Pair, PauseExtension,
     return p, rext, mext
 
 
-@HOOKS
 def test_flow_queue_parameters_in_session_initialization_response() -> None:
     p = Pair(
         router_config(registry=REG, plugins=(PauseExtension(),)),
@@ -709,7 +707,6 @@ def test_flow_queue_parameters_in_session_initialization_response() -> None:
     assert rext.parameters(p.router) == PARAMS
 
 
-@HOOKS
 def test_flow_missing_queue_parameters_terminates() -> None:
     """§3.1: a modem listing extension 2 without Queue Parameters: 130."""
     p = Pair(
@@ -722,7 +719,6 @@ def test_flow_missing_queue_parameters_terminates() -> None:
     assert p.router.state is not State.IN_SESSION
 
 
-@HOOKS
 def test_flow_destination_pause_restart() -> None:
     p, rext, _ = paused_pair()
     p.up([MAC1])
@@ -742,7 +738,6 @@ def test_flow_destination_pause_restart() -> None:
     assert not rext.is_paused(p.router, dest, EF)
 
 
-@HOOKS
 def test_flow_pause_with_metrics_and_destination_down() -> None:
     p, rext, _ = paused_pair()
     p.up([MAC1])
@@ -755,7 +750,6 @@ def test_flow_pause_with_metrics_and_destination_down() -> None:
     assert rext.paused(p.router, ev.dest) == set()  # on_destination_gone
 
 
-@HOOKS
 def test_flow_unknown_queue_index_terminates() -> None:
     p, _, _ = paused_pair()
     p.up([MAC1])
@@ -770,12 +764,9 @@ def test_flow_unknown_queue_index_terminates() -> None:
     assert status_of(terms[0].message) == StatusCode.INVALID_DATA
 
 
-@HOOKS
 def test_flow_session_wide_pause() -> None:
     p, rext, _ = paused_pair()
     p.up([MAC1])
-    if "extra" not in p.modem.update_session.__code__.co_varnames:
-        pytest.skip("update_session(extra=...) not in the engine yet")
     p.modem.update_session(extra=[pause(255)], now=p.now)  # type: ignore[call-arg]
     p.pump()
     (ev,) = [e for e in p.router.events() if isinstance(e, QueuesPaused)]
@@ -785,7 +776,6 @@ def test_flow_session_wide_pause() -> None:
     assert status_of(resp) == StatusCode.SUCCESS
 
 
-@HOOKS
 def test_flow_router_pause_item_refused_by_modem() -> None:
     p, _, _ = paused_pair()
     p.inject("modem", Message(M.SESSION_UPDATE, (Pause((0,)),)))

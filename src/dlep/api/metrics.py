@@ -117,7 +117,7 @@ class DaemonCollector(Collector):
             raise ValueError("max_destinations must be >= 0")
         self.daemon = daemon
         self.max_destinations = max_destinations
-        self._loop = loop
+        self.loop = loop
 
     # -- snapshot ------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class DaemonCollector(Collector):
 
     def snapshot(self) -> _Snapshot:
         """Read the daemon's state on its own event loop (thread-safe)."""
-        loop = self._loop or getattr(self.daemon, "_loop", None)
+        loop = self.loop or self.daemon.loop
         if loop is None or loop.is_closed() or not loop.is_running():
             return self._take()
         try:
@@ -376,7 +376,7 @@ class MetricsServer:
         if self._httpd is not None:
             return
         with contextlib.suppress(RuntimeError):
-            self.collector._loop = asyncio.get_running_loop()
+            self.collector.loop = asyncio.get_running_loop()
         self._httpd, self._thread = start_http_server(self.port, self.host, self.registry)
         self.port = int(self._httpd.server_address[1])
         log.info("Prometheus metrics on %s", self.url)

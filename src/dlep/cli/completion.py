@@ -40,6 +40,9 @@ def command_tree(parser: argparse.ArgumentParser) -> CommandTree:
     """Walk ``parser`` and its subparsers."""
     tree = CommandTree()
 
+    # argparse offers no public way to walk a parser tree: its action list
+    # and action classes are the only way in (the one exception to SLF001
+    # in src/, and about the standard library, not our layers).
     def walk(p: argparse.ArgumentParser, path: str) -> None:
         words: list[str] = []
         opts: list[str] = []

@@ -207,6 +207,11 @@ class DaemonBase:
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the daemon runs on (None before it started)."""
+        return self._loop
+
     def _setup_tls(self, make: Callable[[TlsSettings], ssl.SSLContext]) -> None:
         """Build the TLS context from the settings unless one was given."""
         if self.use_tls and self._ssl_ctx is None:
@@ -257,7 +262,7 @@ class DaemonBase:
         """A new bounded event stream; see :class:`Subscription`."""
         sub = Subscription(maxsize)
         if self._closing:
-            sub._close()
+            sub.close()
         self._subs.append(sub)
         return sub
 
@@ -265,11 +270,11 @@ class DaemonBase:
         """Stop delivering to ``sub``."""
         with contextlib.suppress(ValueError):
             self._subs.remove(sub)
-        sub._close()
+        sub.close()
 
     def _publish(self, event: DaemonEvent) -> None:
         for sub in self._subs:
-            sub._offer(event)
+            sub.offer(event)
 
     # -- sessions -----------------------------------------------------------
 
@@ -453,7 +458,9 @@ class DaemonBase:
 
     # -- shutdown -------------------------------------------------------------
 
-    async def terminate_session(self, session_id: str, status: int = 255, text: str = "") -> None:
+    async def terminate_session(
+        self, session_id: str, status: int = StatusCode.SHUTTING_DOWN, text: str = ""
+    ) -> None:
         """End one session with Session Termination (waits for it, bounded)."""
         conn = self._get_conn(session_id)
         session = conn.proto.session
@@ -500,7 +507,7 @@ class DaemonBase:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for sub in list(self._subs):
-            sub._close()
+            sub.close()
 
 
 def _mac_key(mac: bytes | str | DestKey) -> bytes:

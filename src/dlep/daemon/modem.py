@@ -175,7 +175,7 @@ class ModemDaemonBuilder(BuilderBase["ModemConfig"]):
 
             self._cfg = ModemConfig()
         d = ModemDaemon(self._cfg, link_handler=self._link_handler, **self._common())
-        await d._start()
+        await d.start()
         return d
 
 
@@ -214,7 +214,8 @@ class ModemDaemon(DaemonBase):
 
     # -- start -------------------------------------------------------------------
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Listen, answer discovery and start the simulator (``spawn()`` calls this)."""
         self._loop = asyncio.get_running_loop()
         self._setup_tls(server_context)
         for i, d in enumerate(self.mcfg.modem.destinations):
@@ -376,7 +377,8 @@ class ModemDaemon(DaemonBase):
     def _accept(self) -> Any:
         live = sum(1 for c in self._conns.values() if not c.proto.session.closed)
         if self._closing or live >= self.mcfg.modem.max_sessions:
-            return _Refuser(self, "shutting down" if self._closing else "max_sessions reached")
+            why = "shutting down" if self._closing else "max_sessions reached"
+            return _Refuser(why, self._refused)
         m = self.mcfg.modem
         session = Session(
             Role.MODEM,
@@ -387,7 +389,26 @@ class ModemDaemon(DaemonBase):
                 wire_translation=profile_by_name(m.profile),
             ),
         )
-        return _Deferred(self, session)
+        return _Deferred(session, self._accepted)
+
+    def _accepted(self, session: Session, transport: asyncio.BaseTransport) -> asyncio.Protocol:
+        peername = transport.get_extra_info("peername")
+        host, port = peername[0], peername[1]
+        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        tls = transport.get_extra_info("sslcontext") is not None
+        proto = self._new_protocol(session, peer, tls, ("accepted", peer))
+        conn = self._conn_of(proto)
+        self.log.info("connection from %s%s", peer, " over TLS" if tls else "")
+        if conn is not None:
+            self._publish(SessionConnected(conn.id, conn.peer, tls))
+        proto.connection_made(transport)
+        return proto
+
+    def _refused(self, transport: asyncio.BaseTransport, reason: str) -> None:
+        peer = transport.get_extra_info("peername")
+        peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.log.warning("refusing connection from %s: %s", peer_s, reason)
+        self._publish(ConnectionRefused(peer_s, reason))
 
     def _handle_event(self, conn: _Conn, ev: Any) -> None:
         s = conn.proto.session
@@ -760,29 +781,24 @@ def _host_of(peer: str) -> str:
 class _Deferred(asyncio.Protocol):
     """Creates the session protocol once the peer address is known."""
 
-    def __init__(self, daemon: ModemDaemon, session: Session) -> None:
-        self._daemon = daemon
+    def __init__(
+        self,
+        session: Session,
+        made: Callable[[Session, asyncio.BaseTransport], asyncio.Protocol],
+    ) -> None:
         self._session = session
-        self._inner: Any = None
+        self._made = made
+        self._inner: asyncio.Protocol | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        d = self._daemon
-        peername = transport.get_extra_info("peername")
-        host, port = peername[0], peername[1]
-        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-        tls = transport.get_extra_info("sslcontext") is not None
-        self._inner = d._new_protocol(self._session, peer, tls, ("accepted", peer))
-        conn = d._conn_of(self._inner)
-        d.log.info("connection from %s%s", peer, " over TLS" if tls else "")
-        if conn is not None:
-            d._publish(SessionConnected(conn.id, conn.peer, tls))
-        self._inner.connection_made(transport)
+        self._inner = self._made(self._session, transport)
 
     def data_received(self, data: bytes) -> None:
-        self._inner.data_received(data)
+        if self._inner is not None:
+            self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return bool(self._inner.eof_received()) if self._inner else False
+        return bool(self._inner.eof_received()) if self._inner is not None else False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._inner is not None:
@@ -792,15 +808,12 @@ class _Deferred(asyncio.Protocol):
 class _Refuser(asyncio.Protocol):
     """Closes a connection the modem will not serve (sends nothing: §7.2)."""
 
-    def __init__(self, daemon: ModemDaemon, reason: str) -> None:
-        self._daemon = daemon
+    def __init__(self, reason: str, refused: Callable[[asyncio.BaseTransport, str], None]) -> None:
         self._reason = reason
+        self._refused = refused
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self._daemon.log.warning("refusing connection from %s: %s", peer_s, self._reason)
-        self._daemon._publish(ConnectionRefused(peer_s, self._reason))
+        self._refused(transport, self._reason)
         transport.close()
 
 

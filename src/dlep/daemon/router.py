@@ -65,7 +65,7 @@ class RouterDaemonBuilder(BuilderBase["RouterConfig"]):
 
             self._cfg = RouterConfig()
         d = RouterDaemon(self._cfg, **self._common())
-        await d._start()
+        await d.start()
         return d
 
 
@@ -97,7 +97,8 @@ class RouterDaemon(DaemonBase):
         """Start building a router daemon."""
         return RouterDaemonBuilder()
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Connect to the static peers and start discovery (``spawn()`` calls this)."""
         self._loop = asyncio.get_running_loop()
         self._setup_tls(client_context)
         r = self.rcfg.router

@@ -847,7 +847,7 @@ class CreditSessionState:
         for tc in tcs:
             self.ledger.set_classification(tc)
         for cwi in cwis:
-            self._record_cwi(cwi)
+            self.record_cwi(cwi)
         return [*tcs, *cwis]
 
     def resync_items(self, fids: Iterable[int] | None = None) -> list[DataItem]:
@@ -864,7 +864,8 @@ class CreditSessionState:
             out.append(CreditWindowInitialization(fid, w.credits, old.max_size, old.scale))
         return out
 
-    def _record_cwi(self, cwi: CreditWindowInitialization) -> None:
+    def record_cwi(self, cwi: CreditWindowInitialization) -> None:
+        """Modem: a Credit Window Initialization went out; track its window."""
         self._cwi[cwi.fid] = cwi
         self.ledger.initialize(cwi.fid, cwi.credits, cwi.max_octets)
 
@@ -1258,7 +1259,7 @@ class CreditWindowExtension(Extension):
         for cwi in self.windows:
             if cwi not in st.init_sent:
                 st.init_sent.add(cwi)
-                st._record_cwi(cwi)
+                st.record_cwi(cwi)
                 out.append(cwi)
         return out
 
