@@ -15,6 +15,7 @@ from .destinations import (
 )
 from .destinations import (
     DestinationInfo,
+    DestinationTable,
     DestInput,
     DestKey,
     DestState,
@@ -81,6 +82,7 @@ __all__ = [
     "DestinationExistsError",
     "DestinationInfo",
     "DestinationRefused",
+    "DestinationTable",
     "DestinationUp",
     "DestinationUpRequested",
     "DestinationUpdate",
