@@ -304,3 +304,29 @@ async def test_termination_we_send_is_logged_as_ours(
     assert ended.by_peer
     lines = [r.getMessage() for r in caplog.records if "ended (" in r.getMessage()]
     assert "(SHUTTING_DOWN, by peer)" in lines[-1], lines
+
+
+# -- 5. connection points -------------------------------------------------------------
+
+
+def test_offered_points_are_listen_addresses_on_the_interface() -> None:
+    """Bug 5 (the no-root half; tests/integration/test_netns_discovery.py has
+    the end-to-end one): a Peer Offer never names a point nobody listens on."""
+    from ipaddress import ip_address
+
+    from dlep.daemon import ModemDaemon
+    from dlep.daemon.router import _interleave
+    from dlep.fsm import ConnectionPoint
+
+    cfg = modem_config(854, destinations=[], network={"interface": "lo"})
+    addrs = [ip_address(a) for a in ("127.0.0.1", "::1", "192.0.2.7", "fe80::1")]
+    modem = ModemDaemon(cfg)
+    modem.listening = [("127.0.0.1", 854)]
+    assert [str(p.address) for p in modem.offered_points(addrs)] == ["127.0.0.1"]
+    modem.listening = [("0.0.0.0", 854), ("::", 855)]
+    got = [(str(p.address), p.port) for p in modem.offered_points(addrs)]
+    assert got == [("127.0.0.1", 854), ("192.0.2.7", 854), ("::1", 855), ("fe80::1", 855)]
+    # The router tries them with the address families interleaved (RFC 8305 §4).
+    points = [ConnectionPoint(ip_address(a), 854, False) for a, _ in got]
+    order = [str(p.address) for p in _interleave(points)]
+    assert order == ["127.0.0.1", "::1", "192.0.2.7", "fe80::1"]
