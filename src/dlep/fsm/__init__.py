@@ -10,6 +10,7 @@ Modules: :mod:`.session` (lifecycle, dispatch, API), :mod:`.destinations`
 """
 
 from .addresses import AddressIndex, AddressSet
+from .arguments import mac_bytes
 from .destinations import (
     TRANSITIONS as DESTINATION_TRANSITIONS,
 )
@@ -63,7 +64,7 @@ from .events import (
 )
 from .metrics import METRIC_FIELDS, Metrics
 from .plugins import Extension, ExtensionViolation, Placement
-from .session import TRANSITIONS, Role, Session, State, mac_bytes
+from .session import TRANSITIONS, Role, Session, State
 from .session_config import SessionConfig, WireTranslation
 
 __all__ = [

@@ -10,17 +10,17 @@ of the application raises a :class:`~dlep.fsm.errors.SessionError`.
 
 docs/architecture.md draws this state machine.
 
-The table does no I/O: it sends, emits and reports departures through a
-:class:`Port` the session gives it, and it never reads a clock — time comes
+The table does no I/O: it sends, emits and reports departures through
+callables the session gives it, and it never reads a clock — time comes
 in as ``now`` where a deadline is set or checked.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn
 
 from ..wire import (
     DataItem,
@@ -60,7 +60,6 @@ __all__ = [
     "Destination",
     "DestinationInfo",
     "DestinationTable",
-    "Port",
 ]
 
 
@@ -272,26 +271,6 @@ _EMPTY_METRICS: Final = Metrics()
 _TYPE_OF_FIELD: Final = {name: t for t, name in FIELD_OF_TYPE.items()}
 
 
-class Port(Protocol):
-    """What the table needs from its session: a way out."""
-
-    def send(self, message_type: int, items: Sequence[DataItem]) -> None:
-        """Encode and queue a message (raises SessionError if it cannot be sent)."""
-        ...
-
-    def check(self, message_type: int, items: Sequence[DataItem]) -> None:
-        """Raise SessionError if the message could not be sent (sends nothing)."""
-        ...
-
-    def emit(self, event: Event) -> None:
-        """Queue an event for the application."""
-        ...
-
-    def gone(self, key: DestKey) -> None:
-        """A destination left the table (extensions drop its state)."""
-        ...
-
-
 class Destination:
     """The engine's record of one destination.
 
@@ -382,13 +361,28 @@ class DestinationTable:
     """Every destination of one session and the one place that changes them.
 
     Args:
-        port: the session's way out (send, check, emit, gone).
+        send: encode and queue a message (SessionError if it cannot be sent).
+        check: the same without sending (to refuse now what is held for later).
+        emit: queue an event for the application.
+        gone: a destination left the table (extensions drop its state).
         addresses: the session's address ownership index.
         auto_accept: router: answer a Destination Up with Success at once.
     """
 
-    def __init__(self, port: Port, addresses: AddressIndex, *, auto_accept: bool = True) -> None:
-        self._port = port
+    def __init__(
+        self,
+        *,
+        send: Callable[[int, Sequence[DataItem]], None],
+        check: Callable[[int, Sequence[DataItem]], object],
+        emit: Callable[[Event], None],
+        gone: Callable[[DestKey], None],
+        addresses: AddressIndex,
+        auto_accept: bool = True,
+    ) -> None:
+        self._send = send
+        self._check = check
+        self._emit = emit
+        self._gone = gone
         self._addresses = addresses
         self._auto_accept = auto_accept
         self._recs: dict[DestKey, Destination] = {}
@@ -443,7 +437,7 @@ class DestinationTable:
         for key, at in list(self._lcr_deadline.items()):
             if at <= now:
                 del self._lcr_deadline[key]
-                self._port.emit(LinkCharacteristicsTimeout(key.mac, key.ident))
+                self._emit(LinkCharacteristicsTimeout(key.mac, key.ident))
 
     # -- the MAC format of the session (§13.7) ----------------------------------
 
@@ -620,7 +614,7 @@ class DestinationTable:
         """Session Reset: forget everything; return the keys that were up."""
         up = tuple(k for k, r in self._recs.items() if r.state in _VISIBLE)
         for key in list(self._recs):
-            self._port.gone(key)
+            self._gone(key)
         self._recs.clear()
         self._lcr_deadline.clear()
         return up
@@ -698,7 +692,7 @@ class DestinationTable:
         rec.addresses = new
 
     def _remove(self, rec: Destination) -> None:
-        self._port.gone(rec.key)
+        self._gone(rec.key)
         self._addresses.release(rec.key, rec.addresses)
         self._lcr_deadline.pop(rec.key, None)
         del self._recs[rec.key]
@@ -713,7 +707,7 @@ class DestinationTable:
         new, problems = self._addresses.apply(rec.key, rec.addresses, l3)
         self._set_addresses(rec, new)
         if problems:
-            self._port.emit(Inconsistency(mtype, "; ".join(problems), rec.key.mac, rec.key.ident))
+            self._emit(Inconsistency(mtype, "; ".join(problems), rec.key.mac, rec.key.ident))
 
     def _flush_held(self, rec: Destination) -> None:
         """Send what was held while our Destination Up/Announce was open."""
@@ -721,9 +715,7 @@ class DestinationTable:
         if not m.is_empty() or rec.held_l3 or rec.held_extra:
             # The latest value of each extension item (repeats are not allowed).
             extra = list({item.TYPE: item for item in rec.held_extra}.values())
-            self._port.send(
-                M.DESTINATION_UPDATE, [*rec.key.ids(), *m.items(), *rec.held_l3, *extra]
-            )
+            self._send(M.DESTINATION_UPDATE, [*rec.key.ids(), *m.items(), *rec.held_l3, *extra])
         rec.held_metrics = None
         rec.held_l3 = []
         rec.held_extra = []
@@ -743,8 +735,8 @@ class DestinationTable:
         if problems:
             # §13.8.1: MAY answer 'Inconsistent Data'; the destination is not added.
             text = "; ".join(problems)
-            self._port.emit(Inconsistency(rx.mtype, text, key.mac, key.ident))
-            self._port.send(
+            self._emit(Inconsistency(rx.mtype, text, key.mac, key.ident))
+            self._send(
                 M.DESTINATION_UP_RESPONSE, [*ids, Status(StatusCode.INCONSISTENT_DATA, text[:200])]
             )
             return False
@@ -757,16 +749,16 @@ class DestinationTable:
         for item in p.extra:
             rec.extra[item.TYPE] = item
         if nxt is DestState.UP:
-            self._port.send(M.DESTINATION_UP_RESPONSE, [*ids, Status(StatusCode.SUCCESS)])
-            self._port.emit(DestinationUp(rec.info()))
+            self._send(M.DESTINATION_UP_RESPONSE, [*ids, Status(StatusCode.SUCCESS)])
+            self._emit(DestinationUp(rec.info()))
         else:
             rec.peer_req = M.DESTINATION_UP
-            self._port.emit(DestinationUpRequested(rec.info()))
+            self._emit(DestinationUpRequested(rec.info()))
         return True
 
     def _a_refresh(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
         self._a_peer_update(key, rec, rx, nxt)
-        self._port.send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
 
     def _a_peer_announce(self, key: DestKey, rec: None, rx: _Rx, nxt: DestState) -> None:
         from .events import DestinationAnnounceRequested
@@ -776,7 +768,7 @@ class DestinationTable:
         l3 = rx.parts.l3
         v4 = frozenset(i.address for i in l3 if isinstance(i, Ipv4Address))
         v6 = frozenset(i.address for i in l3 if isinstance(i, Ipv6Address))
-        self._port.emit(DestinationAnnounceRequested(key.mac, v4, v6, key.ident))
+        self._emit(DestinationAnnounceRequested(key.mac, v4, v6, key.ident))
 
     def _a_answer_known_announce(
         self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState
@@ -784,7 +776,7 @@ class DestinationTable:
         if rec.held_down:
             self._a_deny_announce(key, rec, rx, nxt)
             return
-        self._port.send(
+        self._send(
             M.DESTINATION_ANNOUNCE_RESPONSE,
             [
                 *key.ids(),
@@ -795,7 +787,7 @@ class DestinationTable:
         )
 
     def _a_deny_announce(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        self._port.send(
+        self._send(
             M.DESTINATION_ANNOUNCE_RESPONSE,
             [*key.ids(), Status(StatusCode.REQUEST_DENIED, "destination going down")],
         )
@@ -810,7 +802,7 @@ class DestinationTable:
         self._apply_partial(rec, rx.mtype, p.l3)
         for item in p.extra:
             rec.extra[item.TYPE] = item
-        self._port.emit(DestinationUpdate(rec.info(), changed))
+        self._emit(DestinationUpdate(rec.info(), changed))
 
     def _a_ignore(self, key: DestKey, rec: Destination, arg: object, nxt: DestState) -> None:
         pass
@@ -819,15 +811,15 @@ class DestinationTable:
         from .events import DestinationDown
 
         self._remove(rec)
-        self._port.send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
-        self._port.emit(DestinationDown(key.mac, by_peer=True, ident=key.ident))
+        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._emit(DestinationDown(key.mac, by_peer=True, ident=key.ident))
 
     def _a_answer_crossed_down(
         self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState
     ) -> None:
         # Both sides sent Destination Down (§12.15 lets either): answer; the
         # record goes when the response to ours arrives.
-        self._port.send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
 
     def _a_link_requested(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
         from .events import LinkCharacteristicsRequested
@@ -836,7 +828,7 @@ class DestinationTable:
         m = rx.parts.metrics
         ident_types = {type(i) for i in key.ident}
         extra = tuple(i for i in rx.parts.extra if type(i) not in ident_types)
-        self._port.emit(
+        self._emit(
             LinkCharacteristicsRequested(
                 key.mac, m.get("cdrr"), m.get("cdrt"), m.get("latency"), key.ident, extra
             )
@@ -848,7 +840,7 @@ class DestinationTable:
         from .events import DestinationUp
 
         rec.out_req = None
-        self._port.emit(DestinationUp(rec.info()))
+        self._emit(DestinationUp(rec.info()))
         self._flush_held(rec)
 
     def _a_refused(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
@@ -858,7 +850,7 @@ class DestinationTable:
         st = rx.parts.status
         assert st is not None
         self._remove(rec)
-        self._port.emit(DestinationRefused(key.mac, st.code, st.text, key.ident))
+        self._emit(DestinationRefused(key.mac, st.code, st.text, key.ident))
 
     def _a_announce_accepted(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
         from .events import DestinationUp
@@ -869,7 +861,7 @@ class DestinationTable:
         self._apply_partial(rec, rx.mtype, p.l3)
         for item in p.extra:
             rec.extra[item.TYPE] = item
-        self._port.emit(DestinationUp(rec.info(), announced=True))
+        self._emit(DestinationUp(rec.info(), announced=True))
         self._flush_held(rec)  # a drop_destination() held back meanwhile
 
     def _a_announce_answered_late(
@@ -881,7 +873,7 @@ class DestinationTable:
         st = rx.parts.status
         assert st is not None
         if st.code != StatusCode.SUCCESS:
-            self._port.emit(ResponseStatus(rx.mtype, st.code, st.text, key.mac, key.ident))
+            self._emit(ResponseStatus(rx.mtype, st.code, st.text, key.mac, key.ident))
         if nxt is DestState.UP:
             self._flush_held(rec)
 
@@ -892,8 +884,8 @@ class DestinationTable:
         assert st is not None
         self._remove(rec)
         if st.code != StatusCode.SUCCESS:
-            self._port.emit(ResponseStatus(rx.mtype, st.code, st.text, key.mac, key.ident))
-        self._port.emit(DestinationDown(key.mac, by_peer=False, ident=key.ident))
+            self._emit(ResponseStatus(rx.mtype, st.code, st.text, key.mac, key.ident))
+        self._emit(DestinationDown(key.mac, by_peer=False, ident=key.ident))
 
     def _a_link_answered(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
         from .events import LinkCharacteristicsResponse
@@ -906,16 +898,14 @@ class DestinationTable:
         rec.metrics = rec.metrics.merged(Metrics(**p.metrics))
         for item in p.extra:
             rec.extra[item.TYPE] = item
-        self._port.emit(
-            LinkCharacteristicsResponse(key.mac, st.code, rec.metrics, st.text, key.ident)
-        )
+        self._emit(LinkCharacteristicsResponse(key.mac, st.code, rec.metrics, st.text, key.ident))
 
     # -- actions: the application's calls ------------------------------------------------
 
     def _a_send_up(self, key: DestKey, rec: None, c: _Call, nxt: DestState) -> None:
         assert c.full is not None and c.new_addresses is not None
         # Sent first: a message the codec or an extension refuses changes nothing.
-        self._port.send(M.DESTINATION_UP, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
+        self._send(M.DESTINATION_UP, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
         new = self._create(key, nxt, c.full)
         self._set_addresses(new, c.new_addresses)
         for item in (*key.ident, *c.extra):
@@ -923,19 +913,19 @@ class DestinationTable:
         new.out_req = M.DESTINATION_UP
 
     def _a_send_announce(self, key: DestKey, rec: None, c: _Call, nxt: DestState) -> None:
-        self._port.send(M.DESTINATION_ANNOUNCE, [*key.ids(), *c.l3, *c.extra])
+        self._send(M.DESTINATION_ANNOUNCE, [*key.ids(), *c.l3, *c.extra])
         new = self._create(key, nxt, c.full or _EMPTY_METRICS)
         new.out_req = M.DESTINATION_ANNOUNCE
 
     def _a_send_update(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
-        self._port.send(M.DESTINATION_UPDATE, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
+        self._send(M.DESTINATION_UPDATE, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
         self._commit_change(rec, c)
 
     def _a_hold_update(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
         if rec.held_down:
             raise SessionError(f"destination {key} is going down")
         # Refuse now what could not be sent later.
-        self._port.check(M.DESTINATION_UPDATE, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
+        self._check(M.DESTINATION_UPDATE, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
         held = rec.held_metrics
         rec.held_metrics = c.metrics if held is None else held.merged(c.metrics)
         rec.held_l3 = coalesce(rec.held_l3, c.l3)
@@ -951,7 +941,7 @@ class DestinationTable:
 
     def _a_send_down(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
         self._start_request(rec, M.DESTINATION_DOWN)
-        self._port.send(M.DESTINATION_DOWN, key.ids())
+        self._send(M.DESTINATION_DOWN, key.ids())
         rec.out_req = M.DESTINATION_DOWN
 
     def _a_hold_down(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
@@ -960,14 +950,14 @@ class DestinationTable:
     def _a_accept_up(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
         from .events import DestinationUp
 
-        self._port.send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
         rec.peer_req = None
-        self._port.emit(DestinationUp(rec.info()))
+        self._emit(DestinationUp(rec.info()))
         if rec.out_req is None:
             self._flush_held(rec)
 
     def _a_refuse_up(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
-        self._port.send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.NOT_INTERESTED)])
+        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.NOT_INTERESTED)])
         self._remove(rec)
 
     def _a_accept_announce(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
@@ -975,7 +965,7 @@ class DestinationTable:
 
         assert c.status is not None and c.new_addresses is not None
         metrics = rec.metrics.merged(c.metrics)
-        self._port.send(
+        self._send(
             M.DESTINATION_ANNOUNCE_RESPONSE,
             [
                 *key.ids(),
@@ -987,16 +977,16 @@ class DestinationTable:
         )
         rec.peer_req = None
         self._commit_change(rec, c)
-        self._port.emit(DestinationUp(rec.info(), announced=True))
+        self._emit(DestinationUp(rec.info(), announced=True))
 
     def _a_refuse_announce(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
         assert c.status is not None
-        self._port.send(M.DESTINATION_ANNOUNCE_RESPONSE, [*key.ids(), c.status])
+        self._send(M.DESTINATION_ANNOUNCE_RESPONSE, [*key.ids(), c.status])
         self._remove(rec)
 
     def _a_request_link(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
         self._start_request(rec, M.LINK_CHARACTERISTICS_REQUEST)
-        self._port.send(M.LINK_CHARACTERISTICS_REQUEST, [*key.ids(), *c.extra])
+        self._send(M.LINK_CHARACTERISTICS_REQUEST, [*key.ids(), *c.extra])
         rec.out_req = M.LINK_CHARACTERISTICS_REQUEST
         if c.deadline is not None:
             self._lcr_deadline[key] = c.deadline
@@ -1005,7 +995,7 @@ class DestinationTable:
         assert c.status is not None
         # §12.19: the response carries the complete declared set, as now.
         metrics = rec.metrics.merged(c.metrics)
-        self._port.send(
+        self._send(
             M.LINK_CHARACTERISTICS_RESPONSE,
             [*key.ids(), c.status, *metrics.restricted(c.declared).items(), *c.extra],
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..wire import DataItem, ItemType, Message, Status, UnknownItem
+from ..wire import DataItem, ItemType, Message, Status, UnknownItem, is_terminate
 from .addresses import L3_ITEM_TYPES, L3Item
 from .metrics import FIELD_OF_TYPE
 
@@ -56,3 +56,12 @@ def split(msg: Message, ident_types: frozenset[int] = frozenset()) -> Parts:
             if t in ident_types:
                 parts.ident.append(item)
     return parts
+
+
+def terminate_status(msg: Message) -> Status | None:
+    """A Status with a 'Terminate' code in ``msg`` (§12.2: echoed back in
+    Session Termination), or None."""
+    for item in msg.items:
+        if isinstance(item, Status) and is_terminate(item.code):
+            return item
+    return None

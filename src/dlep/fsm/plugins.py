@@ -304,7 +304,9 @@ class PluginHost:
             plugin.on_destination_gone(session, dest)
 
 
-def dest_key_of(items: Iterable[DataItem], ident_types: Iterable[int]) -> DestKey | None:
+def dest_key_of(
+    items: Iterable[DataItem | UnknownItem], ident_types: Iterable[int]
+) -> DestKey | None:
     """The destination a message's items name (None: no MAC Address item)."""
     idents = frozenset(ident_types)
     mac: bytes | None = None
@@ -312,6 +314,6 @@ def dest_key_of(items: Iterable[DataItem], ident_types: Iterable[int]) -> DestKe
     for item in items:
         if isinstance(item, MacAddress):
             mac = item.address
-        elif item.TYPE in idents:
+        elif not isinstance(item, UnknownItem) and item.TYPE in idents:
             ident.append(item)
     return None if mac is None else DestKey(mac, tuple(ident))

@@ -35,22 +35,29 @@ from ..wire import (
     HeartbeatInterval,
     Ipv4AttachedSubnet,
     Ipv6AttachedSubnet,
-    ItemFormatError,
-    MacAddress,
     Message,
     MessageFramer,
     MessageType,
     PeerType,
     Status,
     StatusCode,
-    UnknownItem,
     decode_message,
     encode_message,
-    is_terminate,
     message_name,
     status_name,
 )
-from .addresses import PEER, SELF, AddressIndex, AddressSet, L3Item, coalesce, parse_l3
+from .addresses import PEER, SELF, AddressIndex, AddressSet, L3Item
+from .arguments import (
+    check_extra,
+    check_own_message,
+    checked_metrics,
+    ident_of,
+    l3_items,
+    mac_bytes,
+    status_item,
+    validate,
+)
+from .calls import Clock, api_call
 from .destinations import (
     DestinationInfo,
     DestinationTable,
@@ -73,10 +80,13 @@ from .events import (
     SessionUp,
     SessionUpdated,
 )
-from .metrics import FIELD_OF_TYPE, Metrics
-from .parts import split
-from .plugins import PluginHost
+from .liveness import Liveness
+from .metrics import Metrics
+from .negotiation import PeerInit, foreign_items, offer_items, read_peer_init
+from .parts import split, terminate_status
+from .plugins import PluginHost, dest_key_of
 from .session_config import SessionConfig
+from .session_update import OwnUpdates
 
 __all__ = ["TRANSITIONS", "Role", "Session", "State"]
 
@@ -104,7 +114,7 @@ class State(enum.Enum):
 
 
 #: Requests and the response that answers them.
-_RESPONSE_OF: Final = {
+_RESPONSE_OF: Final[dict[int, int]] = {
     M.SESSION_UPDATE: M.SESSION_UPDATE_RESPONSE,
     M.DESTINATION_UP: M.DESTINATION_UP_RESPONSE,
     M.DESTINATION_ANNOUNCE: M.DESTINATION_ANNOUNCE_RESPONSE,
@@ -161,58 +171,6 @@ TRANSITIONS: Final[dict[tuple[Role, State], dict[int, str]]] = {
 }
 
 
-class _Clock:
-    """The time of the engine call in progress; None between calls.
-
-    Every public entry point runs inside ``with clock.at(now, api)``: time
-    comes in as an argument and is forgotten when the call returns, so
-    nothing can act on a stale time. Calls nest (an extension hook that
-    sends from inside a received message uses the message's time).
-    """
-
-    __slots__ = ("_stack", "api", "now")
-
-    def __init__(self) -> None:
-        self.now: float | None = None
-        #: True while the application's call runs (its output gets the
-        #: extensions' sender-side checks).
-        self.api = False
-        self._stack: list[tuple[float | None, bool]] = []
-
-    def at(self, now: float, api: bool) -> _Clock:
-        self._stack.append((self.now, self.api))
-        self.now = now
-        self.api = api
-        return self
-
-    def __enter__(self) -> _Clock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.now, self.api = self._stack.pop()
-
-
-class _Port:
-    """The session's side of :class:`~dlep.fsm.destinations.Port`."""
-
-    __slots__ = ("_session",)
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def send(self, message_type: int, items: Sequence[DataItem]) -> None:
-        self._session.send_raw(message_type, items)
-
-    def check(self, message_type: int, items: Sequence[DataItem]) -> None:
-        self._session.encode(message_type, items)
-
-    def emit(self, event: Event) -> None:
-        self._session.emit(event)
-
-    def gone(self, key: DestKey) -> None:
-        self._session.plugins.destination_gone(self._session, key)
-
-
 class Session:
     """One DLEP session, router or modem role, without I/O.
 
@@ -238,13 +196,12 @@ class Session:
         self._framer = MessageFramer()
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
-        self._clock = _Clock()
-        self._hb = self.config.heartbeat_interval_ms / 1000.0
-        self._peer_hb: float | None = None
+        self._clock = Clock()
+        self._live = Liveness(
+            self.config.heartbeat_interval_ms / 1000.0, self.config.missed_heartbeats
+        )
         self.peer_heartbeat_ms: int | None = None
         self.peer_type: PeerType | None = None
-        self._last_rx = 0.0
-        self._last_tx = 0.0
         self._deadline: float | None = None  # init or termination deadline
         self._started = False
         #: Extensions in use (negotiated), by code.
@@ -257,10 +214,14 @@ class Session:
         self._own_l3 = AddressSet()
         self.plugins = PluginHost(self._registry, self.config.plugins)
         self._dests = DestinationTable(
-            _Port(self), self._addresses, auto_accept=self.config.auto_accept_destinations
+            send=self.send_raw,
+            check=self.encode,
+            emit=self.emit,
+            gone=self._gone,
+            addresses=self._addresses,
+            auto_accept=self.config.auto_accept_destinations,
         )
-        self._session_req_out = False  # our Session Update awaiting response
-        self._pending_session: tuple[Metrics, list[L3Item], list[DataItem]] | None = None
+        self._updates = OwnUpdates()
         self._cause: tuple[int | None, str, bool] | None = None
         #: Messages sent / received by type, and errors of the peer by status.
         self.tx_counts: dict[int, int] = {}
@@ -283,22 +244,16 @@ class Session:
             raise SessionError("session already started")
         with self._clock.at(now, False):
             self._started = True
-            self._last_rx = now
+            self._live.heard(now)
             init = self.config.init_timeout_ms
-            self._deadline = now + (init / 1000.0 if init is not None else 4 * self._hb)
-            own = self._own_l3
-            own.v4.update(self.config.ipv4_addresses)
-            own.v6.update(self.config.ipv6_addresses)
-            own.v4net.update(self.config.ipv4_subnets)
-            own.v6net.update(self.config.ipv6_subnets)
+            self._deadline = now + (init / 1000.0 if init is not None else 4 * self._live.ours)
+            own, cfg = self._own_l3, self.config
+            own.v4.update(cfg.ipv4_addresses)
+            own.v6.update(cfg.ipv6_addresses)
+            own.v4net.update(cfg.ipv4_subnets)
+            own.v6net.update(cfg.ipv6_subnets)
             if self.role is Role.ROUTER:
-                items: list[DataItem] = [
-                    HeartbeatInterval(self.config.heartbeat_interval_ms),
-                    self.config.peer_type,
-                ]
-                if self.config.offered_extensions:
-                    items.append(ExtensionsSupported(self.config.offered_extensions))
-                items += own.items()
+                items = [*offer_items(cfg, cfg.offered_extensions), *own.items()]
                 self.send_raw(M.SESSION_INITIALIZATION, items)
 
     def receive_data(self, data: bytes, now: float) -> None:
@@ -326,11 +281,7 @@ class Session:
         """When :meth:`handle_timer` must next be called (None: no timer)."""
         st = self.state
         if st is State.IN_SESSION:
-            assert self._peer_hb is not None
-            t = min(
-                self._last_tx + self._hb,
-                self._last_rx + self.config.missed_heartbeats * self._peer_hb,
-            )
+            t = self._live.next_deadline()
             lcr = self._dests.next_deadline()
             return t if lcr is None or lcr > t else lcr
         if st is State.RESET:
@@ -342,18 +293,11 @@ class Session:
         with self._clock.at(now, False):
             st = self.state
             if st is State.IN_SESSION:
-                assert self._peer_hb is not None
-                # Compare with the same sums get_timer() returns: "now - last >=
-                # interval" can be False at exactly get_timer() (float rounding).
-                if now >= self._last_rx + self.config.missed_heartbeats * self._peer_hb:
-                    self._terminate(
-                        StatusCode.TIMED_OUT,
-                        f"no message from peer for {now - self._last_rx:.3f} s "
-                        f"({self.config.missed_heartbeats} heartbeat intervals)",
-                    )
+                if self._live.silent(now):
+                    self._terminate(StatusCode.TIMED_OUT, self._live.describe_silence(now))
                     return
                 self._dests.expire(now)
-                if now >= self._last_tx + self._hb:
+                if now >= self._live.heartbeat_due:
                     self.send_raw(M.HEARTBEAT, ())
             elif st is State.INITIALIZING:
                 if self._deadline is not None and now >= self._deadline:
@@ -453,7 +397,7 @@ class Session:
         ``extra``) or by its key. InvalidArgumentError for a malformed MAC."""
         if isinstance(mac, DestKey):
             return mac
-        ident = self._ident_of(extra)
+        ident = ident_of(extra, self._ident_types)
         if type(mac) is bytes and (len(mac) == 6 or len(mac) == 8):
             return DestKey(mac, ident)
         try:
@@ -473,7 +417,7 @@ class Session:
             return
         if not self._started:
             raise SessionError("session not started")
-        st = _status(status, text)  # a bad code or text is the caller's error
+        st = status_item(status, text)  # a bad code or text is the caller's error
         with self._clock.at(now, True):
             if self.state is State.INITIALIZING and self.role is Role.MODEM:
                 # Nothing may be sent before Session Initialization arrives (§7.2).
@@ -481,6 +425,7 @@ class Session:
                 return
             self._terminate(st.code, text or "closed by application", text=text)
 
+    @api_call()
     def update_session(
         self,
         metrics: Metrics | None = None,
@@ -493,37 +438,26 @@ class Session:
         """Send a Session Update: session-wide metrics (modem only), our own
         address changes and/or items of negotiated extensions (``extra``).
         Coalesced while one is outstanding (§8)."""
-        with self._clock.at(now, True):
-            self._require_in_session()
-            self._check_extra(extra)
-            metrics = metrics or Metrics()
-            if not metrics.is_empty():
-                if self.role is Role.ROUTER:
-                    raise WrongRoleError(
-                        "only a modem sends metrics in Session Update (RFC 8175 §12.7)"
-                    )
-                self._check_metrics(metrics)
-                self._dests.check_session_metrics(metrics)
-            l3 = _l3(add, True, "add") + _l3(drop, False, "drop")
-            new, problems = self._addresses.apply(SELF, self._own_l3, l3)
-            if problems:
-                raise SessionArgumentError("update_session: " + "; ".join(problems), "addresses")
-            if self.role is Role.MODEM:
-                metrics = self.session_metrics.changed_in(metrics)
-            if metrics.is_empty() and not l3 and not extra:
-                return
-            if not self._session_req_out:
-                self._send_session_update(metrics, l3, extra)
-            elif self._pending_session is None:
-                self._pending_session = (metrics, list(l3), list(extra))
-            else:
-                pm, pl, pe = self._pending_session
-                self._pending_session = (pm.merged(metrics), coalesce(pl, l3), pe + list(extra))
-            self._addresses.commit(SELF, self._own_l3, new)
-            self._own_l3 = new
-            if self.role is Role.MODEM:
-                self.session_metrics = self.session_metrics.merged(metrics)
+        check_extra(extra, self._registry, self.extensions)
+        metrics = checked_metrics(metrics, self._declared)
+        if not metrics.is_empty():
+            if self.role is Role.ROUTER:
+                raise WrongRoleError("only a modem sends metrics in Session Update (§12.7)")
+            self._dests.check_session_metrics(metrics)
+            metrics = self.session_metrics.changed_in(metrics)
+        l3 = l3_items(add, True, "add") + l3_items(drop, False, "drop")
+        new, problems = self._addresses.apply(SELF, self._own_l3, l3)
+        if problems:
+            raise SessionArgumentError("update_session: " + "; ".join(problems), "addresses")
+        if metrics.is_empty() and not l3 and not extra:
+            return
+        if self._updates.offer(metrics, l3, extra):
+            self._send_session_update(metrics, l3, extra)
+        self._addresses.commit(SELF, self._own_l3, new)
+        self._own_l3 = new
+        self.session_metrics = self.session_metrics.merged(metrics)
 
+    @api_call()
     def send_message(self, message_type: int, items: Iterable[DataItem], *, now: float) -> None:
         """Send a message defined by a negotiated extension (e.g. Credit Control).
 
@@ -531,29 +465,16 @@ class Session:
         extensions not in use on this session. An extension hook sending from
         inside a received message passes ``now=session.now``.
         """
-        with self._clock.at(now, True):
-            self._require_in_session()
-            spec = self._registry.messages.get(message_type)
-            owners = self._registry.message_owners.get(message_type)
-            if spec is None or not owners:
-                raise SessionArgumentError(
-                    f"send_message is for extension messages; {message_name(message_type)} "
-                    "is not one",
-                    "message_type",
-                )
-            if owners.isdisjoint(self.extensions):
-                names = "/".join(str(o) for o in sorted(owners))
-                raise SessionError(
-                    f"{spec.name} belongs to extension {names}, not negotiated on this session"
-                )
-            items = list(items)
-            self._check_extra(items)
-            self.send_raw(message_type, items)
+        check_own_message(self._registry, message_type, self.extensions)
+        items = list(items)
+        check_extra(items, self._registry, self.extensions)
+        self.send_raw(message_type, items)
 
     def emit(self, event: Event) -> None:
         """Queue an application event (for extension hooks)."""
         self._events.append(event)
 
+    @api_call()
     def drop_destination(
         self, mac: bytes | str | DestKey, *, extra: Sequence[DataItem] = (), now: float
     ) -> None:
@@ -562,14 +483,13 @@ class Session:
         While our Destination Up / Announce for it is unanswered the Down is
         held and sent when it succeeds (§8).
         """
-        with self._clock.at(now, True):
-            self._require_in_session()
-            self._dests.drop(self.key_of(mac, extra))
+        self._dests.drop(self.key_of(mac, extra))
 
     # ------------------------------------------------------------------
     # API: modem
     # ------------------------------------------------------------------
 
+    @api_call(Role.MODEM)
     def add_destination(
         self,
         mac: bytes | str | DestKey,
@@ -580,20 +500,14 @@ class Session:
         now: float,
     ) -> None:
         """Modem: announce a reachable destination (Destination Up)."""
-        with self._clock.at(now, True):
-            self._require_role(Role.MODEM, "add_destination")
-            self._require_in_session()
-            key = self.key_of(mac, extra)
-            self._dests.check_mac(key.mac, "add_destination", from_peer=False)
-            metrics = metrics or Metrics()
-            self._check_metrics(metrics)
-            full = self.session_metrics.merged(metrics)
-            _validate(full, "together with the session-wide metrics")
-            self._check_extra(extra)
-            l3 = _l3(addresses, True)
-            rest = extra_without_ident(extra, self._ident_types)
-            self._dests.add(key, metrics, full, l3, rest)
+        key, rest = self._dest_args(mac, extra)
+        self._dests.check_mac(key.mac, "add_destination", from_peer=False)
+        metrics = checked_metrics(metrics, self._declared)
+        full = self.session_metrics.merged(metrics)
+        validate(full, "together with the session-wide metrics")
+        self._dests.add(key, metrics, full, l3_items(addresses, True), rest)
 
+    @api_call(Role.MODEM)
     def update_destination(
         self,
         mac: bytes | str | DestKey,
@@ -610,20 +524,12 @@ class Session:
 
         Returns True if something was sent or queued.
         """
-        with self._clock.at(now, True):
-            self._require_role(Role.MODEM, "update_destination")
-            self._require_in_session()
-            key = self.key_of(mac, extra)
-            metrics = metrics or Metrics()
-            self._check_metrics(metrics)
-            rec = self._dests.get(key)
-            if rec is not None:
-                _validate(rec.metrics.merged(metrics), f"together with {key}'s current metrics")
-            rest = extra_without_ident(extra, self._ident_types)
-            self._check_extra(rest)
-            l3 = _l3(add, True, "add") + _l3(drop, False, "drop")
-            return self._dests.update(key, metrics, l3, rest)
+        key, rest = self._dest_args(mac, extra)
+        metrics = self._checked_for(key, metrics)
+        l3 = l3_items(add, True, "add") + l3_items(drop, False, "drop")
+        return self._dests.update(key, metrics, l3, rest)
 
+    @api_call(Role.MODEM)
     def respond_link_characteristics(
         self,
         mac: bytes | str | DestKey,
@@ -641,17 +547,12 @@ class Session:
         values. If our Destination Down for it already went out, nothing is
         sent: the router cancels its request when the Down arrives.
         """
-        with self._clock.at(now, True):
-            self._require_role(Role.MODEM, "respond_link_characteristics")
-            self._require_in_session()
-            st = _status(status, text)
-            key = self.key_of(mac, extra)
-            metrics = metrics or Metrics()
-            self._check_metrics(metrics)
-            rest = extra_without_ident(extra, self._ident_types)
-            self._check_extra(rest)
-            self._dests.answer_link(key, st, metrics, rest, self._declared)
+        st = status_item(status, text)
+        key, rest = self._dest_args(mac, extra)
+        metrics = self._checked_for(key, metrics)
+        self._dests.answer_link(key, st, metrics, rest, self._declared)
 
+    @api_call(Role.MODEM)
     def respond_destination_announce(
         self,
         mac: bytes | str | DestKey,
@@ -668,22 +569,33 @@ class Session:
         Accepting makes the destination up (Success, with its metrics);
         refusing answers 'Request Denied' (§12.14).
         """
-        with self._clock.at(now, True):
-            self._require_role(Role.MODEM, "respond_destination_announce")
-            self._require_in_session()
-            st = _status(StatusCode.SUCCESS if accept else StatusCode.REQUEST_DENIED, text)
-            key = self.key_of(mac, extra)
-            metrics = metrics or Metrics()
-            self._check_metrics(metrics)
-            rest = extra_without_ident(extra, self._ident_types)
-            self._check_extra(rest)
-            l3 = _l3(addresses, True)
-            self._dests.answer_announce(key, st, metrics, l3, rest, self._declared)
+        st = status_item(StatusCode.SUCCESS if accept else StatusCode.REQUEST_DENIED, text)
+        key, rest = self._dest_args(mac, extra)
+        metrics = self._checked_for(key, metrics)
+        l3 = l3_items(addresses, True)
+        self._dests.answer_announce(key, st, metrics, l3, rest, self._declared)
+
+    def _dest_args(
+        self, mac: bytes | str | DestKey, extra: Sequence[DataItem]
+    ) -> tuple[DestKey, list[DataItem]]:
+        """The destination's key, and ``extra`` without its identity items,
+        all of them items of extensions in use."""
+        check_extra(extra, self._registry, self.extensions)
+        return self.key_of(mac, extra), extra_without_ident(extra, self._ident_types)
+
+    def _checked_for(self, key: DestKey, metrics: Metrics | None) -> Metrics:
+        """Valid, declared, and valid together with the destination's own."""
+        metrics = checked_metrics(metrics, self._declared)
+        rec = self._dests.get(key)
+        if rec is not None:
+            validate(rec.metrics.merged(metrics), f"together with {key}'s current metrics")
+        return metrics
 
     # ------------------------------------------------------------------
     # API: router
     # ------------------------------------------------------------------
 
+    @api_call(Role.ROUTER)
     def announce_destination(
         self,
         mac: bytes | str | DestKey,
@@ -693,20 +605,16 @@ class Session:
         now: float,
     ) -> None:
         """Router: ask the modem about a destination (Destination Announce)."""
-        with self._clock.at(now, True):
-            self._require_role(Role.ROUTER, "announce_destination")
-            self._require_in_session()
-            self._check_extra(extra)
-            key = self.key_of(mac, extra)
-            self._dests.check_mac(key.mac, "announce_destination", from_peer=False)
-            l3 = _l3(addresses, True)
-            if any(isinstance(i, Ipv4AttachedSubnet | Ipv6AttachedSubnet) for i in l3):
-                raise SessionArgumentError(
-                    "Destination Announce carries addresses only, not subnets", "addresses"
-                )
-            rest = extra_without_ident(extra, self._ident_types)
-            self._dests.announce(key, l3, rest, self.session_metrics)
+        key, rest = self._dest_args(mac, extra)
+        self._dests.check_mac(key.mac, "announce_destination", from_peer=False)
+        l3 = l3_items(addresses, True)
+        if any(isinstance(i, Ipv4AttachedSubnet | Ipv6AttachedSubnet) for i in l3):
+            raise SessionArgumentError(
+                "addresses: Destination Announce carries addresses only, not subnets", "addresses"
+            )
+        self._dests.announce(key, l3, rest, self.session_metrics)
 
+    @api_call(Role.ROUTER)
     def request_link_characteristics(
         self,
         mac: bytes | str | DestKey,
@@ -719,22 +627,18 @@ class Session:
     ) -> None:
         """Router: ask for a data rate and/or latency (§12.18), and/or what a
         negotiated extension adds (``extra``, e.g. RFC 8629 Hop Control)."""
-        with self._clock.at(now, True):
-            self._require_role(Role.ROUTER, "request_link_characteristics")
-            self._require_in_session()
-            key = self.key_of(mac, extra)
-            rest = extra_without_ident(extra, self._ident_types)
-            self._check_extra(rest)
-            req = Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency)
-            if req.is_empty() and not rest:
-                raise SessionArgumentError(
-                    "request_link_characteristics: give cdrr, cdrt or latency", "cdrr"
-                )
-            _validate(req)
-            timeout = self.config.link_characteristics_timeout_ms
-            deadline = None if timeout is None else now + timeout / 1000.0
-            self._dests.request_link(key, [*req.items(), *rest], deadline)
+        key, rest = self._dest_args(mac, extra)
+        req = Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency)
+        if req.is_empty() and not rest:
+            raise SessionArgumentError(
+                "cdrr: request_link_characteristics: give cdrr, cdrt or latency", "cdrr"
+            )
+        validate(req)
+        timeout = self.config.link_characteristics_timeout_ms
+        deadline = None if timeout is None else now + timeout / 1000.0
+        self._dests.request_link(key, [*req.items(), *rest], deadline)
 
+    @api_call(Role.ROUTER)
     def respond_destination_up(
         self,
         mac: bytes | str | DestKey,
@@ -745,10 +649,7 @@ class Session:
     ) -> None:
         """Router with auto-accept off: answer a :class:`DestinationUpRequested`
         with Success or 'Not Interested' (``extra``: identity items, RFC 8703)."""
-        with self._clock.at(now, True):
-            self._require_role(Role.ROUTER, "respond_destination_up")
-            self._require_in_session()
-            self._dests.answer_up(self.key_of(mac, extra), accept)
+        self._dests.answer_up(self.key_of(mac, extra), accept)
 
     # ------------------------------------------------------------------
     # Receive path
@@ -777,47 +678,23 @@ class Session:
                     f"in state {state.value}",
                     StatusCode.UNEXPECTED_MESSAGE,
                 )
-            # Any valid message resets the peer-silence timer (§7.3.1).
-            self._last_rx = now
-            if (
-                mt != M.SESSION_TERMINATION
-                and state is not State.TERMINATING
-                and self._echo_terminate_status(msg)
-            ):
-                return
+            self._live.heard(now)  # any valid message (§7.3.1)
+            if mt != M.SESSION_TERMINATION and state is not State.TERMINATING:
+                bad = terminate_status(msg)
+                if bad is not None:
+                    detail = f": {bad.text}" if bad.text else ""
+                    why = f"peer reported {status_name(bad.code)} in {message_name(mt)}{detail}"
+                    self._terminate(bad.code, why, text=bad.text, by_peer=True)
+                    return
             if own:
                 self.plugins.on_message(self, msg)
                 return
             if self.plugins.active:
-                self.plugins.on_items(self, msg, self._dest_key_in(msg))
+                self.plugins.on_items(self, msg, dest_key_of(msg.items, self._ident_types))
             assert handler is not None
             handler(msg)
         except PeerError as err:
             self._peer_error(err, msg)
-
-    def _echo_terminate_status(self, msg: Message) -> bool:
-        """§12.2: a 'Terminate' status in any message is echoed back in
-        Session Termination. True if the session is terminating now."""
-        for item in msg.items:
-            if type(item) is Status and is_terminate(item.code):
-                detail = f": {item.text}" if item.text else ""
-                self._terminate(
-                    item.code,
-                    f"peer reported {status_name(item.code)} in {message_name(msg.type)}{detail}",
-                    text=item.text,
-                    by_peer=True,
-                )
-                return True
-        return False
-
-    def _dest_key_in(self, msg: Message) -> DestKey | None:
-        mac = msg.get(MacAddress)
-        if mac is None:
-            return None
-        ident = tuple(
-            i for i in msg.items if not isinstance(i, UnknownItem) and i.TYPE in self._ident_types
-        )
-        return DestKey(mac.address, ident)
 
     def _peer_error(self, err: PeerError, msg: Message | None) -> None:
         """The peer broke a rule: count it and end the session (§12.2).
@@ -839,8 +716,8 @@ class Session:
     def _respond_with_status(self, msg: Message, err: PeerError) -> None:
         """Answer the offending request with the error's status before the
         termination (RFC 8703 §2), if it is a request we can name."""
-        response = _RESPONSE_OF.get(M(msg.type)) if msg.type in _RESPONSE_OF else None
-        key = self._dest_key_in(msg)
+        response = _RESPONSE_OF.get(msg.type)
+        key = dest_key_of(msg.items, self._ident_types)
         if response is None or key is None:
             return
         status = Status(err.status, err.reason[:_MAX_STATUS_TEXT])
@@ -853,103 +730,68 @@ class Session:
     # -- session-level handlers -----------------------------------------
 
     def _on_session_init(self, msg: Message) -> None:
-        hb = msg.get(HeartbeatInterval)
-        pt = msg.get(PeerType)
-        assert hb is not None and pt is not None  # required by the codec rules
-        offered = msg.get(ExtensionsSupported)
-        theirs = frozenset(offered.extensions) if offered else frozenset()
-        l3 = split(msg).l3
-        self._check_init_l3(l3)
-        self._peer_hb = hb.milliseconds / 1000.0
-        self.peer_heartbeat_ms = hb.milliseconds
-        self.peer_type = pt
-        self.extensions = frozenset(self.config.offered_extensions) & theirs
-        self._activate(msg)
-        declared = self.config.session_metrics
-        self._declared = declared.types()
-        self.session_metrics = declared
-        missing = self.config.required_extensions - theirs
+        peer = self._negotiate(msg)
+        cfg = self.config
+        self._declared = cfg.session_metrics.types()
+        self.session_metrics = cfg.session_metrics
         base: list[DataItem] = [
-            self.config.peer_type,
-            HeartbeatInterval(self.config.heartbeat_interval_ms),
-            *declared.items(),
+            cfg.peer_type,
+            HeartbeatInterval(cfg.heartbeat_interval_ms),
+            *cfg.session_metrics.items(),
         ]
         if self.extensions:
             base.append(ExtensionsSupported(tuple(sorted(self.extensions))))
         base.extend(self.plugins.init_items(self))
+        missing = cfg.required_extensions - peer.extensions
         if missing:
             names = ", ".join(str(e) for e in sorted(missing))
-            self.send_raw(
-                M.SESSION_INITIALIZATION_RESPONSE,
-                [Status(StatusCode.REQUEST_DENIED, f"required extensions missing: {names}"), *base],
-            )
+            refusal = Status(StatusCode.REQUEST_DENIED, f"required extensions missing: {names}")
+            self.send_raw(M.SESSION_INITIALIZATION_RESPONSE, [refusal, *base])
             self._reset(StatusCode.REQUEST_DENIED, f"router lacks extensions {names}", False)
             return
-        self._commit_peer_l3(l3)
-        self.send_raw(
-            M.SESSION_INITIALIZATION_RESPONSE,
-            [Status(StatusCode.SUCCESS), *base, *self._own_l3.items()],
-        )
+        self._commit_peer_l3(peer.parts.l3)
+        ok = Status(StatusCode.SUCCESS)
+        self.send_raw(M.SESSION_INITIALIZATION_RESPONSE, [ok, *base, *self._own_l3.items()])
         self._enter_session()
 
     def _on_session_init_response(self, msg: Message) -> None:
-        parts = split(msg, self._ident_types)
-        st = parts.status
+        st = msg.get(Status)
         assert st is not None
         if st.code != StatusCode.SUCCESS:
             # B.2: a refused initialisation; the router closes the connection.
-            self._reset(
-                st.code,
-                f"modem refused the session: {status_name(st.code)}"
-                + (f" ({st.text})" if st.text else ""),
-                True,
-            )
+            detail = f" ({st.text})" if st.text else ""
+            why = f"modem refused the session: {status_name(st.code)}{detail}"
+            self._reset(st.code, why, True)
             return
-        hb = msg.get(HeartbeatInterval)
-        pt = msg.get(PeerType)
-        assert hb is not None and pt is not None
-        self._check_init_l3(parts.l3)
-        offered = msg.get(ExtensionsSupported)
-        theirs = frozenset(offered.extensions) if offered else frozenset()
-        self._peer_hb = hb.milliseconds / 1000.0
-        self.peer_heartbeat_ms = hb.milliseconds
-        self.peer_type = pt
-        self.extensions = frozenset(self.config.offered_extensions) & theirs
-        self._activate(msg)
-        self.session_metrics = Metrics(**parts.metrics)
+        peer = self._negotiate(msg)
+        self.session_metrics = Metrics(**peer.parts.metrics)
         self._declared = self.session_metrics.types()
-        self._commit_peer_l3(parts.l3)
+        self._commit_peer_l3(peer.parts.l3)
         self._enter_session()
 
-    def _activate(self, msg: Message) -> None:
-        """Start the negotiated extensions and let them check the peer's init."""
+    def _negotiate(self, msg: Message) -> PeerInit:
+        """Take the peer's parameters, start the extensions both sides listed
+        (§13.6) and let them check the peer's initialisation."""
+        peer = read_peer_init(msg, self._ident_types, self._addresses, self._peer_l3)
+        self._live.peer = peer.heartbeat_ms / 1000.0
+        self.peer_heartbeat_ms = peer.heartbeat_ms
+        self.peer_type = peer.peer_type
+        self.extensions = frozenset(self.config.offered_extensions) & peer.extensions
         self.plugins.activate(self, self.extensions)
         if self.role is Role.ROUTER:
-            # The Response was decoded before negotiation: now refuse items
-            # of extensions that did not make it into the negotiated set
-            # (§7.2). A Session Initialization may carry such items (§12.5).
-            owners_of = self._registry.item_owners
-            for item in msg.items:
-                if isinstance(item, UnknownItem):
-                    continue
-                owners = owners_of.get(item.TYPE)
-                if owners and owners.isdisjoint(self.extensions):
-                    names = "/".join(str(o) for o in sorted(owners))
-                    raise PeerError(
-                        f"Session Initialization Response carries {item.NAME} of extension "
-                        f"{names}, which is not in use on this session (§7.2)"
-                    )
+            foreign_items(msg, self._registry, self.extensions)
         self.plugins.peer_init(self, msg)
+        return peer
 
     def _enter_session(self) -> None:
         self.state = State.IN_SESSION
         self._deadline = None
         self._ext_filter = self.extensions
-        assert self._peer_hb is not None and self.peer_type is not None
+        assert self.peer_heartbeat_ms is not None and self.peer_type is not None
         self._events.append(
             SessionUp(
                 self.peer_type,
-                self.peer_heartbeat_ms or 0,
+                self.peer_heartbeat_ms,
                 self.config.heartbeat_interval_ms,
                 self.extensions,
                 self.session_metrics,
@@ -957,16 +799,6 @@ class Session:
                 frozenset(self._peer_l3.v6),
             )
         )
-
-    def _check_init_l3(self, l3: list[L3Item]) -> None:
-        bad = [i for i in l3 if not i.add]
-        problems = [f"{i.NAME} with the Add/Drop flag clear in session initialisation" for i in bad]
-        if not problems:
-            _, problems = self._addresses.apply(PEER, self._peer_l3, l3)
-        if problems:
-            # A malformed Session Initialization (Response); on a modem §7.2
-            # says close silently, which _peer_error does.
-            raise PeerError("; ".join(problems), StatusCode.INVALID_DATA)
 
     def _commit_peer_l3(self, l3: list[L3Item]) -> None:
         new, _ = self._addresses.apply(PEER, self._peer_l3, l3)
@@ -1000,25 +832,22 @@ class Session:
         )
 
     def _on_session_update_response(self, msg: Message) -> None:
-        if not self._session_req_out:
+        if not self._updates.outstanding:
             raise PeerError(
                 "Session Update Response without a Session Update", StatusCode.UNEXPECTED_MESSAGE
             )
-        self._session_req_out = False
         st = msg.get(Status)
         if st is not None and st.code != StatusCode.SUCCESS:
             self._events.append(ResponseStatus(msg.type, st.code, st.text))
-        if self._pending_session is not None:
-            metrics, l3, extra = self._pending_session
-            self._pending_session = None
-            if not metrics.is_empty() or l3 or extra:  # changes may have cancelled out
-                self._send_session_update(metrics, l3, extra)
+        following = self._updates.answered()
+        if following is not None:
+            self._send_session_update(*following)
 
     def _send_session_update(
         self, metrics: Metrics, l3: list[L3Item], extra: Sequence[DataItem] = ()
     ) -> None:
         self.send_raw(M.SESSION_UPDATE, [*metrics.items(), *l3, *extra])
-        self._session_req_out = True
+        self._updates.outstanding = True
         if not metrics.is_empty():
             # §12.7: the router applies these to every destination when this
             # message arrives; mirror that now, in wire order (a coalesced
@@ -1063,6 +892,9 @@ class Session:
             declared=self._declared,
         )
 
+    def _gone(self, key: DestKey) -> None:
+        self.plugins.destination_gone(self, key)
+
     def _check_declared(self, metrics: dict[str, int], mtype: int) -> None:
         problem = declared_problem(metrics, self._declared, mtype)
         if problem is not None:
@@ -1100,7 +932,7 @@ class Session:
         self._out.append(self.encode(mtype, items))
         now = self._clock.now
         assert now is not None, "send_raw outside an engine call"
-        self._last_tx = now
+        self._live.sent(now)
         self.tx_counts[mtype] = self.tx_counts.get(mtype, 0) + 1
 
     def _terminate(
@@ -1113,7 +945,7 @@ class Session:
         self._cause = (status, reason, by_peer)
         self.send_raw(M.SESSION_TERMINATION, [Status(status, text)])
         self.state = State.TERMINATING
-        hb = self._peer_hb if self._peer_hb is not None else self._hb
+        hb = self._live.peer if self._live.peer is not None else self._live.ours
         now = self._clock.now
         assert now is not None
         self._deadline = now + self.config.termination_intervals * hb
@@ -1122,7 +954,7 @@ class Session:
         """Session Reset (§7.5): drop everything, no Destination Down sent."""
         gone = self._dests.clear()
         self._addresses.clear()
-        self._pending_session = None
+        self._updates.clear()
         self.state = State.RESET
         self._deadline = None
         code = None if status is None else int(status)
@@ -1132,82 +964,15 @@ class Session:
     # Checks of API arguments
     # ------------------------------------------------------------------
 
-    def _require_in_session(self) -> None:
+    def require_call(self, role: Role | None, what: str) -> None:
+        """Refuse an API call in the wrong role or outside In-Session."""
+        if role is not None and self.role is not role:
+            raise WrongRoleError(f"{what} is a {role.value} operation; this is a {self.role.value}")
         if self.state is not State.IN_SESSION:
             if self.state is State.RESET or self.state is State.TERMINATING:
                 raise SessionClosedError(f"session is {self.state.value}")
             raise SessionError(f"session is {self.state.value}, not in-session")
 
-    def _require_role(self, role: Role, what: str) -> None:
-        if self.role is not role:
-            raise WrongRoleError(f"{what} is a {role.value} operation; this is a {self.role.value}")
-
-    def _ident_of(self, extra: Sequence[DataItem]) -> tuple[DataItem, ...]:
-        """The identity items among ``extra`` (RFC 8703 Link Identifier)."""
-        if not self._ident_types or not extra:
-            return ()
-        return tuple(i for i in extra if i.TYPE in self._ident_types)
-
-    def _check_metrics(self, metrics: Metrics) -> None:
-        _validate(metrics)
-        undeclared = metrics.types() - self._declared
-        if undeclared:
-            names = ", ".join(sorted(FIELD_OF_TYPE[t] for t in undeclared))
-            raise SessionArgumentError(
-                f"metrics {names} were not declared at session initialisation (§12.6); "
-                "restart the session to use them",
-                "metrics",
-            )
-
-    def _check_extra(self, extra: Sequence[DataItem]) -> None:
-        for item in extra:
-            owners = self._registry.item_owners.get(item.TYPE)
-            if owners and owners.isdisjoint(self.extensions):
-                names = "/".join(str(o) for o in sorted(owners))
-                raise SessionError(
-                    f"{item.NAME} belongs to extension {names}, not negotiated on this session"
-                )
-
-
-def _validate(metrics: Metrics, context: str = "") -> None:
-    """Metrics.validate(), reporting a bad argument as SessionArgumentError."""
-    try:
-        metrics.validate()
-    except ValueError as exc:
-        text = f"{exc} ({context})" if context else str(exc)
-        field = str(exc).split(":", 1)[0] if ":" in str(exc) else "metrics"
-        raise SessionArgumentError(text, field) from None
-
-
-def _l3(values: Iterable[L3Item | str], add: bool, field: str = "addresses") -> list[L3Item]:
-    """parse_l3(), reporting bad text as SessionArgumentError."""
-    try:
-        return parse_l3(values, add, field)
-    except InvalidArgumentError as exc:
-        raise SessionArgumentError(str(exc), exc.field) from None
-
-
-def _status(code: int, text: str) -> Status:
-    """A Status item from API arguments; bad values are a SessionArgumentError."""
-    try:
-        return Status(int(code), text)
-    except (ItemFormatError, TypeError, ValueError) as exc:
-        raise SessionArgumentError(str(exc), "status") from None
-
-
-def mac_bytes(mac: bytes | str | MacAddress) -> bytes:
-    """A MAC address as 6 or 8 octets, from text, bytes or an item.
-
-    InvalidArgumentError (field ``mac``) if it is neither EUI-48 nor EUI-64.
-    """
-    if isinstance(mac, MacAddress):
-        return mac.address
-    if isinstance(mac, str):
-        try:
-            return MacAddress.parse(mac).address
-        except ItemFormatError as exc:
-            raise InvalidArgumentError(f"mac: {exc}", "mac") from None
-    try:
-        return MacAddress(bytes(mac)).address
-    except (ItemFormatError, TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"mac: MAC address {mac!r}: {exc}", "mac") from None
+    def clock(self, now: float, api: bool) -> Clock:
+        """Enter an engine call at ``now`` (``with session.clock(now, True):``)."""
+        return self._clock.at(now, api)
