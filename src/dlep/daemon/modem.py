@@ -11,7 +11,7 @@ import random
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from ..ext.multihop import HopControl
 from ..ext.profiles import profile_by_name
@@ -152,6 +152,8 @@ class _Dest:
     @property
     def address_texts(self) -> list[str]:
         a = self.addresses
+        if not a:
+            return []
         return [str(x) for x in (*sorted(a.v4), *sorted(a.v6), *sorted(a.v4net), *sorted(a.v6net))]
 
 
@@ -484,23 +486,29 @@ class ModemDaemon(DaemonBase):
 
     # -- API ----------------------------------------------------------------------------
 
-    def _live(self) -> list[_Conn]:
-        return [c for c in self._conns.values() if c.proto.session.state is State.IN_SESSION]
-
     def _each_session(self, fn: Callable[[Session, float], Any], *, first: bool = False) -> None:
         """Run ``fn`` on every live session. With ``first``, a refusal by the
         first session is raised (nothing was sent anywhere), so a change no
         session could carry never enters the table."""
-        for i, conn in enumerate(self._live()):
+        now: float | None = None
+        tried = 0
+        for conn in list(self._conns.values()):
             s = conn.proto.session
+            if s.state is not State.IN_SESSION:
+                continue
+            if now is None:
+                now = self._time()
+            tried += 1
             try:
-                self._call(conn, lambda now, s=s: fn(s, now))  # type: ignore[misc]
+                fn(s, now)
             except SessionClosedError:
                 continue
             except SessionError as exc:
-                if first and i == 0:
+                if first and tried == 1:
                     raise DaemonArgumentError(str(exc)) from None
                 self.log.warning("session %s: %s", conn.id, exc)
+            finally:
+                conn.proto.flush()
 
     def _key(self, mac: bytes | str | DestKey, extra: Sequence[DataItem]) -> DestKey:
         if isinstance(mac, DestKey):
@@ -517,7 +525,7 @@ class ModemDaemon(DaemonBase):
         """Check a new destination against the table and the RFC; store it."""
         if key in self._dests:
             raise DestinationExistsError(f"mac: destination {key} already exists")
-        full = _checked(self.session_metrics.merged(metrics), "with the session-wide metrics")
+        full = _checked_with(self.session_metrics, metrics, lambda: "with the session-wide metrics")
         for other in self._dests:
             if len(other.mac) != len(key.mac):
                 raise DaemonArgumentError(
@@ -526,9 +534,10 @@ class ModemDaemon(DaemonBase):
                     "mac",
                 )
             break
-        new = self._addresses(key, EMPTY, addresses, (), "addresses")
+        new = self._addresses(key, EMPTY, addresses, (), "addresses") if addresses else EMPTY
         d = _Dest(key, full, new, extra=extra)
-        self._owners.commit(key, EMPTY, new)
+        if new is not EMPTY:
+            self._owners.commit(key, EMPTY, new)
         self._dests[key] = d
         return d
 
@@ -565,8 +574,8 @@ class ModemDaemon(DaemonBase):
         Refused (with the field named) if it could not be sent.
         """
         key = self._key(mac, extra)
-        metrics = _checked(metrics or Metrics(), "")
-        rest = [i for i in extra if i not in key.ident]
+        metrics = metrics or _NO_METRICS
+        rest = [i for i in extra if i not in key.ident] if extra else []
         d = self._insert(key, metrics, addresses, rest)
         try:
             self._each_session(
@@ -593,9 +602,9 @@ class ModemDaemon(DaemonBase):
         d = self._dests.get(key)
         if d is None:
             raise DestinationNotFoundError(f"mac: no destination {key}")
-        metrics = _checked(metrics or Metrics(), "")
-        full = _checked(d.metrics.merged(metrics), f"with {key}'s current metrics")
-        new = self._addresses(key, d.addresses, add, drop, "add")
+        metrics = metrics or _NO_METRICS
+        full = _checked_with(d.metrics, metrics, lambda: f"with {key}'s current metrics")
+        new = self._addresses(key, d.addresses, add, drop, "add") if add or drop else d.addresses
         rest = [i for i in extra if i not in key.ident]
         if d.up:
             self._each_session(
@@ -727,6 +736,19 @@ class ModemDaemon(DaemonBase):
                         key, ch, now=t
                     )
                 )
+
+
+_NO_METRICS: Final = Metrics()
+
+
+def _checked_with(base: Metrics, change: Metrics, context: Callable[[], str]) -> Metrics:
+    """``base`` with ``change`` applied, if that keeps the RFC's rules; else
+    DaemonArgumentError naming the field (``change``'s own fault first)."""
+    _checked(change, "")
+    problem = base.rate_conflict(change)
+    if problem is not None:
+        raise DaemonArgumentError(f"{problem} ({context()})", problem.split(":")[0])
+    return base.merged(change)
 
 
 def _checked(metrics: Metrics, context: str) -> Metrics:

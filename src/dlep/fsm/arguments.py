@@ -12,7 +12,9 @@ from collections.abc import Iterable, Sequence
 from ..wire import DataItem, ItemFormatError, MacAddress, Registry, Status, message_name
 from .addresses import L3Item, parse_l3
 from .errors import InvalidArgumentError, SessionArgumentError, SessionError
-from .metrics import FIELD_OF_TYPE, Metrics
+from .metrics import Metrics
+
+_EMPTY = Metrics()
 
 __all__ = [
     "check_extra",
@@ -37,17 +39,23 @@ def validate(metrics: Metrics, context: str = "") -> None:
         raise SessionArgumentError(f"{text} ({context})" if context else text, field) from None
 
 
-def checked_metrics(metrics: Metrics | None, declared: frozenset[int]) -> Metrics:
-    """``metrics`` (empty if None), valid and declared at session
-    initialisation (§12.6: a metric not declared may never be sent)."""
-    metrics = metrics or Metrics()
-    validate(metrics)
-    undeclared = metrics.types() - declared
-    if undeclared:
-        names = ", ".join(sorted(FIELD_OF_TYPE[t] for t in undeclared))
+def checked_metrics(metrics: Metrics | None, undeclared: tuple[str, ...]) -> Metrics:
+    """``metrics`` (empty if None), valid and without a field of
+    ``undeclared``: §12.6, a metric not declared at session initialisation
+    may never be sent."""
+    if metrics is None:
+        return _EMPTY
+    try:
+        metrics.validate()
+    except ValueError:
+        validate(metrics)  # the same check, reported as the API's error
+    if not undeclared:
+        return metrics
+    used = [name for name in undeclared if getattr(metrics, name) is not None]
+    if used:
         raise SessionArgumentError(
-            f"metrics {names} were not declared at session initialisation (§12.6); "
-            "restart the session to use them",
+            f"metrics {', '.join(sorted(used))} were not declared at session "
+            "initialisation (§12.6); restart the session to use them",
             "metrics",
         )
     return metrics

@@ -66,11 +66,16 @@ def api_call(
         @functools.wraps(fn)
         def call(self: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
             now = kwargs.get("now")
-            if not isinstance(now, int | float):
+            if type(now) is not float and not isinstance(now, int | float):
                 raise TypeError(f"{what}() needs the time: now=<seconds> (got {now!r})")
             self.require_call(role, what)
-            with self.clock(float(now), True):
+            clock = self.clock_state
+            saved_now, saved_api = clock.now, clock.api
+            clock.now, clock.api = now, True
+            try:
                 return fn(self, *args, **kwargs)
+            finally:
+                clock.now, clock.api = saved_now, saved_api
 
         return call
 

@@ -19,18 +19,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, NamedTuple, NoReturn
+from typing import Final, NamedTuple, NoReturn
 
 from ..wire import (
     DataItem,
     Ipv4Address,
     Ipv6Address,
-    MacAddress,
     MessageType,
     Status,
     StatusCode,
-    format_mac,
     message_name,
 )
 from .addresses import EMPTY, AddressIndex, AddressSet, L3Item, coalesce
@@ -42,13 +39,23 @@ from .errors import (
     TransactionInProgressError,
     UnknownDestinationError,
 )
+from .events import (
+    DestinationAnnounceRequested,
+    DestinationDown,
+    DestinationRefused,
+    DestinationUp,
+    DestinationUpdate,
+    DestinationUpRequested,
+    Event,
+    Inconsistency,
+    LinkCharacteristicsRequested,
+    LinkCharacteristicsResponse,
+    LinkCharacteristicsTimeout,
+    ResponseStatus,
+)
+from .keys import DestinationInfo, DestKey
 from .metrics import FIELD_OF_TYPE, Metrics
-
-if TYPE_CHECKING:
-    import ipaddress
-
-    from .events import Event
-    from .parts import Parts
+from .parts import Parts
 
 M = MessageType
 
@@ -61,57 +68,6 @@ __all__ = [
     "DestinationInfo",
     "DestinationTable",
 ]
-
-
-class DestKey(NamedTuple):
-    """What names a destination in a session: its MAC, plus identity items.
-
-    The identity items are those an extension declares (RFC 8703's Link
-    Identifier is the only published one): with them, several destinations
-    share one MAC. A plain destination has ``ident == ()``.
-    """
-
-    mac: bytes
-    ident: tuple[DataItem, ...] = ()
-
-    @property
-    def mac_str(self) -> str:
-        """The MAC in colon notation."""
-        return format_mac(self.mac)
-
-    def ids(self) -> list[DataItem]:
-        """The items that name this destination in a message."""
-        return [MacAddress(self.mac), *self.ident]
-
-    def __str__(self) -> str:
-        # "#<hex>" per identity item: short, unambiguous, one shell word.
-        return format_mac(self.mac) + "".join("#" + i.encode_value().hex() for i in self.ident)
-
-
-@dataclass(frozen=True, slots=True)
-class DestinationInfo:
-    """What the session knows about one destination (a snapshot)."""
-
-    mac: bytes
-    metrics: Metrics = field(default_factory=Metrics)
-    ipv4: frozenset[ipaddress.IPv4Address] = frozenset()
-    ipv6: frozenset[ipaddress.IPv6Address] = frozenset()
-    ipv4_subnets: frozenset[ipaddress.IPv4Network] = frozenset()
-    ipv6_subnets: frozenset[ipaddress.IPv6Network] = frozenset()
-    #: Non-core items last received (router) or sent (modem), by item type.
-    extra: tuple[DataItem, ...] = ()
-    #: Identity items that name the destination with ``mac`` (RFC 8703).
-    ident: tuple[DataItem, ...] = ()
-
-    @property
-    def key(self) -> DestKey:
-        """The destination's key in its session."""
-        return DestKey(self.mac, self.ident)
-
-    @property
-    def mac_str(self) -> str:
-        """MAC in colon notation."""
-        return format_mac(self.mac)
 
 
 class DestState(enum.Enum):
@@ -128,6 +84,10 @@ class DestState(enum.Enum):
     UP = "up"
     #: Our Destination Down awaits its response.
     GOING_DOWN = "going-down"
+
+    # Members are singletons: hash by identity (Enum's default hashes the
+    # name in Python, on every table lookup of the hot path).
+    __hash__ = object.__hash__
 
 
 class DestInput(enum.Enum):
@@ -157,6 +117,8 @@ class DestInput(enum.Enum):
     REFUSE_ANNOUNCE = "respond_destination_announce(refuse)"
     REQUEST_LINK = "request_link_characteristics"
     ANSWER_LINK = "respond_link_characteristics"
+
+    __hash__ = object.__hash__  # see DestState
 
 
 S = DestState
@@ -249,9 +211,10 @@ _DECISIONS: Final = {
     DestInput.REFUSE_ANNOUNCE: M.DESTINATION_ANNOUNCE,
     DestInput.ANSWER_LINK: M.LINK_CHARACTERISTICS_REQUEST,
 }
-#: Peer messages that carry a destination, and the input each one is.
-_RECEIVED: Final = {
-    M.DESTINATION_UP: DestInput.PEER_UP,
+#: Peer inputs that may name a destination not in the table yet.
+_CREATING: Final = frozenset({DestInput.PEER_UP, DestInput.PEER_UP_HELD, DestInput.PEER_ANNOUNCE})
+#: Peer messages whose input is their type alone (the others: _input_of).
+_RECEIVED: Final[dict[int, DestInput]] = {
     M.DESTINATION_ANNOUNCE: DestInput.PEER_ANNOUNCE,
     M.DESTINATION_UPDATE: DestInput.PEER_UPDATE,
     M.DESTINATION_DOWN: DestInput.PEER_DOWN,
@@ -259,7 +222,8 @@ _RECEIVED: Final = {
     M.DESTINATION_DOWN_RESPONSE: DestInput.DOWN_ANSWERED,
     M.LINK_CHARACTERISTICS_RESPONSE: DestInput.LINK_ANSWERED,
 }
-_VISIBLE: Final = frozenset({DestState.UP, DestState.GOING_DOWN})
+_UP: Final = DestState.UP
+_GOING_DOWN: Final = DestState.GOING_DOWN
 #: Messages by the names people use for them (in errors).
 _NAME: Final[dict[int, str]] = {
     M.DESTINATION_UP: "Destination Up",
@@ -268,6 +232,8 @@ _NAME: Final[dict[int, str]] = {
     M.LINK_CHARACTERISTICS_REQUEST: "Link Characteristics Request",
 }
 _EMPTY_METRICS: Final = Metrics()
+#: Items are immutable: one Success status serves every response.
+_SUCCESS: Final = Status(StatusCode.SUCCESS)
 _TYPE_OF_FIELD: Final = {name: t for t, name in FIELD_OF_TYPE.items()}
 
 
@@ -305,18 +271,22 @@ class Destination:
         self.state = state
         self.metrics = metrics
         self.addresses = EMPTY  # shared until the first address arrives
-        self.extra: dict[int, DataItem] = {}
+        self.extra: dict[int, DataItem] = _NO_EXTRA
         self.out_req: int | None = None
         self.peer_req: int | None = None
         self.held_metrics: Metrics | None = None
-        self.held_l3: list[L3Item] = []
-        self.held_extra: list[DataItem] = []
+        # Shared empty values until first written (see _NO_EXTRA): most
+        # destinations never hold anything, and each container is one more
+        # object for the garbage collector to walk.
+        self.held_l3: list[L3Item] = _NO_L3
+        self.held_extra: list[DataItem] = _NO_ITEMS
         self.held_down = False
 
     @property
     def visible(self) -> bool:
         """Up in the session (a destination going down still is, until answered)."""
-        return self.state in _VISIBLE
+        st = self.state
+        return st is _UP or st is _GOING_DOWN
 
     def info(self) -> DestinationInfo:
         """A snapshot for the application."""
@@ -333,24 +303,28 @@ class Destination:
         )
 
 
-@dataclass(slots=True)
-class _Rx:
-    """A received destination message, for the actions."""
-
-    mtype: int
-    parts: Parts
-    session_metrics: Metrics
-    declared: frozenset[int]
+_NO_ITEMS: Final[list[DataItem]] = []  # read-only default (never appended to)
+_NO_L3: Final[list[L3Item]] = []  # read-only default
+_NO_EXTRA: Final[dict[int, DataItem]] = {}  # read-only default: see _remember
 
 
-@dataclass(slots=True)
-class _Call:
+def _remember(rec: Destination, items: Iterable[DataItem]) -> None:
+    """Keep the latest item of each type (the shared empty dict is replaced,
+    never written)."""
+    extra = rec.extra
+    for item in items:
+        if extra is _NO_EXTRA:
+            extra = rec.extra = {}
+        extra[item.TYPE] = item
+
+
+class _Call(NamedTuple):
     """An application call, for the actions."""
 
     metrics: Metrics = _EMPTY_METRICS
-    l3: list[L3Item] = field(default_factory=list)
+    l3: list[L3Item] = _NO_ITEMS  # type: ignore[assignment]
     new_addresses: AddressSet | None = None
-    extra: list[DataItem] = field(default_factory=list)
+    extra: list[DataItem] = _NO_ITEMS
     status: Status | None = None
     declared: frozenset[int] = frozenset()
     deadline: float | None = None
@@ -365,6 +339,8 @@ class DestinationTable:
         check: the same without sending (to refuse now what is held for later).
         emit: queue an event for the application.
         gone: a destination left the table (extensions drop its state).
+        session_metrics: the session-wide metrics now (a new destination's defaults).
+        declared: the metric types in use (the complete set some responses carry).
         addresses: the session's address ownership index.
         auto_accept: router: answer a Destination Up with Success at once.
     """
@@ -376,6 +352,8 @@ class DestinationTable:
         check: Callable[[int, Sequence[DataItem]], object],
         emit: Callable[[Event], None],
         gone: Callable[[DestKey], None],
+        session_metrics: Callable[[], Metrics],
+        declared: Callable[[], frozenset[int]],
         addresses: AddressIndex,
         auto_accept: bool = True,
     ) -> None:
@@ -383,6 +361,8 @@ class DestinationTable:
         self._check = check
         self._emit = emit
         self._gone = gone
+        self._session_metrics = session_metrics
+        self._declared = declared
         self._addresses = addresses
         self._auto_accept = auto_accept
         self._recs: dict[DestKey, Destination] = {}
@@ -405,20 +385,22 @@ class DestinationTable:
 
     def visible(self) -> Iterator[Destination]:
         """The destinations that are up (or going down) in the session."""
-        return (r for r in self._recs.values() if r.state in _VISIBLE)
+        return (r for r in self._recs.values() if (r.state is _UP or r.state is _GOING_DOWN))
 
     def count_visible(self) -> int:
         """How many destinations are up (without building snapshots)."""
-        return sum(1 for r in self._recs.values() if r.state in _VISIBLE)
+        return sum(1 for r in self._recs.values() if (r.state is _UP or r.state is _GOING_DOWN))
 
     def info(self, key: DestKey) -> DestinationInfo | None:
         """The snapshot of ``key`` if it is up, else None."""
         rec = self._recs.get(key)
-        return rec.info() if rec is not None and rec.state in _VISIBLE else None
+        return rec.info() if rec is not None and rec.visible else None
 
     def snapshot(self) -> dict[DestKey, DestinationInfo]:
         """Snapshots of every destination that is up."""
-        return {k: r.info() for k, r in self._recs.items() if r.state in _VISIBLE}
+        return {
+            k: r.info() for k, r in self._recs.items() if (r.state is _UP or r.state is _GOING_DOWN)
+        }
 
     # -- deadlines (the router's report of a slow Link Characteristics Response) --
 
@@ -432,8 +414,9 @@ class DestinationTable:
         §8: transactions do not time out, so the request stays open; the
         application only learns that it is slow.
         """
-        from .events import LinkCharacteristicsTimeout
 
+        if not self._lcr_deadline:
+            return
         for key, at in list(self._lcr_deadline.items()):
             if at <= now:
                 del self._lcr_deadline[key]
@@ -452,52 +435,40 @@ class DestinationTable:
 
     # -- input from the peer -----------------------------------------------------
 
-    def receive(
-        self,
-        mtype: int,
-        key: DestKey,
-        parts: Parts,
-        *,
-        session_metrics: Metrics,
-        declared: frozenset[int],
-    ) -> None:
+    def receive(self, mtype: int, key: DestKey, parts: Parts) -> None:
         """A destination message arrived (already decoded and checked by the session)."""
-        inp = self._input_of(mtype, parts)
+        inp = _RECEIVED.get(mtype) or self._input_of(mtype, parts)
         rec = self._recs.get(key)
-        name = message_name(mtype)
-        if rec is None and inp not in (
-            DestInput.PEER_UP,
-            DestInput.PEER_UP_HELD,
-            DestInput.PEER_ANNOUNCE,
-        ):
+        if rec is None and inp not in _CREATING:
             raise PeerError(
-                f"{name} for unannounced destination {key.mac_str}"
+                f"{message_name(mtype)} for unannounced destination {key.mac_str}"
                 + (" (with its identity items)" if key.ident else ""),
                 StatusCode.INVALID_DESTINATION,
             )
-        if rec is not None:
+        elif rec is not None:
             asked = _ANSWERS.get(inp)
             if asked is not None and rec.out_req != asked:
                 raise PeerError(
-                    f"{name} for {key} without a request: no {_NAME[asked]} of ours is open",
+                    f"{message_name(mtype)} for {key} without a request: no {_NAME[asked]} "
+                    "of ours is open",
                     StatusCode.UNEXPECTED_MESSAGE,
                 )
             if inp in _PEER_REQUESTS and rec.peer_req is not None:
                 raise PeerError(
-                    f"{name} for {key} while its {_NAME[rec.peer_req]} is still unanswered (§8)",
+                    f"{message_name(mtype)} for {key} while its {_NAME[rec.peer_req]} "
+                    "is still unanswered (§8)",
                     StatusCode.UNEXPECTED_MESSAGE,
                 )
-        self._fire(key, rec, inp, _Rx(mtype, parts, session_metrics, declared))
+        self._fire(key, rec, inp, parts)
 
     def _input_of(self, mtype: int, parts: Parts) -> DestInput:
+        """The input of a message whose input depends on more than its type."""
         if mtype == M.DESTINATION_UP:
             return DestInput.PEER_UP if self._auto_accept else DestInput.PEER_UP_HELD
         ok = parts.status is not None and parts.status.code == StatusCode.SUCCESS
         if mtype == M.DESTINATION_UP_RESPONSE:
             return DestInput.UP_ACCEPTED if ok else DestInput.UP_REFUSED
-        if mtype == M.DESTINATION_ANNOUNCE_RESPONSE:
-            return DestInput.ANNOUNCE_ACCEPTED if ok else DestInput.ANNOUNCE_REFUSED
-        return _RECEIVED[MessageType(mtype)]
+        return DestInput.ANNOUNCE_ACCEPTED if ok else DestInput.ANNOUNCE_REFUSED
 
     # -- input from the application ---------------------------------------------
 
@@ -506,7 +477,7 @@ class DestinationTable:
     ) -> None:
         """Modem: a new destination (Destination Up). ``metrics`` are what the
         application gave (sent), ``full`` those merged with the session's (kept)."""
-        new = self._check_addresses(key, EMPTY, l3, "add_destination")
+        new = self._check_addresses(key, EMPTY, l3, "add_destination") if l3 else EMPTY
         call = _Call(metrics, l3, new, extra, full=full)
         self._fire(key, self._recs.get(key), DestInput.ADD, call)
 
@@ -523,7 +494,7 @@ class DestinationTable:
         """Modem: changes for a destination; False if nothing changed."""
         rec = self._require(key)
         changed = rec.metrics.changed_in(metrics)
-        new = self._check_addresses(key, rec.addresses, l3, "update_destination")
+        new = self._check_addresses(key, rec.addresses, l3, "update_destination") if l3 else None
         if changed.is_empty() and not l3 and not extra:
             # Nothing to send; still refuse what the state would not allow.
             if TRANSITIONS.get((rec.state, DestInput.UPDATE)) is None:
@@ -612,7 +583,7 @@ class DestinationTable:
 
     def clear(self) -> tuple[DestKey, ...]:
         """Session Reset: forget everything; return the keys that were up."""
-        up = tuple(k for k, r in self._recs.items() if r.state in _VISIBLE)
+        up = tuple(k for k, r in self._recs.items() if (r.state is _UP or r.state is _GOING_DOWN))
         for key in list(self._recs):
             self._gone(key)
         self._recs.clear()
@@ -622,21 +593,21 @@ class DestinationTable:
     # -- the machine ---------------------------------------------------------------
 
     def _fire(
-        self, key: DestKey, rec: Destination | None, inp: DestInput, arg: _Rx | _Call | None
+        self, key: DestKey, rec: Destination | None, inp: DestInput, arg: Parts | _Call | None
     ) -> None:
         state = rec.state if rec is not None else DestState.ABSENT
         if rec is not None:
             asked = _DECISIONS.get(inp)
             if asked is not None and rec.peer_req != asked:
                 raise SessionError(f"no {_NAME[asked]} pending for {key}")
-        cell = TRANSITIONS.get((state, inp))
+        cell = _CELLS.get((state, inp))
         if cell is None:
             self._refuse(key, state, inp)
         nxt, action = cell
         if rec is not None:
             rec.state = nxt
         try:
-            done = getattr(self, "_a_" + action)(key, rec, arg, nxt)
+            done = action(self, key, rec, arg, nxt)
         except BaseException:
             if rec is not None and rec.state is nxt:
                 rec.state = state
@@ -700,7 +671,6 @@ class DestinationTable:
     def _apply_partial(self, rec: Destination, mtype: int, l3: list[L3Item]) -> None:
         """Addresses from a message that has no response to refuse them in:
         §13.8.1 says skip the inconsistent ones and carry on."""
-        from .events import Inconsistency
 
         if not l3:
             return
@@ -717,21 +687,19 @@ class DestinationTable:
             extra = list({item.TYPE: item for item in rec.held_extra}.values())
             self._send(M.DESTINATION_UPDATE, [*rec.key.ids(), *m.items(), *rec.held_l3, *extra])
         rec.held_metrics = None
-        rec.held_l3 = []
-        rec.held_extra = []
+        rec.held_l3 = _NO_L3
+        rec.held_extra = _NO_ITEMS
         if rec.held_down:
             rec.held_down = False
             self._fire(rec.key, rec, DestInput.DROP, None)
 
     # -- actions: the peer's requests ------------------------------------------------
 
-    def _a_peer_up(self, key: DestKey, rec: Destination | None, rx: _Rx, nxt: DestState) -> bool:
-        from .events import DestinationUp, DestinationUpRequested, Inconsistency
-
-        p = rx.parts
+    def _a_peer_up(self, key: DestKey, rec: Destination | None, rx: Parts, nxt: DestState) -> bool:
+        p = rx
         ids = key.ids()
         current = rec.addresses if rec is not None else EMPTY
-        new, problems = self._addresses.apply(key, current, p.l3)
+        new, problems = self._addresses.apply(key, current, p.l3) if p.l3 else (current, None)
         if problems:
             # §13.8.1: MAY answer 'Inconsistent Data'; the destination is not added.
             text = "; ".join(problems)
@@ -740,38 +708,37 @@ class DestinationTable:
                 M.DESTINATION_UP_RESPONSE, [*ids, Status(StatusCode.INCONSISTENT_DATA, text[:200])]
             )
             return False
-        metrics = rx.session_metrics.merged(Metrics(**p.metrics))
+        metrics = self._session_metrics().merged(Metrics(**p.metrics))
         if rec is None:
             rec = self._create(key, nxt, metrics)
         else:
             rec.metrics = metrics  # crossing our Announce: the modem's view wins
-        self._set_addresses(rec, new)
-        for item in p.extra:
-            rec.extra[item.TYPE] = item
+        if new is not current:
+            self._set_addresses(rec, new)
+        _remember(rec, p.extra)
         if nxt is DestState.UP:
-            self._send(M.DESTINATION_UP_RESPONSE, [*ids, Status(StatusCode.SUCCESS)])
+            self._send(M.DESTINATION_UP_RESPONSE, [*ids, _SUCCESS])
             self._emit(DestinationUp(rec.info()))
         else:
             rec.peer_req = M.DESTINATION_UP
             self._emit(DestinationUpRequested(rec.info()))
         return True
 
-    def _a_refresh(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
+    def _a_refresh(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
         self._a_peer_update(key, rec, rx, nxt)
-        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), _SUCCESS])
 
-    def _a_peer_announce(self, key: DestKey, rec: None, rx: _Rx, nxt: DestState) -> None:
-        from .events import DestinationAnnounceRequested
+    def _a_peer_announce(self, key: DestKey, rec: None, rx: Parts, nxt: DestState) -> None:
 
-        rec2 = self._create(key, nxt, rx.session_metrics)
+        rec2 = self._create(key, nxt, self._session_metrics())
         rec2.peer_req = M.DESTINATION_ANNOUNCE
-        l3 = rx.parts.l3
+        l3 = rx.l3
         v4 = frozenset(i.address for i in l3 if isinstance(i, Ipv4Address))
         v6 = frozenset(i.address for i in l3 if isinstance(i, Ipv6Address))
         self._emit(DestinationAnnounceRequested(key.mac, v4, v6, key.ident))
 
     def _a_answer_known_announce(
-        self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState
+        self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState
     ) -> None:
         if rec.held_down:
             self._a_deny_announce(key, rec, rx, nxt)
@@ -780,54 +747,51 @@ class DestinationTable:
             M.DESTINATION_ANNOUNCE_RESPONSE,
             [
                 *key.ids(),
-                Status(StatusCode.SUCCESS),
-                *rec.metrics.restricted(rx.declared).items(),
+                _SUCCESS,
+                *rec.metrics.restricted(self._declared()).items(),
                 *rec.addresses.items(),
             ],
         )
 
-    def _a_deny_announce(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
+    def _a_deny_announce(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
         self._send(
             M.DESTINATION_ANNOUNCE_RESPONSE,
             [*key.ids(), Status(StatusCode.REQUEST_DENIED, "destination going down")],
         )
 
-    def _a_peer_update(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import DestinationUpdate
-
-        p = rx.parts
+    def _a_peer_update(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
+        p = rx
         changed = Metrics(**p.metrics) if p.metrics else _EMPTY_METRICS
         if p.metrics:
             rec.metrics = rec.metrics.merged(changed)
-        self._apply_partial(rec, rx.mtype, p.l3)
-        for item in p.extra:
-            rec.extra[item.TYPE] = item
+        if p.l3:
+            self._apply_partial(rec, rx.mtype, p.l3)
+        if p.extra:
+            _remember(rec, p.extra)
         self._emit(DestinationUpdate(rec.info(), changed))
 
     def _a_ignore(self, key: DestKey, rec: Destination, arg: object, nxt: DestState) -> None:
         pass
 
-    def _a_peer_down(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import DestinationDown
+    def _a_peer_down(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
         self._remove(rec)
-        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), _SUCCESS])
         self._emit(DestinationDown(key.mac, by_peer=True, ident=key.ident))
 
     def _a_answer_crossed_down(
-        self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState
+        self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState
     ) -> None:
         # Both sides sent Destination Down (§12.15 lets either): answer; the
         # record goes when the response to ours arrives.
-        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), _SUCCESS])
 
-    def _a_link_requested(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import LinkCharacteristicsRequested
+    def _a_link_requested(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
         rec.peer_req = M.LINK_CHARACTERISTICS_REQUEST
-        m = rx.parts.metrics
+        m = rx.metrics
         ident_types = {type(i) for i in key.ident}
-        extra = tuple(i for i in rx.parts.extra if type(i) not in ident_types)
+        extra = tuple(i for i in rx.extra if type(i) not in ident_types)
         self._emit(
             LinkCharacteristicsRequested(
                 key.mac, m.get("cdrr"), m.get("cdrt"), m.get("latency"), key.ident, extra
@@ -836,68 +800,60 @@ class DestinationTable:
 
     # -- actions: the peer's responses -------------------------------------------------
 
-    def _a_up_accepted(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import DestinationUp
+    def _a_up_accepted(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
         rec.out_req = None
         self._emit(DestinationUp(rec.info()))
         self._flush_held(rec)
 
-    def _a_refused(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import DestinationRefused
+    def _a_refused(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
         # §12.12 / §12.14: no further messages about this destination.
-        st = rx.parts.status
+        st = rx.status
         assert st is not None
         self._remove(rec)
         self._emit(DestinationRefused(key.mac, st.code, st.text, key.ident))
 
-    def _a_announce_accepted(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import DestinationUp
-
-        p = rx.parts
+    def _a_announce_accepted(
+        self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState
+    ) -> None:
+        p = rx
         rec.out_req = None
         rec.metrics = rec.metrics.merged(Metrics(**p.metrics))
         self._apply_partial(rec, rx.mtype, p.l3)
-        for item in p.extra:
-            rec.extra[item.TYPE] = item
+        _remember(rec, p.extra)
         self._emit(DestinationUp(rec.info(), announced=True))
         self._flush_held(rec)  # a drop_destination() held back meanwhile
 
     def _a_announce_answered_late(
-        self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState
+        self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState
     ) -> None:
-        from .events import ResponseStatus
 
         rec.out_req = None
-        st = rx.parts.status
+        st = rx.status
         assert st is not None
         if st.code != StatusCode.SUCCESS:
             self._emit(ResponseStatus(rx.mtype, st.code, st.text, key.mac, key.ident))
         if nxt is DestState.UP:
             self._flush_held(rec)
 
-    def _a_down_answered(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import DestinationDown, ResponseStatus
+    def _a_down_answered(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
-        st = rx.parts.status
+        st = rx.status
         assert st is not None
         self._remove(rec)
         if st.code != StatusCode.SUCCESS:
             self._emit(ResponseStatus(rx.mtype, st.code, st.text, key.mac, key.ident))
         self._emit(DestinationDown(key.mac, by_peer=False, ident=key.ident))
 
-    def _a_link_answered(self, key: DestKey, rec: Destination, rx: _Rx, nxt: DestState) -> None:
-        from .events import LinkCharacteristicsResponse
-
-        p = rx.parts
+    def _a_link_answered(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
+        p = rx
         rec.out_req = None
         self._lcr_deadline.pop(key, None)
         st = p.status
         assert st is not None
         rec.metrics = rec.metrics.merged(Metrics(**p.metrics))
-        for item in p.extra:
-            rec.extra[item.TYPE] = item
+        _remember(rec, p.extra)
         self._emit(LinkCharacteristicsResponse(key.mac, st.code, rec.metrics, st.text, key.ident))
 
     # -- actions: the application's calls ------------------------------------------------
@@ -907,9 +863,9 @@ class DestinationTable:
         # Sent first: a message the codec or an extension refuses changes nothing.
         self._send(M.DESTINATION_UP, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
         new = self._create(key, nxt, c.full)
-        self._set_addresses(new, c.new_addresses)
-        for item in (*key.ident, *c.extra):
-            new.extra[item.TYPE] = item
+        if c.new_addresses is not EMPTY:
+            self._set_addresses(new, c.new_addresses)
+        _remember(new, (*key.ident, *c.extra))
         new.out_req = M.DESTINATION_UP
 
     def _a_send_announce(self, key: DestKey, rec: None, c: _Call, nxt: DestState) -> None:
@@ -929,15 +885,15 @@ class DestinationTable:
         held = rec.held_metrics
         rec.held_metrics = c.metrics if held is None else held.merged(c.metrics)
         rec.held_l3 = coalesce(rec.held_l3, c.l3)
-        rec.held_extra += c.extra
+        rec.held_extra = [*rec.held_extra, *c.extra]
         self._commit_change(rec, c)
 
     def _commit_change(self, rec: Destination, c: _Call) -> None:
         if c.new_addresses is not None:
             self._set_addresses(rec, c.new_addresses)
         rec.metrics = rec.metrics.merged(c.metrics)
-        for item in c.extra:
-            rec.extra[item.TYPE] = item
+        if c.extra:
+            _remember(rec, c.extra)
 
     def _a_send_down(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
         self._start_request(rec, M.DESTINATION_DOWN)
@@ -948,9 +904,8 @@ class DestinationTable:
         rec.held_down = True
 
     def _a_accept_up(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
-        from .events import DestinationUp
 
-        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), Status(StatusCode.SUCCESS)])
+        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), _SUCCESS])
         rec.peer_req = None
         self._emit(DestinationUp(rec.info()))
         if rec.out_req is None:
@@ -961,7 +916,6 @@ class DestinationTable:
         self._remove(rec)
 
     def _a_accept_announce(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
-        from .events import DestinationUp
 
         assert c.status is not None and c.new_addresses is not None
         metrics = rec.metrics.merged(c.metrics)
@@ -1015,6 +969,13 @@ class DestinationTable:
             raise TransactionInProgressError(
                 f"destination {rec.key}: {_NAME[rec.out_req]} still unanswered"
             )
+
+
+#: TRANSITIONS with each action resolved to its method, once.
+_CELLS: Final = {
+    cell: (nxt, getattr(DestinationTable, "_a_" + action))
+    for cell, (nxt, action) in TRANSITIONS.items()
+}
 
 
 def declared_problem(metrics: dict[str, int], declared: frozenset[int], mtype: int) -> str | None:

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..wire import DataItem, PeerType
-from .destinations import DestinationInfo, DestKey
+from .keys import DestinationInfo, DestKey
 from .metrics import Metrics
 
 __all__ = [

@@ -17,6 +17,7 @@ class Parts:
     """The items of a session or destination message, by kind.
 
     Attributes:
+        mtype: the message's type.
         mac: the MAC Address item's value (destination messages).
         status: the Status item (responses).
         metrics: metric field name -> value.
@@ -26,6 +27,7 @@ class Parts:
         ident: the identity items, which name the destination with the MAC.
     """
 
+    mtype: int = 0
     mac: bytes | None = None
     status: Status | None = None
     metrics: dict[str, int] = field(default_factory=dict)
@@ -36,7 +38,7 @@ class Parts:
 
 def split(msg: Message, ident_types: frozenset[int] = frozenset()) -> Parts:
     """Sort ``msg``'s items (unknown items, already allowed by the codec, are skipped)."""
-    parts = Parts()
+    parts = Parts(msg.type)
     fields_of = FIELD_OF_TYPE
     for item in msg.items:
         if isinstance(item, UnknownItem):

@@ -81,7 +81,7 @@ from .events import (
     SessionUpdated,
 )
 from .liveness import Liveness
-from .metrics import Metrics
+from .metrics import FIELD_OF_TYPE, Metrics
 from .negotiation import PeerInit, foreign_items, offer_items, read_peer_init
 from .parts import split, terminate_status
 from .plugins import PluginHost, dest_key_of
@@ -208,6 +208,7 @@ class Session:
         self.extensions: frozenset[int] = frozenset()
         self._ext_filter: frozenset[int] | None = None
         self._declared: frozenset[int] = frozenset()  # metric types in use
+        self._undeclared: tuple[str, ...] = tuple(FIELD_OF_TYPE.values())
         self.session_metrics = Metrics()
         self._addresses = AddressIndex()
         self._peer_l3 = AddressSet()
@@ -218,6 +219,8 @@ class Session:
             check=self.encode,
             emit=self.emit,
             gone=self._gone,
+            session_metrics=lambda: self.session_metrics,
+            declared=lambda: self._declared,
             addresses=self._addresses,
             auto_accept=self.config.auto_accept_destinations,
         )
@@ -281,7 +284,11 @@ class Session:
         """When :meth:`handle_timer` must next be called (None: no timer)."""
         st = self.state
         if st is State.IN_SESSION:
-            t = self._live.next_deadline()
+            live = self._live  # inlined: this runs after every call
+            t = live.last_tx + live.ours
+            silence = live.silence_deadline
+            if silence < t:
+                t = silence
             lcr = self._dests.next_deadline()
             return t if lcr is None or lcr > t else lcr
         if st is State.RESET:
@@ -439,7 +446,7 @@ class Session:
         address changes and/or items of negotiated extensions (``extra``).
         Coalesced while one is outstanding (§8)."""
         check_extra(extra, self._registry, self.extensions)
-        metrics = checked_metrics(metrics, self._declared)
+        metrics = checked_metrics(metrics, self._undeclared)
         if not metrics.is_empty():
             if self.role is Role.ROUTER:
                 raise WrongRoleError("only a modem sends metrics in Session Update (§12.7)")
@@ -501,11 +508,18 @@ class Session:
     ) -> None:
         """Modem: announce a reachable destination (Destination Up)."""
         key, rest = self._dest_args(mac, extra)
-        self._dests.check_mac(key.mac, "add_destination", from_peer=False)
-        metrics = checked_metrics(metrics, self._declared)
+        n = self._dests.mac_len
+        if n is not None and len(key.mac) != n:
+            self._dests.check_mac(key.mac, "add_destination", from_peer=False)
+        metrics = checked_metrics(metrics, self._undeclared)
+        problem = self.session_metrics.rate_conflict(metrics)
+        if problem is not None:
+            raise SessionArgumentError(
+                f"{problem} (together with the session-wide metrics)", problem.split(":")[0]
+            )
         full = self.session_metrics.merged(metrics)
-        validate(full, "together with the session-wide metrics")
-        self._dests.add(key, metrics, full, l3_items(addresses, True), rest)
+        l3 = l3_items(addresses, True) if addresses else []
+        self._dests.add(key, metrics, full, l3, rest)
 
     @api_call(Role.MODEM)
     def update_destination(
@@ -526,7 +540,7 @@ class Session:
         """
         key, rest = self._dest_args(mac, extra)
         metrics = self._checked_for(key, metrics)
-        l3 = l3_items(add, True, "add") + l3_items(drop, False, "drop")
+        l3 = l3_items(add, True, "add") + l3_items(drop, False, "drop") if add or drop else []
         return self._dests.update(key, metrics, l3, rest)
 
     @api_call(Role.MODEM)
@@ -580,15 +594,21 @@ class Session:
     ) -> tuple[DestKey, list[DataItem]]:
         """The destination's key, and ``extra`` without its identity items,
         all of them items of extensions in use."""
+        if not extra:
+            return self.key_of(mac), []
         check_extra(extra, self._registry, self.extensions)
         return self.key_of(mac, extra), extra_without_ident(extra, self._ident_types)
 
     def _checked_for(self, key: DestKey, metrics: Metrics | None) -> Metrics:
         """Valid, declared, and valid together with the destination's own."""
-        metrics = checked_metrics(metrics, self._declared)
+        metrics = checked_metrics(metrics, self._undeclared)
         rec = self._dests.get(key)
         if rec is not None:
-            validate(rec.metrics.merged(metrics), f"together with {key}'s current metrics")
+            problem = rec.metrics.rate_conflict(metrics)
+            if problem is not None:
+                raise SessionArgumentError(
+                    f"{problem} (together with {key}'s current metrics)", problem.split(":")[0]
+                )
         return metrics
 
     # ------------------------------------------------------------------
@@ -678,7 +698,7 @@ class Session:
                     f"in state {state.value}",
                     StatusCode.UNEXPECTED_MESSAGE,
                 )
-            self._live.heard(now)  # any valid message (§7.3.1)
+            self._live.last_rx = now  # any valid message resets the silence (§7.3.1)
             if mt != M.SESSION_TERMINATION and state is not State.TERMINATING:
                 bad = terminate_status(msg)
                 if bad is not None:
@@ -732,7 +752,7 @@ class Session:
     def _on_session_init(self, msg: Message) -> None:
         peer = self._negotiate(msg)
         cfg = self.config
-        self._declared = cfg.session_metrics.types()
+        self._declare(cfg.session_metrics)
         self.session_metrics = cfg.session_metrics
         base: list[DataItem] = [
             cfg.peer_type,
@@ -765,9 +785,17 @@ class Session:
             return
         peer = self._negotiate(msg)
         self.session_metrics = Metrics(**peer.parts.metrics)
-        self._declared = self.session_metrics.types()
+        self._declare(self.session_metrics)
         self._commit_peer_l3(peer.parts.l3)
         self._enter_session()
+
+    def _declare(self, metrics: Metrics) -> None:
+        """The metrics of the Session Initialization Response are those in
+        use for the whole session (§12.6)."""
+        self._declared = metrics.types()
+        self._undeclared = tuple(
+            name for t, name in FIELD_OF_TYPE.items() if t not in self._declared
+        )
 
     def _negotiate(self, msg: Message) -> PeerInit:
         """Take the peer's parameters, start the extensions both sides listed
@@ -879,18 +907,13 @@ class Session:
         parts = split(msg, self._ident_types)
         mac = parts.mac
         assert mac is not None  # required by the codec rules
-        name = message_name(msg.type)
-        self._dests.check_mac(mac, name, from_peer=True)
+        n = self._dests.mac_len
+        if n is not None and len(mac) != n:
+            self._dests.check_mac(mac, message_name(msg.type), from_peer=True)
         if parts.metrics:
             self._check_declared(parts.metrics, msg.type)
         key = DestKey(mac, tuple(parts.ident))
-        self._dests.receive(
-            msg.type,
-            key,
-            parts,
-            session_metrics=self.session_metrics,
-            declared=self._declared,
-        )
+        self._dests.receive(msg.type, key, parts)
 
     def _gone(self, key: DestKey) -> None:
         self.plugins.destination_gone(self, key)
@@ -973,6 +996,7 @@ class Session:
                 raise SessionClosedError(f"session is {self.state.value}")
             raise SessionError(f"session is {self.state.value}, not in-session")
 
-    def clock(self, now: float, api: bool) -> Clock:
-        """Enter an engine call at ``now`` (``with session.clock(now, True):``)."""
-        return self._clock.at(now, api)
+    @property
+    def clock_state(self) -> Clock:
+        """The call clock (for :func:`~dlep.fsm.calls.api_call`)."""
+        return self._clock
