@@ -19,6 +19,7 @@ _EMPTY = Metrics()
 __all__ = [
     "check_extra",
     "check_own_message",
+    "check_rates",
     "checked_metrics",
     "ident_of",
     "l3_items",
@@ -59,6 +60,15 @@ def checked_metrics(metrics: Metrics | None, undeclared: tuple[str, ...]) -> Met
             "metrics",
         )
     return metrics
+
+
+def check_rates(base: Metrics, change: Metrics, what: object) -> None:
+    """Refuse ``change`` if, applied to ``base`` (``what``: whose metrics
+    those are), a current data rate would exceed its maximum (§13.14-13.15)."""
+    problem = base.rate_conflict(change)
+    if problem is not None:
+        where = what if isinstance(what, str) else f"{what}'s current metrics"
+        raise SessionArgumentError(f"{problem} (together with {where})", problem.split(":")[0])
 
 
 def check_extra(extra: Sequence[DataItem], registry: Registry, in_use: frozenset[int]) -> None:

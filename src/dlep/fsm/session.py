@@ -50,6 +50,7 @@ from .addresses import PEER, SELF, AddressIndex, AddressSet, L3Item
 from .arguments import (
     check_extra,
     check_own_message,
+    check_rates,
     checked_metrics,
     ident_of,
     l3_items,
@@ -512,11 +513,7 @@ class Session:
         if n is not None and len(key.mac) != n:
             self._dests.check_mac(key.mac, "add_destination", from_peer=False)
         metrics = checked_metrics(metrics, self._undeclared)
-        problem = self.session_metrics.rate_conflict(metrics)
-        if problem is not None:
-            raise SessionArgumentError(
-                f"{problem} (together with the session-wide metrics)", problem.split(":")[0]
-            )
+        check_rates(self.session_metrics, metrics, "the session-wide metrics")
         full = self.session_metrics.merged(metrics)
         l3 = l3_items(addresses, True) if addresses else []
         self._dests.add(key, metrics, full, l3, rest)
@@ -604,11 +601,7 @@ class Session:
         metrics = checked_metrics(metrics, self._undeclared)
         rec = self._dests.get(key)
         if rec is not None:
-            problem = rec.metrics.rate_conflict(metrics)
-            if problem is not None:
-                raise SessionArgumentError(
-                    f"{problem} (together with {key}'s current metrics)", problem.split(":")[0]
-                )
+            check_rates(rec.metrics, metrics, key)
         return metrics
 
     # ------------------------------------------------------------------
