@@ -276,3 +276,13 @@ def test_the_table_is_the_rule() -> None:
     # §12.1: nothing about a destination before it is up.
     assert (DestState.ANNOUNCING, DestInput.PEER_UPDATE) not in t
     assert (DestState.DECIDING, DestInput.DROP) not in t
+
+
+def test_rates_never_print_in_exponent_form() -> None:
+    from dlep.daemon.fmt import rate
+
+    assert rate(999_999) == "1 Mb/s"  # seen in the demo as "1e+03 kb/s"
+    assert rate(999_499) == "999 kb/s"
+    assert rate(54_000_000) == "54 Mb/s"
+    assert rate(12_345_678_901_234) == "12.3 Tb/s"
+    assert rate(999) == "999 b/s"

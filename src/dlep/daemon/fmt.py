@@ -52,9 +52,10 @@ __all__ = ["addresses", "describe", "latency", "metrics", "rate", "value"]
 
 
 def rate(bps: int) -> str:
-    """``54000000`` -> ``54 Mb/s``."""
-    for unit, scale in (("Gb/s", 1e9), ("Mb/s", 1e6), ("kb/s", 1e3)):
-        if bps >= scale:
+    """``54000000`` -> ``54 Mb/s`` (three significant digits)."""
+    for unit, scale in (("Tb/s", 1e12), ("Gb/s", 1e9), ("Mb/s", 1e6), ("kb/s", 1e3)):
+        # 999,999 b/s rounds to 1,000 kb/s: say 1 Mb/s, never "1e+03 kb/s".
+        if bps >= scale * 0.9995:
             return f"{bps / scale:.3g} {unit}"
     return f"{bps} b/s"
 
