@@ -78,6 +78,7 @@ __all__ = [
     "StaticPeerConfig",
     "TimersConfig",
     "TlsConfig",
+    "format_key",
     "format_rate",
     "load_modem_config",
     "load_router_config",
@@ -88,6 +89,7 @@ __all__ = [
     "parse_plugin_ref",
     "parse_rate",
     "parse_router_config",
+    "problems_from",
 ]
 
 U64_MAX: Final = (1 << 64) - 1
@@ -178,16 +180,18 @@ class _Problems(ValueError):
     """Raised by cross-field validators: problems at paths *below* the model.
 
     Pydantic reports a model validator's error at the model's own location;
-    the converter in :func:`_problems_from` appends each relative path so the
+    the converter in :func:`problems_from` appends each relative path so the
     message names the exact key.
     """
 
     def __init__(self, problems: Sequence[tuple[Loc, str]]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(f"{_format_loc(loc)}: {msg}" for loc, msg in self.problems))
+        super().__init__("; ".join(f"{format_key(loc)}: {msg}" for loc, msg in self.problems))
 
 
-def _format_loc(loc: Sequence[str | int]) -> str:
+def format_key(loc: Sequence[str | int]) -> str:
+    """A pydantic error location as a dotted key path: ``("links", 2, "loss")``
+    -> ``"links[2].loss"`` (the form :attr:`ConfigProblem.key` takes)."""
     out = ""
     for seg in loc:
         if isinstance(seg, int):
@@ -1415,7 +1419,7 @@ def _unknown_key_message(root: type[BaseModel], loc: Sequence[str | int]) -> str
     parent = _model_at(root, loc[:-1])
     if parent is None:
         return "unknown key"
-    if len(loc) == 1:
+    if len(loc) == 1 and root in (RouterConfig, ModemConfig):
         other = {"router": "a router", "modem": "a modem"}.get(str(key))
         if other is not None:
             return f"unknown section: [{key}] belongs in {other} configuration"
@@ -1426,13 +1430,25 @@ def _unknown_key_message(root: type[BaseModel], loc: Sequence[str | int]) -> str
     return f"unknown key (valid keys: {', '.join(valid)})"
 
 
-def _problems_from(exc: ValidationError, root: type[BaseModel]) -> list[ConfigProblem]:
+def problems_from(exc: ValidationError, root_model: type[BaseModel]) -> list[ConfigProblem]:
+    """Every error of ``exc`` as a :class:`ConfigProblem` naming its key.
+
+    ``root_model`` is the model that was validated. It may be any pydantic
+    model, not only the daemons' configurations (the dlep-emu scenario
+    loader uses this too): an unknown key is answered with the closest valid
+    key of the table it was found in ("did you mean ...?") or the list of
+    valid keys, and pydantic's wording is made to read like the rest of the
+    configuration errors ("required key is missing", "expected a table, got
+    a string (...)"). Cross-field problems a model validator raises as
+    several located problems are reported at their own keys.
+    """
+    root = root_model
     out: list[ConfigProblem] = []
     for err in exc.errors(include_url=False):
         loc: Loc = tuple(err["loc"])
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, _Problems):
-            out.extend(ConfigProblem(_format_loc(loc + sub), msg) for sub, msg in cause.problems)
+            out.extend(ConfigProblem(format_key(loc + sub), msg) for sub, msg in cause.problems)
             continue
         kind = err["type"]
         msg = err["msg"]
@@ -1450,8 +1466,12 @@ def _problems_from(exc: ValidationError, root: type[BaseModel]) -> list[ConfigPr
             msg = f"{msg}, got {err.get('input')!r}"
         elif kind.endswith("_type") and "input" in err:
             msg = f"{msg}, got {_describe(err['input'])}"
-        out.append(ConfigProblem(_format_loc(loc), msg))
+        out.append(ConfigProblem(format_key(loc), msg))
     return out
+
+
+#: The former private name, kept for code written against it.
+_problems_from = problems_from
 
 
 def _describe(value: object) -> str:
@@ -1510,7 +1530,7 @@ def _parse(
     try:
         return root.model_validate(merged, context={"base_dir": base_dir})
     except ValidationError as exc:
-        problems = _problems_from(exc, root)
+        problems = problems_from(exc, root)
         if overrides:
             given = {k for k, v in overrides.items() if v is not None}
             problems = [

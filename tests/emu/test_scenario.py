@@ -79,6 +79,17 @@ def test_errors_name_the_bad_key(change: dict[str, Any], key: str) -> None:
     assert key in keys_of(minimal(**change))
 
 
+def test_error_messages_are_the_daemon_configs_ones() -> None:
+    """dlep.config.problems_from words the scenario's errors (one converter)."""
+    with pytest.raises(ConfigError) as info:
+        parse_scenario(minimal(links=[{"a": "a", "b": "b", "ab": {"jiter": 1}}]), source="t.toml")
+    assert str(info.value) == "t.toml: links[0].ab.jiter: unknown key (did you mean 'jitter'?)"
+    with pytest.raises(ConfigError) as info:
+        parse_scenario(minimal(emulator={"dead_intervals": 1}), source="t.toml")
+    assert "emulator.dead_intervals: Input should be greater than or equal to" in str(info.value)
+    assert str(info.value).endswith(", got 1")
+
+
 def test_a_node_out_of_range_takes_all_its_links_down() -> None:
     data = minimal(
         nodes=[{"name": "a"}, {"name": "b"}, {"name": "c"}],

@@ -17,6 +17,7 @@ from dlep.config import (
     MetricsConfig,
     ModemConfig,
     RouterConfig,
+    format_key,
     format_rate,
     load_modem_config,
     load_router_config,
@@ -26,6 +27,7 @@ from dlep.config import (
     parse_peer,
     parse_rate,
     parse_router_config,
+    problems_from,
 )
 from dlep.fsm import ConnectionPoint, Metrics, SessionConfig
 
@@ -458,6 +460,30 @@ def test_unknown_key_rejected_router() -> None:
         "router.static_peers[0].tsl",
         "did you mean 'tls'",
     )
+
+
+class _Inner(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    jitter: int = 0
+
+
+class _Outer(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    links: list[_Inner] = []
+
+
+def test_problems_from_serves_any_model() -> None:
+    """The public converter (used by dlep-emu's scenario loader) gives the
+    same key paths and hints for a model that is not a daemon configuration,
+    and no daemon-specific hint for its top-level keys."""
+    with pytest.raises(pydantic.ValidationError) as info:
+        _Outer.model_validate({"links": [{}, {"jiter": 1}], "router": {}})
+    got = {p.key: p.message for p in problems_from(info.value, _Outer)}
+    assert got == {
+        "links[1].jiter": "unknown key (did you mean 'jitter'?)",
+        "router": "unknown key (valid keys: links)",
+    }
+    assert format_key(("links", 2, "ab", "loss")) == "links[2].ab.loss"
 
 
 # --------------------------------------------------------------------------

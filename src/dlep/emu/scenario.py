@@ -45,10 +45,12 @@ from pydantic import (
 from ..config import (
     ConfigError,
     ConfigProblem,
+    format_key,
     parse_latency,
     parse_modem_config,
     parse_rate,
     parse_router_config,
+    problems_from,
 )
 from .channel import ChannelParams
 
@@ -577,71 +579,12 @@ def _unknown_node(name: str, by_name: Mapping[str, int]) -> str:
 class _Problems(ValueError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(f"{_loc(p)}: {m}" for p, m in self.problems))
+        super().__init__("; ".join(f"{format_key(p)}: {m}" for p, m in self.problems))
 
 
 # --------------------------------------------------------------------------
 # Loading and error reporting
 # --------------------------------------------------------------------------
-
-
-def _loc(loc: Sequence[str | int]) -> str:
-    out = ""
-    for seg in loc:
-        out += f"[{seg}]" if isinstance(seg, int) else (f".{seg}" if out else str(seg))
-    return out
-
-
-def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
-    cls: type[BaseModel] = Scenario
-    for seg in loc:
-        if isinstance(seg, int):
-            continue
-        info = cls.model_fields.get(str(seg))
-        if info is None:
-            return None
-        found = _find_model(info.annotation)
-        if found is None:
-            return None
-        cls = found
-    return cls
-
-
-def _find_model(tp: object) -> type[BaseModel] | None:
-    import typing
-
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp
-    for arg in typing.get_args(tp):
-        found = _find_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _problems(exc: ValidationError) -> list[ConfigProblem]:
-    out: list[ConfigProblem] = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        msg = err["msg"]
-        kind = err["type"]
-        if kind == "extra_forbidden":
-            parent = _model_at(loc[:-1])
-            valid = list(parent.model_fields) if parent is not None else []
-            hint = difflib.get_close_matches(str(loc[-1]), valid, n=1)
-            msg = (
-                f"unknown key (did you mean {hint[0]!r}?)"
-                if hint
-                else f"unknown key (valid keys: {', '.join(valid)})"
-            )
-        elif kind == "missing":
-            msg = "required key is missing"
-        elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
-        elif "input" in err and kind not in ("model_type", "dict_type"):
-            msg = f"{msg}, got {err['input']!r}"
-        out.append(ConfigProblem(_loc(loc), msg))
-    return out
 
 
 def _node_configs(sc: Scenario, topo: Topology) -> list[ConfigProblem]:
@@ -678,11 +621,12 @@ def parse_scenario(data: object, *, source: str = "<scenario>") -> Scenario:
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc)) from None
+        raise ConfigError(source, problems_from(exc, Scenario)) from None
     try:
         topo = sc.topology()
     except _Problems as exc:
-        raise ConfigError(source, [ConfigProblem(_loc(p), m) for p, m in exc.problems]) from None
+        problems = [ConfigProblem(format_key(p), m) for p, m in exc.problems]
+        raise ConfigError(source, problems) from None
     node_problems = _node_configs(sc, topo)
     if node_problems:
         raise ConfigError(source, node_problems)
