@@ -5,6 +5,8 @@ timeline; frames take the channel; every drop is counted where it happens."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import struct
 from pathlib import Path
 
 import pytest
@@ -154,3 +156,100 @@ async def test_link_characteristics_request_changes_the_link(short_tmp: Path) ->
             3,
             "the capped grant",
         )
+
+
+async def test_link_answer_carries_a_maximum_rate_still_held_back(short_tmp: Path) -> None:
+    """The link's rate rises while the reporter holds the update back (long
+    update interval); a request for more than the old maximum must still be
+    answered: the response carries the new MDR, so its CDR is valid with it."""
+    data = scenario(
+        ["a", "b"],
+        [{"a": "a", "b": "b", "rate": "10M", "latency": "2ms"}],
+        dlep={"update_interval_ms": 60_000},
+    )
+    async with rig(data, short_tmp) as r:
+        await r.wait(lambda: MAC_B in r.router_view(0), 5, "Destination Up")
+        assert r.router_view(0)[MAC_B].metrics.mdrt == 10_000_000
+        r.nodes[0].set_link(1, rate=20_000_000)  # held: the last report was just now
+        await asyncio.sleep(0.3)
+        assert r.router_view(0)[MAC_B].metrics.mdrt == 10_000_000
+        await r.routers[0].request_link_characteristics(MAC_B, cdrt=15_000_000)
+        await r.wait(
+            lambda: r.router_view(0)[MAC_B].metrics.cdrt == 15_000_000,
+            3,
+            "the answer at the router",
+        )
+        m = r.router_view(0)[MAC_B].metrics
+        assert m.mdrt == 20_000_000
+        # The modem's table took the answer too (nothing it holds breaks cdr <= mdr).
+        table = {key.mac_str: metrics for key, metrics in r.modems[0].known_destinations().items()}
+        assert (table[MAC_B].mdrt, table[MAC_B].cdrt) == (20_000_000, 15_000_000)
+
+
+def arp_from(mac: str, ip: str) -> bytes:
+    src = bytes.fromhex(mac.replace(":", ""))
+    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src
+    body += ipaddress.IPv4Address(ip).packed + bytes(6) + bytes(4)
+    return b"\xff" * 6 + src + b"\x08\x06" + body
+
+
+async def test_an_address_claimed_by_two_neighbours_stays_with_the_first(
+    short_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The modem refuses an address another destination owns (RFC 8175
+    §13.8.1); the node does not offer it, and takes it once the owner is gone."""
+    data = scenario(
+        ["a", "b", "c"],
+        [
+            {"a": "a", "b": "b", "rate": "10M", "latency": "1ms"},
+            {"a": "a", "b": "c", "rate": "10M", "latency": "1ms"},
+        ],
+    )
+    async with rig(data, short_tmp, routers=False) as r:
+        a, b, _c = r.nodes
+        await r.wait(lambda: len(a.reported) == 2, 5, "both destinations at a's modem")
+        a.datagram_received(encode_data(1, 0, arp_from(MAC_B, "10.9.0.5")))
+        a.datagram_received(encode_data(2, 0, arp_from(MAC_C, "10.9.0.5")))
+        a.datagram_received(encode_data(2, 0, arp_from(MAC_C, "10.9.0.6")))
+
+        def owners() -> dict[str, tuple[str, ...]]:
+            return {k.mac_str: addrs for k, _m, addrs, _up in r.modems[0].destination_table()}
+
+        await r.wait(
+            lambda: owners() == {MAC_B: ("10.9.0.5",), MAC_C: ("10.9.0.6",)}, 3, "the table"
+        )
+        assert a.links[2].contested == {"10.9.0.5"}
+        assert "modem refused" not in caplog.text
+        # b goes out of range: its address is free, and c's next claim takes it.
+        a.set_link(1, up=False)
+        b.set_link(0, up=False)
+        await r.wait(lambda: MAC_B not in owners(), 3, "b's Destination Down")
+        a.datagram_received(encode_data(2, 0, arp_from(MAC_C, "10.9.0.5")))
+        await r.wait(lambda: owners() == {MAC_C: ("10.9.0.5", "10.9.0.6")}, 3, "the address with c")
+        assert "modem refused" not in caplog.text
+
+
+async def test_link_request_with_hop_control_or_link_id(short_tmp: Path) -> None:
+    """An RFC 8629 Hop Control other than Reset is denied (a radio is one
+    hop); a request naming a link identifier names no destination of ours."""
+    from dlep.daemon import LinkDecision, LinkRequest
+    from dlep.ext.link_id import LinkIdentifier
+    from dlep.ext.multihop import HopControl, HopControlAction
+    from dlep.fsm import Metrics
+    from dlep.wire import DataItem, StatusCode
+
+    data = scenario(["a", "b"], [{"a": "a", "b": "b", "rate": "10M", "latency": "2ms"}])
+    async with rig(data, short_tmp, routers=False) as r:
+        a = r.nodes[0]
+        await r.wait(lambda: 1 in a.reported, 5, "b reported at a")
+        mac = bytes.fromhex(MAC_B.replace(":", ""))
+
+        def ask(*extra: DataItem, ident: tuple[DataItem, ...] = ()) -> LinkDecision:
+            return a.link_request(LinkRequest("s1", mac, None, None, None, Metrics(), extra, ident))
+
+        assert ask(HopControl(HopControlAction.RESET)).status == StatusCode.SUCCESS
+        term = ask(HopControl(HopControlAction.TERMINATE))
+        assert term.status == StatusCode.REQUEST_DENIED and "one hop" in term.text
+        assert term.metrics.mdrt == 10_000_000  # what the link does, with its maximum
+        other = ask(ident=(LinkIdentifier(b"\x00\x00\x00\x07"),))
+        assert (other.status, other.text) == (StatusCode.REQUEST_DENIED, "no such destination")

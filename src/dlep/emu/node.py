@@ -91,6 +91,8 @@ class _Link:
     #: Rate we ask the peer to grant on its link to us (0: none).
     want_rate: int = 0
     addresses: list[str] = field(default_factory=list)
+    #: Addresses it claimed that another neighbour already holds (noted once).
+    contested: set[str] = field(default_factory=set)
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -308,6 +310,7 @@ class EmuNode:
             self._note(f"neighbour {self.name_of(ev.peer)} gone ({ev.reason})")
             self.macs.forget_owner(ev.peer)
             self.links[ev.peer].addresses.clear()
+            self.links[ev.peer].contested.clear()
             if ev.peer in self.reported:
                 self.reported.discard(ev.peer)
                 self.reporter.forget(ev.peer)
@@ -372,6 +375,8 @@ class EmuNode:
                 await call(self.modem)
             except DaemonError as exc:
                 log.warning("%s: modem refused: %s", self.me.name, exc)
+            except Exception:  # keep reporting: one failed call must not end DLEP
+                log.exception("%s: modem call failed", self.me.name)
 
     def link_request(self, req: LinkRequest) -> LinkDecision:
         """Answer a router's Link Characteristics Request from the channel model.
@@ -380,10 +385,13 @@ class EmuNode:
         destination (in our next probes) to grant it on its link to us;
         both are capped at the link's configured rate (then the answer is
         Request Denied with what the link now does). A latency below what
-        the link measures cannot be granted.
+        the link measures cannot be granted. Our destinations are named by
+        MAC alone (no RFC 8703 link identifier). An RFC 8629 Hop Control
+        other than Reset is answered Request Denied: an emulated radio is
+        one hop and has nothing to change (the modem adds the Hop Count).
         """
         peer = self._mac_to_peer.get(req.mac)
-        if peer is None or peer not in self.reported:
+        if peer is None or peer not in self.reported or req.ident:
             return LinkDecision(StatusCode.REQUEST_DENIED, Metrics(), "no such destination")
         link = self.links[peer]
         now = self.now
@@ -417,7 +425,21 @@ class EmuNode:
             texts.append("latency is set by the channel")
         if capped:
             texts.insert(0, "capped at what the link can do")
-        answer = Metrics(cdrr=current.cdrr, cdrt=current.cdrt, latency=current.latency)
+        hop = req.hop_control
+        if hop is not None and hop.action != 0:  # 0: Reset, nothing to reset
+            capped = True
+            texts.append(f"Hop Control {hop.name}: an emulated radio is one hop")
+        # With the maximum rates: an MDR change the reporter still holds back
+        # (update interval) goes out with the answer, so the answer's current
+        # rates never exceed what the router was last told is the maximum
+        # (the session refuses such a response, RFC 8175 §13.14-13.15).
+        answer = Metrics(
+            mdrr=current.mdrr,
+            mdrt=current.mdrt,
+            cdrr=current.cdrr,
+            cdrt=current.cdrt,
+            latency=current.latency,
+        )
         # The modem sends the answer's metrics with the response: the router knows them.
         self.reporter.note_sent(peer, answer, now)
         status = StatusCode.REQUEST_DENIED if capped else StatusCode.SUCCESS
@@ -535,6 +557,17 @@ class EmuNode:
     def _learn_addresses(self, link: _Link, frame: bytes) -> None:
         new = [a for a in claimed_addresses(frame) if a not in link.addresses]
         if not new or len(link.addresses) >= MAX_ADDRESSES:
+            return
+        # An address another neighbour holds stays with it (RFC 8175 §13.8.1:
+        # one owner per address; the modem refuses a second one), until that
+        # neighbour is gone.
+        held = {a for other in self.links.values() if other is not link for a in other.addresses}
+        for a in [a for a in new if a in held]:
+            new.remove(a)
+            if a not in link.contested:
+                link.contested.add(a)
+                self._note(f"{self.name_of(link.peer)} claims {a}, held by another neighbour")
+        if not new:
             return
         new = new[: MAX_ADDRESSES - len(link.addresses)]
         link.addresses.extend(new)
