@@ -60,6 +60,12 @@ examples (with `make demo` running):
   dlepctl watch                         follow every event (Ctrl-C stops)
   dlepctl --socket /tmp/dlep-modem-tls.sock info
 
+the radio-link emulator (dlep-emu run):
+  dlepctl emu [summary|links|neighbours|macs|drops] [--node N] [--json]
+                                        its links, neighbours, MAC tables and drops
+                                        (dlep-emu status; each node's modem also
+                                        serves this API: --socket RUN/<node>.modem.sock)
+
 exit status: 0 ok, 1 the daemon refused the call, 2 usage error, 3 daemon not reachable.
 """
 
