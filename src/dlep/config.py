@@ -90,6 +90,7 @@ __all__ = [
     "parse_rate",
     "parse_router_config",
     "problems_from",
+    "read_toml",
 ]
 
 U64_MAX: Final = (1 << 64) - 1
@@ -1542,13 +1543,20 @@ def _parse(
         raise ConfigError(source, problems) from None
 
 
-def _read_toml(path: str | Path) -> tuple[dict[str, Any], str, Path]:
+def read_toml(path: str | Path, *, what: str = "configuration") -> tuple[dict[str, Any], str, Path]:
+    """Read a TOML file: ``(data, source, directory of the file)``.
+
+    Every failure is a :class:`ConfigError` for ``source`` (the path as
+    given): unreadable (``cannot read <what>: ...``), not UTF-8, or a TOML
+    syntax error with its line and column. Used for the daemons'
+    configurations and for dlep-emu's scenarios (``what="scenario"``).
+    """
     source = str(path)
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except OSError as exc:
-        raise ConfigError(source, f"cannot read configuration: {exc.strerror or exc}") from None
+        raise ConfigError(source, f"cannot read {what}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(source, f"not UTF-8 text: {exc.reason}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -1608,7 +1616,7 @@ def load_router_config(
         ConfigError: unreadable file, TOML syntax error (with line and
             column), or validation problems (one line each).
     """
-    data, source, base = _read_toml(path)
+    data, source, base = read_toml(path)
     return parse_router_config(data, source=source, overrides=overrides, base_dir=base)
 
 
@@ -1616,5 +1624,5 @@ def load_modem_config(
     path: str | Path, *, overrides: Mapping[str, object] | None = None
 ) -> ModemConfig:
     """Read and validate a modem TOML file (see :func:`load_router_config`)."""
-    data, source, base = _read_toml(path)
+    data, source, base = read_toml(path)
     return parse_modem_config(data, source=source, overrides=overrides, base_dir=base)

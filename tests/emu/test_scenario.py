@@ -90,6 +90,26 @@ def test_error_messages_are_the_daemon_configs_ones() -> None:
     assert str(info.value).endswith(", got 1")
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'[scenario]\nname = "\xff"\n', "bad.toml: not UTF-8 text"),
+        (b"[scenario]\nname = \n", "bad.toml: line 2, column 8: TOML syntax error"),
+        (None, "bad.toml: cannot read scenario"),
+    ],
+)
+def test_unreadable_files_are_config_errors(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    """The file is read as the daemons' configurations are (dlep.config.read_toml)."""
+    path = tmp_path / "bad.toml"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert str(info.value).startswith(f"{tmp_path}/{message}")
+
+
 def test_a_node_out_of_range_takes_all_its_links_down() -> None:
     data = minimal(
         nodes=[{"name": "a"}, {"name": "b"}, {"name": "c"}],

@@ -26,7 +26,6 @@ import copy
 import difflib
 import ipaddress
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +50,7 @@ from ..config import (
     parse_rate,
     parse_router_config,
     problems_from,
+    read_toml,
 )
 from .channel import ChannelParams
 
@@ -635,12 +635,5 @@ def parse_scenario(data: object, *, source: str = "<scenario>") -> Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raises ConfigError naming every bad key."""
-    source = str(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(source, f"cannot read scenario: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, f"TOML syntax error: {exc}") from None
+    data, source, _directory = read_toml(path, what="scenario")
     return parse_scenario(data, source=source)
