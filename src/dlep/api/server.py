@@ -36,6 +36,7 @@ from google.protobuf.message import Message
 from .. import __version__
 from ..daemon import DaemonError, Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
 from ..ext.display import extension_names
+from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
     LinkCharacteristicsResponse,
     Metrics,
@@ -177,6 +178,36 @@ def _addresses(values: list[str], field: str, *, subnets: bool = True) -> list[s
         except ValueError as exc:
             raise _invalid(f"{field}[{i}]: {text!r}: {exc}") from None
     return out
+
+
+def _ext_values(modem: ModemDaemon, req: Any, *, add: bool) -> ExtensionValues:
+    """The request's extension values, checked (INVALID_ARGUMENT names the key);
+    each needs its extension offered by the modem (FAILED_PRECONDITION)."""
+    if isinstance(req, pb.DropDestinationRequest):
+        data: dict[str, Any] = {"link_id": req.link_id} if req.link_id else {}
+    elif req.HasField("ext"):
+        data = convert.extension_values_from_pb(req.ext)
+    else:
+        data = {}
+    try:
+        ext = parse_extension_values(data, "ext")
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    if add and (ext.pause or ext.restart):
+        raise _invalid("ext.pause: Pause/Restart go in UpdateDestination (RFC 8651 §3.2)")
+    offered = modem.registry.items
+    for name, code in ext.extensions_needed().items():
+        if not any(modem.registry.item_extension.get(t) == code for t in offered):
+            raise _precondition(
+                f"ext.{name}: extension {code} is not offered by this modem "
+                "(add it to modem.extensions)"
+            )
+    return ext
+
+
+def _ident_bytes(ext: ExtensionValues) -> bytes:
+    # The modem's table key of a Link Identifier destination (RFC 8703).
+    return b"".join(i.encode() for i in ext.identity())
 
 
 def _optional(msg: Message, name: str) -> Any:
@@ -342,11 +373,12 @@ class _Service:
         metrics = _metrics(req.metrics)
         _check_merged(modem.session_metrics, metrics, "session-wide metrics")
         addresses = _addresses(list(req.addresses), "addresses")
-        if key in modem.known_destinations():
+        ext = _ext_values(modem, req, add=True)
+        if key + _ident_bytes(ext) in modem.known_destinations():
             raise ApiError(
                 grpc.StatusCode.ALREADY_EXISTS, f"mac: destination {format_mac(key)} already exists"
             )
-        await modem.add_destination(key, metrics, addresses=addresses)
+        await modem.add_destination(key, metrics, addresses=addresses, extra=ext.items())
         log.info("api: destination %s added", format_mac(key))
         return pb.AddDestinationResponse()
 
@@ -358,12 +390,14 @@ class _Service:
         metrics = _metrics(req.metrics)
         add = _addresses(list(req.add_addresses), "add_addresses")
         drop = _addresses(list(req.drop_addresses), "drop_addresses")
-        if metrics.is_empty() and not add and not drop:
-            raise _invalid("metrics: nothing to update (give metrics or addresses)")
-        current = modem.known_destinations().get(key)
+        ext = _ext_values(modem, req, add=False)
+        only_id = set(ext.extensions_needed()) <= {"link_id"}
+        if metrics.is_empty() and not add and not drop and only_id:
+            raise _invalid("metrics: nothing to update (give metrics, addresses or ext)")
+        current = modem.known_destinations().get(key + _ident_bytes(ext))
         if current is not None:
             _check_merged(current, metrics, "destination's current metrics")
-        await modem.update_destination(key, metrics, add=add, drop=drop)
+        await modem.update_destination(key, metrics, add=add, drop=drop, extra=ext.items())
         log.info("api: destination %s updated", format_mac(key))
         return pb.UpdateDestinationResponse()
 
@@ -373,7 +407,8 @@ class _Service:
         if isinstance(self.daemon, ModemDaemon):
             if sid is not None:
                 raise _invalid("session_id: a modem drops a destination from every session")
-            await self.daemon.drop_destination(key)
+            ident = _ext_values(self.daemon, req, add=False).identity()
+            await self.daemon.drop_destination(key, extra=list(ident))
         else:
             sid = self._session_of(key, sid)
             await self.daemon.drop_destination(key, session_id=sid)
@@ -491,6 +526,36 @@ class _Service:
             self.server._watchers.discard(sub)
             self.daemon.unsubscribe(sub)
 
+    # -- feed (modem) ----------------------------------------------------------
+
+    async def FeedDestinations(
+        self, requests: AsyncIterator[pb.FeedBatch], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.FeedBatchResult]:
+        modem = self._modem("FeedDestinations")
+        from ..dataplane.feed import FeedApplier
+
+        applier = self.server.feed_applier
+        if applier is None:
+            applier = self.server.feed_applier = FeedApplier(modem)
+        n = 0
+        async for batch in requests:
+            results = await applier.apply([convert.feed_record_from_pb(r) for r in batch.records])
+            log.info(
+                "api: feed batch %d: %d record(s) %s",
+                n,
+                len(results),
+                "applied" if all(r.ok for r in results) else "rejected",
+            )
+            yield pb.FeedBatchResult(
+                batch=n,
+                ok=all(r.ok for r in results),
+                results=[
+                    pb.FeedRecordResult(index=r.index, id=r.id or "", ok=r.ok, error=r.error)
+                    for r in results
+                ],
+            )
+            n += 1
+
 
 async def _wait_link_answer(
     sub: Subscription, sid: str, key: bytes, timeout: float
@@ -539,6 +604,27 @@ def _unary(
     )
 
 
+def _streaming(
+    fn: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Resp]],
+) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Resp]]:
+    """A streaming handler whose errors become gRPC statuses like the unary ones."""
+
+    async def handler(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Resp]:
+        try:
+            async for out in fn(request, context):
+                yield out
+        except Exception as exc:
+            err = _error_of(exc)
+            if err is None:
+                log.exception("api: %s failed", getattr(fn, "__name__", "call"))
+                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+            await context.abort(err.code, err.message)
+
+    return handler
+
+
 def _handlers(svc: _Service) -> grpc.GenericRpcHandler[Any, Any]:
     s = svc
     table: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
@@ -578,6 +664,11 @@ def _handlers(svc: _Service) -> grpc.GenericRpcHandler[Any, Any]:
             s.WatchEvents,
             request_deserializer=pb.WatchEventsRequest.FromString,
             response_serializer=pb.Event.SerializeToString,
+        ),
+        "FeedDestinations": grpc.stream_stream_rpc_method_handler(
+            _streaming(s.FeedDestinations),
+            request_deserializer=pb.FeedBatch.FromString,
+            response_serializer=pb.FeedBatchResult.SerializeToString,
         ),
     }
     return grpc.method_handlers_generic_handler(SERVICE_NAME, table)
@@ -620,6 +711,8 @@ class ManagementServer:
         self._server: grpc.aio.Server | None = None
         self._socket_ino: int | None = None
         self._watchers: set[Subscription] = set()
+        #: The FeedDestinations batch applier (modem), created on first use.
+        self.feed_applier: Any = None
 
     @property
     def watchers(self) -> list[Subscription]:

@@ -112,8 +112,23 @@ def run_daemon(
                 await metrics.aclose()
             await daemon.shutdown()
             return EXIT_RUNTIME
+        from ..dataplane.service import DataplaneError, start_dataplane
+
+        try:
+            # [router.kernel] / [router.hooks] / [modem.feed] / [modem.nl80211]; None if off
+            dataplane = await start_dataplane(daemon)
+        except DataplaneError as exc:
+            log.error("%s", exc)
+            if api is not None:
+                await api.stop()
+            if metrics is not None:
+                await metrics.aclose()
+            await daemon.shutdown()
+            return EXIT_RUNTIME
         await stop.wait()
         log.info("signal received, shutting down")
+        if dataplane is not None:
+            await dataplane.stop()
         if api is not None:
             await api.stop()
         if metrics is not None:
