@@ -530,8 +530,7 @@ class _UdpFeed(asyncio.DatagramProtocol):
         self._queue: asyncio.Queue[tuple[bytes, Any]] = asyncio.Queue(1024)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         self.feed._spawn(self._worker())
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
