@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .metric import metric_changed, route_metric, shaping_rate
-from .netlink import PAUSED_RATE_BITS, FlushReport, Netlink
+from .netlink import MAX_MINOR, FlushReport, Netlink
 from .table import Change, DestKey, DestState, key_text
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class Plan:
     metric: int = 0
     #: Shaping rate in bits/s (None: no class for this destination).
     rate: int | None = None
+    #: Its traffic is held back (RFC 8651 Pause).
+    paused: bool = False
 
 
 def plan_for(d: DestState, cfg: KernelConfig, gateways: dict[bytes, DestState]) -> Plan:
@@ -80,11 +82,8 @@ def plan_for(d: DestState, cfg: KernelConfig, gateways: dict[bytes, DestState]) 
             if via6 is not None:
                 p.routes.add((n6, via6))
     if cfg.shaping and not d.layer3 and len(d.mac) == 6:
-        p.rate = (
-            PAUSED_RATE_BITS
-            if d.paused
-            else shaping_rate(d.metrics, cfg.rate_percent, cfg.default_rate)
-        )
+        p.rate = shaping_rate(d.metrics, cfg.rate_percent, cfg.default_rate)
+        p.paused = d.paused
     return p
 
 
@@ -95,6 +94,7 @@ class _Installed:
     metric: int | None = None
     minor: int | None = None
     rate: int | None = None
+    paused: bool = False
 
 
 class KernelApplier:
@@ -132,7 +132,7 @@ class KernelApplier:
             if self.flushed_at_start.total:
                 log.warning("kernel: removed %s left by an earlier run", self.flushed_at_start)
             if self.cfg.shaping:
-                await self.nl.shaping_setup(self.ifindex)
+                await self.nl.shaping_setup(self.ifindex, self.cfg.queue_limit)
         except BaseException:
             await self.nl.close()
             raise
@@ -147,7 +147,9 @@ class KernelApplier:
         return self.flushed_at_start
 
     async def stop(self) -> None:
-        """Remove everything installed, close netlink."""
+        """Remove everything installed, close netlink (a second call does nothing)."""
+        if not self.nl.is_open:
+            return
         try:
             report = await self.nl.flush()
             log.info("kernel: removed %s at shutdown", report)
@@ -199,17 +201,18 @@ class KernelApplier:
             if ip not in plan.neighbours:
                 await self.nl.neigh_del(self.ifindex, ip)
                 inst.neighbours.discard(ip)
-        await self._shape(key, inst, plan.rate)
+        await self._shape(key, inst, plan)
         if d is None:
             del self._installed[key]
 
-    async def _shape(self, key: DestKey, inst: _Installed, rate: int | None) -> None:
-        mac = key[0]
+    async def _shape(self, key: DestKey, inst: _Installed, plan: Plan) -> None:
+        mac, rate = key[0], plan.rate
         if rate is None:
             if inst.minor is not None:
                 await self.nl.class_del(self.ifindex, inst.minor)
                 self._minors.pop(mac, None)
                 inst.minor = inst.rate = None
+                inst.paused = False
             return
         if inst.minor is None:
             minor = self._alloc_minor(mac)
@@ -223,24 +226,28 @@ class KernelApplier:
             await self.nl.class_set(
                 self.ifindex, inst.minor, rate, create=False, queue_limit=self.cfg.queue_limit
             )
-            log.info(
-                "kernel: %s %s",
-                key_text(key),
-                "paused" if rate <= PAUSED_RATE_BITS else f"shaped to {rate} bit/s",
-            )
+            log.info("kernel: %s shaped to %d bit/s", key_text(key), rate)
             inst.rate = rate
+        if plan.paused and not inst.paused:
+            await self.nl.filter_add(self.ifindex, inst.minor, mac, hold=True)
+            inst.paused = True
+            log.info("kernel: %s paused", key_text(key))
+        elif inst.paused and not plan.paused:
+            await self.nl.filter_del(self.ifindex, inst.minor, hold=True)
+            inst.paused = False
+            log.info("kernel: %s restarted", key_text(key))
 
     def _alloc_minor(self, mac: bytes) -> int:
         # One class per MAC; minors are not reused while the MAC has one.
         used = set(self._minors.values())
-        for _ in range(0xFFFE):
+        for _ in range(MAX_MINOR):
             m = self._next_minor
-            self._next_minor = m % 0xFFFE + 1
+            self._next_minor = m % MAX_MINOR + 1
             if m not in used:
                 self._minors[mac] = m
                 return m
-        raise RuntimeError("no free HTB class id (65534 destinations shaped)")
+        raise RuntimeError(f"no free HTB class id ({MAX_MINOR} destinations shaped)")
 
-    def installed(self) -> dict[DestKey, tuple[int | None, int | None]]:
-        """Per destination: (route metric, shaping rate) as installed."""
-        return {k: (v.metric, v.rate) for k, v in self._installed.items()}
+    def installed(self) -> dict[DestKey, tuple[int | None, int | None, bool]]:
+        """Per destination: (route metric, shaping rate, paused) as installed."""
+        return {k: (v.metric, v.rate, v.paused) for k, v in self._installed.items()}

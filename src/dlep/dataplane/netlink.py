@@ -9,7 +9,7 @@ start can find and remove it:
   (``ip neigh show proto 77``);
 * shaping: a root HTB qdisc whose major handle is ``qdisc_handle``
   (``tc qdisc show`` → ``htb d1e0: root``), one class and one u32 filter per
-  destination MAC under it.
+  destination MAC under it, and a hold class ``d1e0:ffff`` for paused ones.
 
 The u32 filter matches the destination MAC address at offsets -14 and -10
 from the network header (the Ethernet header on egress). pyroute2's u32 key
@@ -36,7 +36,7 @@ from pyroute2.netlink import (
     nlmsg,
 )
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTM_NEWTFILTER
+from pyroute2.netlink.rtnl import RTM_DELTFILTER, RTM_NEWTFILTER
 
 __all__ = [
     "NUD_PERMANENT",
@@ -56,9 +56,12 @@ TC_U32_TERMINAL: Final = 1
 #: Kernel "direct" rate cap (bytes/s) of a 32-bit HTB rate field; faster
 #: rates go in the 64-bit attributes (pyroute2 handles that).
 MTU_BURST: Final = 1514
-#: Paused: the HTB rate that still lets pyroute2 express a burst of one
-#: full frame in 32-bit ticks (about one frame per 190 s): a stop, in practice.
-PAUSED_RATE_BITS: Final = 64
+#: The hold class (paused destinations' frames go there) and the u32 prio
+#: offset of the normal filters (pause filters use prio = minor, first).
+HOLD_MINOR: Final = 0xFFFF
+NORMAL_PRIO_BASE: Final = 0x8000
+MAX_MINOR: Final = 0x7FFF
+EINVAL: Final = 22
 ENOENT: Final = 2
 ESRCH: Final = 3
 EEXIST: Final = 17
@@ -166,6 +169,11 @@ class Netlink:
             ipr.close()
 
     @property
+    def is_open(self) -> bool:
+        """True between :meth:`open` and :meth:`close`."""
+        return self._ipr is not None
+
+    @property
     def ipr(self) -> Any:
         if self._ipr is None:
             raise RuntimeError("netlink socket is not open")
@@ -220,6 +228,9 @@ class Netlink:
                         priority=msg.get_attr("RTA_PRIORITY") or 0,
                         proto=self.protocol,
                         tos=msg["tos"],
+                        # The kernel matches the scope too; pyroute2's
+                        # default for "del" is not the route's.
+                        scope=msg["scope"],
                     )
                     report.routes += 1
                 except NetlinkError as exc:
@@ -322,10 +333,17 @@ class Netlink:
                 raise
 
     # -- shaping -----------------------------------------------------------------------
+    #
+    # Root HTB qdisc MAJOR:, one class MAJOR:minor per destination MAC (a pfifo
+    # leaf), and the hold class MAJOR:ffff. Each destination has a u32 filter
+    # at prio NORMAL_PRIO_BASE + minor into its class; while it is paused, a
+    # second filter at prio minor (looked at first) sends its frames to the
+    # hold class instead. Pausing this way leaves the destination's own
+    # class (its tokens, its queue) untouched, so a Restart is immediate.
 
-    async def shaping_setup(self, ifindex: int) -> None:
-        """Our root HTB qdisc on ``ifindex``; unclassified traffic bypasses it
-        (``default 0``: HTB sends it directly, unshaped).
+    async def shaping_setup(self, ifindex: int, queue_limit: int) -> None:
+        """Our root HTB qdisc on ``ifindex`` and its hold class; unclassified
+        traffic bypasses it (``default 0``: HTB sends it directly, unshaped).
 
         Refuses (RuntimeError) to replace a root qdisc that someone else put
         there: only the kernel's default (handle 0) or ours is replaced.
@@ -340,6 +358,32 @@ class Netlink:
         if root is not None and root["handle"] >> 16 == self.major:
             await self.ipr.tc("del", index=ifindex, handle=self.major << 16, parent=TC_H_ROOT)
         await self.ipr.tc("add", "htb", index=ifindex, handle=self.major << 16, default=0)
+        # The hold class: 64 bit/s (the least whose rate table of 2 KiB
+        # frames fits pyroute2's 32-bit tick fields) with a one-octet bucket,
+        # so at most the first frame sent to it after a quiet spell gets out
+        # (a 1500-octet frame then costs over 3 minutes of tokens); later
+        # ones wait in its queue and are dropped beyond queue_limit.
+        classid = (self.major << 16) | HOLD_MINOR
+        await self.ipr.tc(
+            "add-class",
+            "htb",
+            index=ifindex,
+            handle=classid,
+            parent=self.major << 16,
+            rate="64bit",
+            ceil="64bit",
+            burst=1,
+            cburst=1,
+            quantum=MTU_BURST,
+        )
+        await self.ipr.tc(
+            "add",
+            "pfifo",
+            index=ifindex,
+            handle=HOLD_MINOR << 16,
+            parent=classid,
+            limit=queue_limit,
+        )
 
     async def class_set(
         self,
@@ -357,8 +401,6 @@ class Netlink:
         # About 5 ms of traffic, at least two full frames: enough for HTB to
         # keep the rate at modest speeds without long bursts.
         burst = max(2 * MTU_BURST, rate_bytes // 200)
-        if rate_bits <= PAUSED_RATE_BITS:
-            burst = MTU_BURST
         kw = {
             "index": ifindex,
             "handle": classid,
@@ -377,21 +419,24 @@ class Netlink:
         else:
             await self.ipr.tc("change-class", "htb", **kw)
 
-    async def filter_add(self, ifindex: int, minor: int, mac: bytes) -> None:
-        """Steer frames to ``mac`` into class ``major:minor`` (u32, prio = minor)."""
+    async def filter_add(self, ifindex: int, minor: int, mac: bytes, *, hold: bool = False) -> None:
+        """Steer frames to ``mac`` into class ``major:minor`` (``hold``: into
+        the hold class, at the higher-priority pause prio)."""
+        target = HOLD_MINOR if hold else minor
+        prio = minor if hold else NORMAL_PRIO_BASE + minor
         msg = _U32FilterMsg()
         msg["family"] = socket.AF_UNSPEC
         msg["index"] = ifindex
         msg["handle"] = 0
         msg["parent"] = self.major << 16
-        msg["info"] = socket.htons(ETH_P_ALL) | (minor << 16)
+        msg["info"] = socket.htons(ETH_P_ALL) | (prio << 16)
         msg["attrs"] = [
             ("TCA_KIND", "u32"),
             (
                 "TCA_OPTIONS",
                 {
                     "attrs": [
-                        ("TCA_U32_CLASSID", (self.major << 16) | minor),
+                        ("TCA_U32_CLASSID", (self.major << 16) | target),
                         ("TCA_U32_SEL", u32_mac_selector(mac)),
                     ]
                 },
@@ -405,19 +450,34 @@ class Netlink:
             )
         )
 
-    async def class_del(self, ifindex: int, minor: int) -> None:
-        """Remove the filter and the class of ``major:minor``."""
+    async def filter_del(self, ifindex: int, minor: int, *, hold: bool = False) -> None:
+        """Remove the filter of ``minor`` (``hold``: its pause filter).
+
+        Built by hand: pyroute2's ``del-filter`` leaves the prio out, and a
+        delete without a prio removes every filter of the qdisc.
+        """
+        prio = minor if hold else NORMAL_PRIO_BASE + minor
+        msg = _U32FilterMsg()
+        msg["family"] = socket.AF_UNSPEC
+        msg["index"] = ifindex
+        msg["handle"] = 0
+        msg["parent"] = self.major << 16
+        msg["info"] = socket.htons(ETH_P_ALL) | (prio << 16)
+        msg["attrs"] = [("TCA_KIND", "u32")]
         try:
-            await self.ipr.tc(
-                "del-filter",
-                index=ifindex,
-                parent=self.major << 16,
-                prio=minor,
-                protocol=ETH_P_ALL,
+            await self._list(
+                await self.ipr.nlm_request(
+                    msg, msg_type=RTM_DELTFILTER, msg_flags=NLM_F_REQUEST | NLM_F_ACK
+                )
             )
         except NetlinkError as exc:
-            if exc.code not in (ENOENT, ESRCH):
+            if exc.code not in (ENOENT, ESRCH, EINVAL):
                 raise
+
+    async def class_del(self, ifindex: int, minor: int) -> None:
+        """Remove the filters and the class of ``major:minor``."""
+        await self.filter_del(ifindex, minor, hold=True)
+        await self.filter_del(ifindex, minor)
         try:
             await self.ipr.tc("del-class", index=ifindex, handle=(self.major << 16) | minor)
         except NetlinkError as exc:
