@@ -139,8 +139,8 @@ async def test_undeclared_metric_and_unoffered_extension_are_refused(pair: Pair)
 
 
 async def test_pause_through_the_feed_reaches_the_router(pair: Pair) -> None:
-    from dlep.ext.pause import QueuesPaused
     from dlep.daemon import SessionEvent
+    from dlep.ext.pause import QueuesPaused
 
     sub = pair.router.subscribe()
     applier = FeedApplier(pair.modem)
@@ -180,7 +180,10 @@ async def test_json_lines_stream(pair: Pair) -> None:
     assert answers[0] == {"ok": True, "results": [{"index": 0, "ok": True, "id": "x"}]}
     assert answers[1]["ok"] is False and answers[1]["error"].startswith("not JSON")
     assert answers[2]["ok"] is False
-    assert answers[2]["results"][1]["error"] == "records[1].mac: destination 02:00:00:00:00:06 already exists"
+    assert (
+        answers[2]["results"][1]["error"]
+        == "records[1].mac: destination 02:00:00:00:00:06 already exists"
+    )
     assert answers[3]["ok"] is True
     assert pair.modem.known_destinations() == {}
     await feed.stop()
@@ -237,7 +240,9 @@ async def test_grpc_feed_stream(pair: Pair) -> None:
                 pb.FeedRecord(op="update", mac=M6, metrics=pb.Metrics(cdrt=1)),
             ]
         )
-        yield pb.FeedBatch(records=[pb.FeedRecord(op="update", mac=M5, ext=pb.ExtensionValues(latency_min=5))])
+        yield pb.FeedBatch(
+            records=[pb.FeedRecord(op="update", mac=M5, ext=pb.ExtensionValues(latency_min=5))]
+        )
 
     async with ManagementClient.unix(pair.modem_api.socket_path, timeout=5) as client:
         results = [r async for r in client.feed(batches())]

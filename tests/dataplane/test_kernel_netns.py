@@ -27,7 +27,7 @@ from dlep.fsm import Metrics
 from tests.integration.conftest import free_port, modem_config, router_config
 
 from .conftest import until
-from .netns import DEST_SUBNET, DEST_V4, PROTO, Link, link
+from .netns import DEST_SUBNET, DEST_V4, Link, link
 
 pytestmark = pytest.mark.root
 
@@ -128,7 +128,9 @@ async def test_destination_lifecycle_in_the_kernel(setup: Setup) -> None:
 
     # Destination Down: everything of it goes (our root qdisc stays).
     await setup.modem.drop_destination(setup.mac)
-    await until(lambda: not lk.routes() and not lk.neighbours() and not dest_classes(lk), what="gone")
+    await until(
+        lambda: not lk.routes() and not lk.neighbours() and not dest_classes(lk), what="gone"
+    )
     assert not await lk.aping(wait=0.5)
     assert lk.root_qdisc()["handle"] == "d1e0:"
 
@@ -136,7 +138,9 @@ async def test_destination_lifecycle_in_the_kernel(setup: Setup) -> None:
 async def test_session_loss_removes_everything(setup: Setup) -> None:
     lk = setup.link
     await setup.modem.shutdown()
-    await until(lambda: not lk.routes() and not lk.neighbours() and not dest_classes(lk), what="gone")
+    await until(
+        lambda: not lk.routes() and not lk.neighbours() and not dest_classes(lk), what="gone"
+    )
 
 
 async def test_stop_removes_everything_and_leaves_others_alone(setup: Setup) -> None:
@@ -196,8 +200,22 @@ def _iperf3(lk: Link, seconds: int = 4) -> float:
                 break
             subprocess.run(["sleep", "0.1"], check=False)
         res = subprocess.run(
-            ["ip", "netns", "exec", lk.rns, "iperf3", "-c", DEST_V4, "-p", port, "-t", str(seconds),
-             "-O", "1", "-J"],
+            [
+                "ip",
+                "netns",
+                "exec",
+                lk.rns,
+                "iperf3",
+                "-c",
+                DEST_V4,
+                "-p",
+                port,
+                "-t",
+                str(seconds),
+                "-O",
+                "1",
+                "-J",
+            ],
             capture_output=True,
             text=True,
             timeout=seconds + 20,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from dlep.daemon import Lagged, SessionEvent
+from dlep.dataplane.table import DestinationTable, key_text
 from dlep.ext.link_id import LinkIdentifier
 from dlep.ext.multihop import HopCount
 from dlep.ext.pause import (
@@ -14,7 +15,6 @@ from dlep.ext.pause import (
     QueuesPaused,
     QueuesRestarted,
 )
-from dlep.dataplane.table import DestinationTable, key_text
 from dlep.fsm import (
     DestinationDown,
     DestinationInfo,
