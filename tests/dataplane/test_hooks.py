@@ -102,7 +102,7 @@ async def test_hanging_command_is_killed(tmp_path: Path) -> None:
 
 
 def test_unknown_entry_point() -> None:
-    with pytest.raises(HookError, match="no 'dlep.hooks' entry point 'nope'"):
+    with pytest.raises(HookError, match=r"no 'dlep\.hooks' entry point 'nope'"):
         load_hook("nope")
 
 
