@@ -9,8 +9,7 @@ cannot have it.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from dlep.api.server import ManagementServer
 from dlep.daemon import ModemDaemon, RouterDaemon
 from tests.integration.conftest import free_port, modem_config, router_config
+from tests.integration.conftest import wait_until as until
 
 EXTS = ["multi-hop", "pause", "latency-range", "link-identifier"]
 MAC1 = "02:00:00:00:00:01"
@@ -33,16 +33,6 @@ class Pair:
 
     def router_dests(self) -> dict[str, Any]:
         return {info.mac_str: info for _, info in self.router.destinations()}
-
-
-async def until(cond: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``cond`` every 20 ms (AssertionError after ``timeout``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not cond():
-        if loop.time() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or cond}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture

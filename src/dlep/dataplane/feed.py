@@ -25,7 +25,6 @@ when one fails, the others say they were not applied.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import logging
@@ -40,6 +39,7 @@ from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import Metrics
 from ..fsm.metrics import METRIC_FIELDS
 from ..wire import DataItem, MacAddress, format_mac
+from .tasks import cancel_all
 
 __all__ = [
     "FeedApplier",
@@ -509,12 +509,8 @@ class JsonLinesFeed:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
+        tasks, self._tasks = list(self._tasks), []
+        await cancel_all(*tasks)
 
 
 def _stdout_write(data: bytes) -> None:

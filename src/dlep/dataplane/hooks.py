@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .metric import route_metric
 from .table import Change
+from .tasks import cancel_all
 
 if TYPE_CHECKING:
     from ..config import HooksConfig, RouteMetricConfig
@@ -124,11 +125,8 @@ class HookRunner:
 
     async def stop(self) -> None:
         """Stop the worker (a running hook is given its timeout to finish)."""
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_all(task)
 
     async def _worker(self) -> None:
         while True:

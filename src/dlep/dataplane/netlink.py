@@ -22,7 +22,7 @@ import ipaddress
 import logging
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -132,6 +132,18 @@ class FlushReport:
         return self.routes + self.neighbours + self.qdiscs
 
 
+async def _delete(request: Awaitable[Any], *also: int) -> bool:
+    """Await a delete request; False (not an error) if the object was
+    already gone (ENOENT/ESRCH, and the codes in ``also``)."""
+    try:
+        await request
+    except NetlinkError as exc:
+        if exc.code in (ENOENT, ESRCH, *also):
+            return False
+        raise
+    return True
+
+
 def _family(obj: IPAddr | IPNetwork) -> int:
     return socket.AF_INET6 if obj.version == 6 else socket.AF_INET
 
@@ -187,6 +199,9 @@ class Netlink:
             out.append(msg)
         return out
 
+    async def _list_of(self, request: Awaitable[Any]) -> list[Any]:
+        return await self._list(await request)
+
     async def _dump(self, coro: Any) -> AsyncIterator[Any]:
         for msg in await self._list(await coro):
             yield msg
@@ -218,8 +233,8 @@ class Netlink:
                 table = msg.get_attr("RTA_TABLE") or msg["table"]
                 if table != self.table:
                     continue
-                try:
-                    await self.ipr.route(
+                report.routes += await _delete(
+                    self.ipr.route(
                         "del",
                         family=family,
                         dst=msg.get_attr("RTA_DST"),
@@ -232,25 +247,16 @@ class Netlink:
                         # default for "del" is not the route's.
                         scope=msg["scope"],
                     )
-                    report.routes += 1
-                except NetlinkError as exc:
-                    if exc.code not in (ENOENT, ESRCH):
-                        raise
+                )
         for family in (socket.AF_INET, socket.AF_INET6):
             async for msg in self._dump(self.ipr.neigh("dump", family=family)):
                 if msg.get_attr("NDA_PROTOCOL") != self.protocol:
                     continue
-                try:
-                    await self.ipr.neigh(
-                        "del",
-                        family=family,
-                        dst=msg.get_attr("NDA_DST"),
-                        ifindex=msg["ifindex"],
+                report.neighbours += await _delete(
+                    self.ipr.neigh(
+                        "del", family=family, dst=msg.get_attr("NDA_DST"), ifindex=msg["ifindex"]
                     )
-                    report.neighbours += 1
-                except NetlinkError as exc:
-                    if exc.code not in (ENOENT, ESRCH):
-                        raise
+                )
         for index in await self.link_indexes():
             if await self._root_is_ours(index):
                 await self.ipr.tc("del", index=index, handle=self.major << 16, parent=TC_H_ROOT)
@@ -287,11 +293,7 @@ class Netlink:
 
     async def neigh_del(self, ifindex: int, ip: IPAddr) -> None:
         """Remove our entry for ``ip`` (gone already is fine)."""
-        try:
-            await self.ipr.neigh("del", family=_family(ip), dst=str(ip), ifindex=ifindex)
-        except NetlinkError as exc:
-            if exc.code not in (ENOENT, ESRCH):
-                raise
+        await _delete(self.ipr.neigh("del", family=_family(ip), dst=str(ip), ifindex=ifindex))
 
     # -- routes ----------------------------------------------------------------------
 
@@ -326,11 +328,7 @@ class Netlink:
         """Remove that route (gone already is fine)."""
         spec = self._route_spec(dst, ifindex, gateway, metric)
         spec.pop("flags", None)
-        try:
-            await self.ipr.route("del", **spec)
-        except NetlinkError as exc:
-            if exc.code not in (ENOENT, ESRCH):
-                raise
+        await _delete(self.ipr.route("del", **spec))
 
     # -- shaping -----------------------------------------------------------------------
     #
@@ -464,22 +462,13 @@ class Netlink:
         msg["parent"] = self.major << 16
         msg["info"] = socket.htons(ETH_P_ALL) | (prio << 16)
         msg["attrs"] = [("TCA_KIND", "u32")]
-        try:
-            await self._list(
-                await self.ipr.nlm_request(
-                    msg, msg_type=RTM_DELTFILTER, msg_flags=NLM_F_REQUEST | NLM_F_ACK
-                )
-            )
-        except NetlinkError as exc:
-            if exc.code not in (ENOENT, ESRCH, EINVAL):
-                raise
+        request = self.ipr.nlm_request(
+            msg, msg_type=RTM_DELTFILTER, msg_flags=NLM_F_REQUEST | NLM_F_ACK
+        )
+        await _delete(self._list_of(request), EINVAL)
 
     async def class_del(self, ifindex: int, minor: int) -> None:
         """Remove the filters and the class of ``major:minor``."""
         await self.filter_del(ifindex, minor, hold=True)
         await self.filter_del(ifindex, minor)
-        try:
-            await self.ipr.tc("del-class", index=ifindex, handle=(self.major << 16) | minor)
-        except NetlinkError as exc:
-            if exc.code not in (ENOENT, ESRCH):
-                raise
+        await _delete(self.ipr.tc("del-class", index=ifindex, handle=(self.major << 16) | minor))

@@ -42,7 +42,6 @@ kernel's ``mac80211_hwsim`` radios where that module is available.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Mapping
@@ -52,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..daemon import DaemonError, ModemDaemon
 from ..fsm import Metrics
 from ..wire import format_mac
+from .tasks import cancel_all
 
 if TYPE_CHECKING:
     from ..config import Nl80211Config
@@ -293,11 +293,8 @@ class Nl80211Source:
 
     async def stop(self) -> None:
         """Stop polling (destinations stay until the modem stops)."""
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_all(task)
         if self._iw is not None:
             self._iw.close()
             self._iw = None

@@ -17,7 +17,6 @@ stream reports it lagged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from ..daemon import RouterDaemon
 from .hooks import HookFn, HookRunner
 from .kernel import KernelApplier
 from .table import Change, DestinationTable
+from .tasks import cancel_all
 
 if TYPE_CHECKING:
     from ..config import HooksConfig, KernelConfig
@@ -84,11 +84,8 @@ class RouterDataplane:
 
     async def stop(self) -> None:
         """Stop following; remove the kernel state; stop the hooks."""
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task, self._task = self._task, None
+        await cancel_all(task)
         if self.hooks is not None:
             await self.hooks.drain(2.0)
             await self.hooks.stop()
