@@ -248,3 +248,19 @@ async def test_iperf3_sees_the_shaped_rate(setup: Setup) -> None:
     got = await asyncio.to_thread(_iperf3, lk)
     print(f"iperf3 at CDRT 2 Mb/s: {got / 1e6:.3f} Mb/s")
     assert _within(got, 2_000_000), f"shaped to 2 Mb/s, iperf3 measured {got / 1e6:.2f} Mb/s"
+
+
+async def test_ipv6_addresses_and_subnets(setup: Setup) -> None:
+    lk = setup.link
+    await setup.modem.update_destination(setup.mac, add=["fd77:1::2", "fd77:2::/64"])
+    await until(
+        lambda: {r["dst"] for r in lk.routes()} >= {"fd77:1::2", "fd77:2::/64"}, what="v6 routes"
+    )
+    v6 = {r["dst"]: r for r in lk.routes() if ":" in r["dst"]}
+    assert "gateway" not in v6["fd77:1::2"] and v6["fd77:2::/64"]["gateway"] == "fd77:1::2"
+    assert v6["fd77:1::2"]["metric"] == v6["fd77:2::/64"]["metric"]
+    assert {n["dst"] for n in lk.neighbours()} == {DEST_V4, "fd77:1::2"}
+    await setup.modem.update_destination(setup.mac, drop=["fd77:1::2"])
+    # Without an IPv6 address of its own the subnet has no gateway: both go.
+    await until(lambda: all(":" not in r["dst"] for r in lk.routes()), what="v6 routes gone")
+    assert {n["dst"] for n in lk.neighbours()} == {DEST_V4}
