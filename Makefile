@@ -17,9 +17,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# ruff (with the private-member rule on src/) and the layer contract of
+# [tool.importlinter] in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src

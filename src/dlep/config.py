@@ -52,7 +52,7 @@ from pydantic import (
 from .ext.profiles import PROFILES
 from .fsm.discovery import ConnectionPoint
 from .fsm.metrics import METRIC_FIELDS, Metrics
-from .fsm.session import SessionConfig
+from .fsm.session_config import SessionConfig
 from .wire import DEFAULT_REGISTRY, DLEP_PORT, PeerType, Registry
 
 __all__ = [
@@ -1559,7 +1559,7 @@ class RouterConfig(_Model):
             init_timeout_ms=t.init_timeout_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             auto_accept_destinations=self.router.auto_accept_destinations,
-            profile=PROFILES[self.router.profile],
+            wire_translation=PROFILES[self.router.profile],
         )
 
 
@@ -1594,7 +1594,7 @@ class ModemConfig(_Model):
             init_timeout_ms=t.init_timeout_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             session_metrics=m.session_metrics.to_metrics(),
-            profile=PROFILES[m.profile],
+            wire_translation=PROFILES[m.profile],
         )
 
 

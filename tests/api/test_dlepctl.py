@@ -262,8 +262,8 @@ async def test_watch(live: Live) -> None:
     lines = table.out.splitlines()
     assert len(lines) == 2
     assert "session 1 (127.0.0.1:" in lines[0]
-    assert f"destination update: {MAC1} cdrr=7 Mb/s" in lines[0]
-    assert f"destination update: {MAC2} cdrr=3 Mb/s" in lines[1]
+    assert f"destination {MAC1} update: cdrr=7 Mb/s" in lines[0]
+    assert f"destination {MAC2} update: cdrr=3 Mb/s" in lines[1]
     ok(js)
     import json
 

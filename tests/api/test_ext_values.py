@@ -106,9 +106,11 @@ def test_destination_to_pb_carries_extension_values() -> None:
         {"name": "hop_count", "text": "3", "value": 3.0, "item_type": 21},
         {"name": "latency_range", "text": "0.5-4 ms", "value": 4000.0, "item_type": 28},
     ]
-    link = convert.to_dict(convert.destination_to_pb("1", DestinationInfo(
-        parse_mac(MAC), extra=(LinkIdentifier(b"\x01\x02\x03\x04"),)
-    )))
+    link = convert.to_dict(
+        convert.destination_to_pb(
+            "1", DestinationInfo(parse_mac(MAC), extra=(LinkIdentifier(b"\x01\x02\x03\x04"),))
+        )
+    )
     assert link["extensions"] == [
         {"name": "link_identifier", "text": "01:02:03:04", "item_type": LinkIdentifier.TYPE}
     ]
@@ -161,7 +163,7 @@ def _configs(port: int, tmp: Path) -> tuple[Any, Any]:
 def send_extension_items(modem: ModemDaemon, mac: str, items: list[DataItem]) -> None:
     """Destination Update with ``items`` from every modem session (the engine API)."""
     for c in modem._conns.values():
-        c.proto.session.update_destination(mac, extra=items)
+        c.proto.session.update_destination(mac, extra=items, now=asyncio.get_running_loop().time())
         c.proto.flush()
 
 

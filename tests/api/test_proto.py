@@ -39,14 +39,16 @@ def test_generated_modules_are_current(tmp_path: Path) -> None:
 
 
 def test_every_rpc_has_a_handler() -> None:
+    """The service is the generated servicer with every RPC overridden (an
+    RPC left to the base class would answer UNIMPLEMENTED)."""
+    from dlep.api._pb import management_pb2_grpc
+
     methods = {m.name for m in pb.DESCRIPTOR.services_by_name["Management"].methods}
-    svc = server._Service.__new__(server._Service)
-    handler = server._handlers(svc)
+    base = management_pb2_grpc.ManagementServicer
+    assert issubclass(server._Service, base)
     assert pb.DESCRIPTOR.services_by_name["Management"].full_name == server.SERVICE_NAME
     for name in methods:
-        assert callable(getattr(svc, name)), name
-        details = type("D", (), {"method": f"/{server.SERVICE_NAME}/{name}"})()
-        assert handler.service(details) is not None, name
+        assert getattr(server._Service, name) is not getattr(base, name), name
 
 
 def test_generated_grpc_module_imports() -> None:

@@ -6,7 +6,6 @@ calls extension hooks)."""
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Sequence
 
@@ -46,7 +45,7 @@ from dlep.ext.traffic_class import (
     EthernetClassification,
     TrafficClassification,
 )
-from dlep.fsm import Event, Inconsistency, Role, SessionConfig, State
+from dlep.fsm import DestKey, Event, Inconsistency, Role, State
 from dlep.wire import (
     CurrentDataRateReceive,
     CurrentDataRateTransmit,
@@ -551,8 +550,9 @@ class FakeSession:
         self.registry = reg
         self.sent: list[Message] = []
         self.emitted: list[Event] = []
+        self.now = 0.0
 
-    def send_message(self, message_type: int, items: Sequence[DataItem]) -> None:
+    def send_message(self, message_type: int, items: Sequence[DataItem], *, now: float) -> None:
         raw = encode_message(Message(message_type, tuple(items)), self.registry)
         self.sent.append(decode_message(raw, self.registry, extensions=self.extensions))
 
@@ -664,7 +664,7 @@ def test_router_destination_up_association_grants_and_status_response() -> None:
         CreditWindowGrant(10, 1000),
         CreditWindowGrant(11, 99_999),
     )
-    ext.on_items(s, msg, MAC1, ())  # type: ignore[arg-type]
+    ext.on_items(s, msg, DestKey(MAC1), ())  # type: ignore[arg-type]
     sent, events = s.take()
     assert sent == []  # the statuses go in the Destination Up Response
     assert of(events, CreditWindowAssociated) == [CreditWindowAssociated(MAC1, 1)]
@@ -672,12 +672,12 @@ def test_router_destination_up_association_grants_and_status_response() -> None:
         CreditGranted(10, 1000, 1000, 5000, M.DESTINATION_UP, MAC1),
         CreditGranted(11, 99_999, 65536, 65536, M.DESTINATION_UP, MAC1),
     ]
-    items = list(ext.response_items(s, M.DESTINATION_UP_RESPONSE, MAC1))  # type: ignore[arg-type]
+    items = list(ext.response_items(s, M.DESTINATION_UP_RESPONSE, DestKey(MAC1)))  # type: ignore[arg-type]
     assert items == [CreditWindowStatus(10, 5000), CreditWindowStatus(11, 65536)]
     encode_message(
         Message(M.DESTINATION_UP_RESPONSE, (*BASE[M.DESTINATION_UP_RESPONSE], *items)), REG
     )
-    assert list(ext.response_items(s, M.DESTINATION_UP_RESPONSE, MAC1)) == []  # type: ignore[arg-type]
+    assert list(ext.response_items(s, M.DESTINATION_UP_RESPONSE, DestKey(MAC1))) == []  # type: ignore[arg-type]
     assert list(ext.response_items(s, M.SESSION_UPDATE_RESPONSE, None)) == []  # type: ignore[arg-type]
     # Pacing: EF to MAC1 uses window 10, the rest window 11; MAC2 has no class.
     assert st.classify(MAC1, dscp=46) == 10
@@ -689,7 +689,7 @@ def test_router_requires_one_association_in_destination_up_and_update() -> None:
     for mt in (M.DESTINATION_UP, M.DESTINATION_UPDATE):
         ext, s, _ = up_router()
         with pytest.raises(ExtensionViolation) as exc:
-            ext.on_items(s, rx(mt, MacAddress(MAC1), CreditWindowGrant(10, 1)), MAC1, ())  # type: ignore[arg-type]
+            ext.on_items(s, rx(mt, MacAddress(MAC1), CreditWindowGrant(10, 1)), DestKey(MAC1), ())  # type: ignore[arg-type]
         assert exc.value.status == StatusCode.INVALID_DATA
         assert "exactly one" in exc.value.reason
 
@@ -698,7 +698,7 @@ def test_router_rejects_association_with_unknown_tid() -> None:
     ext, s, _ = up_router()
     with pytest.raises(ExtensionViolation) as exc:
         ext.on_items(
-            s, rx(M.DESTINATION_UP, MacAddress(MAC1), CreditWindowAssociation(9)), MAC1, ()
+            s, rx(M.DESTINATION_UP, MacAddress(MAC1), CreditWindowAssociation(9)), DestKey(MAC1), ()
         )  # type: ignore[arg-type]
     assert exc.value.status == 130
 
@@ -707,15 +707,17 @@ def test_router_accepts_class_defined_in_the_same_destination_up() -> None:
     ext, s, st = up_router()
     tc = TrafficClassification(7, (DiffservClassification(12, (10,)),))
     msg = rx(M.DESTINATION_UP, MacAddress(MAC1), tc, CreditWindowAssociation(7))
-    ext.on_items(s, msg, MAC1, ())  # type: ignore[arg-type]
+    ext.on_items(s, msg, DestKey(MAC1), ())  # type: ignore[arg-type]
     assert st.classify(MAC1, dscp=10) == 12
 
 
 def test_router_destination_update_reassociates() -> None:
     ext, s, st = up_router()
-    ext.on_items(s, rx(M.DESTINATION_UP, MacAddress(MAC1), CreditWindowAssociation(1)), MAC1, ())  # type: ignore[arg-type]
     ext.on_items(
-        s, rx(M.DESTINATION_UPDATE, MacAddress(MAC1), CreditWindowAssociation(2)), MAC1, ()
+        s, rx(M.DESTINATION_UP, MacAddress(MAC1), CreditWindowAssociation(1)), DestKey(MAC1), ()
+    )  # type: ignore[arg-type]
+    ext.on_items(
+        s, rx(M.DESTINATION_UPDATE, MacAddress(MAC1), CreditWindowAssociation(2)), DestKey(MAC1), ()
     )  # type: ignore[arg-type]
     assert st.classify(MAC1, dscp=46) == 12
     _, events = s.take()
@@ -723,7 +725,7 @@ def test_router_destination_update_reassociates() -> None:
         CreditWindowAssociated(MAC1, 1),
         CreditWindowAssociated(MAC1, 2),
     ]
-    ext.on_destination_gone(s, MAC1)  # type: ignore[arg-type]
+    ext.on_destination_gone(s, DestKey(MAC1))  # type: ignore[arg-type]
     assert st.classify(MAC1, dscp=46) is None
 
 
@@ -735,7 +737,7 @@ def test_router_grant_in_destination_update_sends_credit_control() -> None:
         CreditWindowAssociation(1),
         CreditWindowGrant(10, 500),
     )
-    ext.on_items(s, msg, MAC1, ())  # type: ignore[arg-type]
+    ext.on_items(s, msg, DestKey(MAC1), ())  # type: ignore[arg-type]
     (cc,) = s.sent
     assert cc.type == CREDIT_CONTROL
     assert cc.get_all(CreditWindowRequest) == [CreditWindowRequest((10,))]
@@ -744,7 +746,7 @@ def test_router_grant_in_destination_update_sends_credit_control() -> None:
     # A second one waits for the Credit Control Response, merged.
     s.take()
     ann = rx(M.DESTINATION_ANNOUNCE_RESPONSE, MacAddress(MAC2), Status(0), CreditWindowGrant(11, 7))
-    ext.on_items(s, ann, MAC2, ())  # type: ignore[arg-type]
+    ext.on_items(s, ann, DestKey(MAC2), ())  # type: ignore[arg-type]
     assert s.sent == []
     ext.on_message(s, rx(CREDIT_CONTROL_RESPONSE, CreditWindowGrant(10, 0)))  # type: ignore[arg-type]
     (cc2,) = s.sent
@@ -877,7 +879,7 @@ def test_8021q_router() -> None:
     init = rx(M.SESSION_INITIALIZATION_RESPONSE, *BASE[2], tc, *cwis, reg=REG5, ext=on5)
     ext.on_peer_init(s, init)  # type: ignore[arg-type]
     up = rx(M.DESTINATION_UP, MacAddress(MAC1), CreditWindowAssociation(1), reg=REG5, ext=on5)
-    ext.on_items(s, up, MAC1, ())  # type: ignore[arg-type]
+    ext.on_items(s, up, DestKey(MAC1), ())  # type: ignore[arg-type]
     assert st.classify(MAC1, vid=3, pcp=7) == 1
     assert st.classify(MAC1, vid=3, pcp=0) == 2
     assert st.consume(1, 100) and not st.consume(1, 1)
@@ -931,9 +933,9 @@ def test_modem_status_tolerance() -> None:
     st = ext.new_state(s)  # type: ignore[arg-type]
     ext.init_items(s)  # type: ignore[arg-type]
     msg = rx(M.DESTINATION_UP_RESPONSE, MacAddress(MAC1), Status(0), CreditWindowStatus(10, 3950))
-    ext.on_items(s, msg, MAC1, ())  # type: ignore[arg-type]
+    ext.on_items(s, msg, DestKey(MAC1), ())  # type: ignore[arg-type]
     msg2 = rx(M.DESTINATION_UP_RESPONSE, MacAddress(MAC1), Status(0), CreditWindowStatus(10, 3000))
-    ext.on_items(s, msg2, MAC1, ())  # type: ignore[arg-type]
+    ext.on_items(s, msg2, DestKey(MAC1), ())  # type: ignore[arg-type]
     _, events = s.take()
     assert [e.mismatch for e in of(events, CreditStatusReceived)] == [False, True]  # type: ignore[attr-defined]
     (cwi,) = st.resync_items([10])
@@ -1073,8 +1075,6 @@ def test_state_without_session() -> None:
 # Flows between a router and a modem engine (need the engine hooks)
 # --------------------------------------------------------------------------
 
-HOOKS = "plugins" in {f.name for f in dataclasses.fields(SessionConfig)}
-needs_hooks = pytest.mark.skipif(not HOOKS, reason="engine hooks not landed")
 
 
 def pair(
@@ -1104,7 +1104,6 @@ def establish(p: object) -> tuple[list[Event], list[Event]]:
     return events
 
 
-@needs_hooks
 def test_flow_session_up_carries_classes_and_windows() -> None:
     p = pair()
     p.pump()  # type: ignore[attr-defined]
@@ -1123,13 +1122,12 @@ def test_flow_session_up_carries_classes_and_windows() -> None:
     assert len(of(events, CreditWindowsChanged)) == 1
 
 
-@needs_hooks
 def test_flow_destination_up_grant_and_status() -> None:
     p = pair()
     establish(p)
     m, r = p.modem, p.router  # type: ignore[attr-defined]
     mst, rst = credit_state(m), credit_state(r)
-    m.add_destination(MAC1, extra=mst.destination_items(MAC1, tid=1, grants={11: 3000}))
+    m.add_destination(MAC1, extra=mst.destination_items(MAC1, tid=1, grants={11: 3000}), now=p.now)
     p.pump()  # type: ignore[attr-defined]
     (resp,) = [w.message for w in p.log if w.type == M.DESTINATION_UP_RESPONSE]  # type: ignore[attr-defined]
     assert resp.get_all(CreditWindowStatus) == [CreditWindowStatus(11, 3000)]
@@ -1138,17 +1136,16 @@ def test_flow_destination_up_grant_and_status() -> None:
     assert of(m.events(), CreditStatusReceived)[0].reported == 3000  # type: ignore[attr-defined]
 
 
-@needs_hooks
 def test_flow_grant_request_and_one_outstanding() -> None:
     p = pair()
     establish(p)
     m, r = p.modem, p.router  # type: ignore[attr-defined]
     mst, rst = credit_state(m), credit_state(r)
-    m.add_destination(MAC1, extra=mst.destination_items(MAC1, tid=1))
+    m.add_destination(MAC1, extra=mst.destination_items(MAC1, tid=1), now=p.now)
     p.pump()  # type: ignore[attr-defined]
     p.log.clear()  # type: ignore[attr-defined]
-    assert mst.grant(10, 1000)
-    assert not mst.grant(10, 500)  # waits for the response
+    assert mst.grant(10, 1000, now=p.now)
+    assert not mst.grant(10, 500, now=p.now)  # waits for the response
     p.pump()  # type: ignore[attr-defined]
     assert [w.type for w in p.log] == [  # type: ignore[attr-defined]
         CREDIT_CONTROL,
@@ -1160,14 +1157,13 @@ def test_flow_grant_request_and_one_outstanding() -> None:
     p.log.clear()  # type: ignore[attr-defined]
     while rst.consume(10, 1500):
         pass
-    assert rst.request_credits([10])
+    assert rst.request_credits([10], now=p.now)
     p.pump()  # type: ignore[attr-defined]
     assert [w.sender for w in p.log] == ["router", "modem"]  # type: ignore[attr-defined]
     assert rst.credits(10) == 1000  # the default policy grants nothing extra
     assert of(m.events(), CreditRequested)
 
 
-@needs_hooks
 def test_flow_missing_association_ends_session_with_130() -> None:
     p = pair()
     establish(p)
@@ -1178,7 +1174,6 @@ def test_flow_missing_association_ends_session_with_130() -> None:
     assert term.type == M.SESSION_TERMINATION and status_of(term) == 130
 
 
-@needs_hooks
 def test_flow_not_negotiated_items_end_session_with_130() -> None:
     p = pair(modem_plugin=False)
     establish(p)
@@ -1197,7 +1192,6 @@ def test_flow_not_negotiated_items_end_session_with_130() -> None:
     assert status_of(term) == 128
 
 
-@needs_hooks
 def test_flow_grant_in_destination_update_answered_by_credit_control() -> None:
     def policy(w: CreditWindowInfo) -> int:
         return 700
@@ -1209,10 +1203,10 @@ def test_flow_grant_in_destination_update_answered_by_credit_control() -> None:
     establish(p)
     m, r = p.modem, p.router  # type: ignore[attr-defined]
     mst, rst = credit_state(m), credit_state(r)
-    m.add_destination(MAC1, extra=mst.destination_items(MAC1, tid=1))
+    m.add_destination(MAC1, extra=mst.destination_items(MAC1, tid=1), now=p.now)
     p.pump()  # type: ignore[attr-defined]
     p.log.clear()  # type: ignore[attr-defined]
-    m.update_destination(MAC1, extra=mst.destination_items(MAC1, grants={11: 100}))
+    m.update_destination(MAC1, extra=mst.destination_items(MAC1, grants={11: 100}), now=p.now)
     p.pump()  # type: ignore[attr-defined]
     log = p.log  # type: ignore[attr-defined]
     assert [(w.sender, w.type) for w in log] == [
@@ -1228,27 +1222,25 @@ def test_flow_grant_in_destination_update_answered_by_credit_control() -> None:
     assert not rst.channel.outstanding and not mst.channel.outstanding
 
 
-@needs_hooks
 def test_flow_destination_down_drops_association() -> None:
     p = pair()
     establish(p)
     m, r = p.modem, p.router  # type: ignore[attr-defined]
-    m.add_destination(MAC1, extra=credit_state(m).destination_items(MAC1, tid=2))
+    m.add_destination(MAC1, extra=credit_state(m).destination_items(MAC1, tid=2), now=p.now)
     p.pump()  # type: ignore[attr-defined]
     assert credit_state(r).classify(MAC1) == 12
-    m.drop_destination(MAC1)
+    m.drop_destination(MAC1, now=p.now)
     p.pump()  # type: ignore[attr-defined]
     assert credit_state(r).classify(MAC1) is None
     assert credit_state(r).ledger.associations == {}
 
 
-@needs_hooks
 def test_flow_credit_items_refused_when_not_negotiated() -> None:
     p = pair(modem_plugin=False)
     establish(p)
     m = p.modem  # type: ignore[attr-defined]
     with pytest.raises(Exception, match="not negotiated"):
-        m.add_destination(MAC1, extra=[CreditWindowAssociation(1)])
+        m.add_destination(MAC1, extra=[CreditWindowAssociation(1)], now=p.now)
     assert p.sent("modem") == []  # type: ignore[attr-defined]  # never sent
     with pytest.raises(KeyError):  # no credit state: the extension is not in use
         credit_state(p.router)  # type: ignore[attr-defined]

@@ -36,8 +36,11 @@ def _configs(port: int, router_ext: list[Any], modem_ext: list[Any]) -> tuple[An
             "network": {"tcp_port": port},
             "timers": timers,
             "api": {"enabled": False},
-            "router": {"discovery": False, "static_peers": [f"127.0.0.1:{port}"],
-                       "extensions": router_ext},
+            "router": {
+                "discovery": False,
+                "static_peers": [f"127.0.0.1:{port}"],
+                "extensions": router_ext,
+            },
         }
     )
     return router, modem
@@ -66,7 +69,9 @@ async def test_configured_extensions_negotiate_and_flow() -> None:
         assert router.sessions()[0].extensions == (1, 4)
         await modem.add_destination("02:00:00:00:00:07")
         modem_session = next(iter(modem._conns.values())).proto.session
-        modem_session.update_destination("02:00:00:00:00:07", extra=[HopCount(3)])
+        modem_session.update_destination(
+            "02:00:00:00:00:07", extra=[HopCount(3)], now=asyncio.get_running_loop().time()
+        )
         for c in modem._conns.values():
             c.proto.flush()
         deadline = asyncio.get_running_loop().time() + 5
@@ -95,7 +100,11 @@ async def test_only_the_intersection_is_in_use() -> None:
         await _wait(sub, DestinationUp)
         session = next(iter(modem._conns.values())).proto.session
         with pytest.raises(Exception, match="not negotiated"):
-            session.update_destination("02:00:00:00:00:08", extra=[LatencyRange(1, 2)])
+            session.update_destination(
+                "02:00:00:00:00:08",
+                extra=[LatencyRange(1, 2)],
+                now=asyncio.get_running_loop().time(),
+            )
     finally:
         await router.shutdown()
         await modem.shutdown()

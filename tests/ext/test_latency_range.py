@@ -7,8 +7,6 @@ extension hooks are skipped until ``SessionConfig.plugins`` exists.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import struct
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -30,6 +28,7 @@ from dlep.ext.latency_range import (
 )
 from dlep.fsm import (
     DestinationInfo,
+    DestKey,
     Event,
     Metrics,
     Role,
@@ -200,7 +199,7 @@ def test_helpers() -> None:
     assert latency_range(info, default) is default
     own = LatencyRange(5, 9)
     assert latency_range(DestinationInfo(MAC1_B, extra=(own,)), default) == own
-    st_ = LatencyRangeState(session=default, destinations={MAC1_B: own})
+    st_ = LatencyRangeState(session=default, destinations={DestKey(MAC1_B): own})
     assert st_.current() == default
     assert st_.current(MAC1_B) == own
     assert st_.current(MAC2_B) == default
@@ -366,11 +365,11 @@ def test_router_on_items() -> None:
     f, s = fake(Role.ROUTER)
     ext.state(s).session = LatencyRange(10, 20)
     a, b, c = LatencyRange(1, 2), LatencyRange(3, 4), LatencyRange(5, 6)
-    ext.on_items(s, msg(M.DESTINATION_UP, MacAddress(MAC1_B), a), MAC1_B, [a])
-    ext.on_items(s, msg(M.DESTINATION_UPDATE, MacAddress(MAC2_B), b), MAC2_B, [b])
+    ext.on_items(s, msg(M.DESTINATION_UP, MacAddress(MAC1_B), a), DestKey(MAC1_B), [a])
+    ext.on_items(s, msg(M.DESTINATION_UPDATE, MacAddress(MAC2_B), b), DestKey(MAC2_B), [b])
     assert ext.current(s, MAC1_B) == a and ext.current(s, MAC2_B) == b
     assert ext.current(s) == LatencyRange(10, 20)
-    ext.on_destination_gone(s, MAC2_B)
+    ext.on_destination_gone(s, DestKey(MAC2_B))
     assert ext.current(s, MAC2_B) == LatencyRange(10, 20)
     # Session-wide, like Latency in a Session Update (RFC 8175 §12.7): applies to all.
     ext.on_items(s, msg(M.SESSION_UPDATE, c), None, [c])
@@ -387,7 +386,7 @@ def test_modem_on_items() -> None:
     f, s = fake(Role.MODEM, session_metrics=DECLARED)
     item = LatencyRange(1, 2)
     lcr = msg(M.LINK_CHARACTERISTICS_REQUEST, MacAddress(MAC1_B), Latency(2), item)
-    ext.on_items(s, lcr, MAC1_B, [item])
+    ext.on_items(s, lcr, DestKey(MAC1_B), [item])
     assert f.emitted == [LatencyRangeRequested(MAC1_B, item)]
     with pytest.raises(ExtensionViolation, match="SESSION_UPDATE from a router") as ei:
         ext.on_items(s, msg(M.SESSION_UPDATE, item), None, [item])
@@ -398,14 +397,7 @@ def test_modem_on_items() -> None:
 # Session flows (engine)
 # --------------------------------------------------------------------------
 
-HOOKS = "plugins" in {f.name for f in dataclasses.fields(SessionConfig)}
-needs_hooks = pytest.mark.skipif(not HOOKS, reason="engine hooks not landed")
 
-
-def needs_api(method: str, param: str) -> pytest.MarkDecorator:
-    ok = HOOKS and param in inspect.signature(getattr(Session, method)).parameters
-    why = f"engine hooks / Session.{method}({param}=) not landed"
-    return pytest.mark.skipif(not ok, reason=why)
 
 
 def pair(
@@ -442,7 +434,7 @@ def test_not_negotiated_never_sent_and_130() -> None:
     assert p.router.extensions == frozenset()
     p.events()
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.add_destination(MAC1, extra=latency_range_items(1, 2))
+        p.modem.add_destination(MAC1, extra=latency_range_items(1, 2), now=p.now)
     p.inject("router", msg(M.SESSION_UPDATE, LatencyRange(1, 2)))
     assert terminated_with(p, "router", StatusCode.INVALID_DATA)
 
@@ -456,7 +448,6 @@ def test_bad_range_on_the_wire_is_130() -> None:
     assert terminated_with(p, "router", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 @pytest.mark.parametrize(
     ("default", "expected"),
     [((100, 5000), LatencyRange(100, 5000)), (None, LatencyRange(1000, 1000))],
@@ -476,7 +467,6 @@ def test_session_init_carries_default(
     )
 
 
-@needs_hooks
 def test_router_refuses_sir_without_it() -> None:
     """RFC 8757 §3: MUST be included in the Session Initialization Response."""
     router = Session(
@@ -494,7 +484,6 @@ def test_router_refuses_sir_without_it() -> None:
     assert terms == [StatusCode.INVALID_DATA] or ended == [StatusCode.INVALID_DATA]
 
 
-@needs_hooks
 def test_sir_item_of_unnegotiated_extension() -> None:
     """A Session Initialization Response may not carry the item unless the
     router offered the extension (RFC 8175 §7.2: never emit what was not offered)."""
@@ -509,11 +498,10 @@ def test_sir_item_of_unnegotiated_extension() -> None:
     ]
 
 
-@needs_hooks
 def test_destination_and_session_ranges() -> None:
     p, rx, _ = pair()
     p.events()
-    p.modem.add_destination(MAC1, extra=latency_range_items(200, 900))
+    p.modem.add_destination(MAC1, extra=latency_range_items(200, 900), now=p.now)
     p.pump()
     info = p.router.destination(MAC1)
     assert info is not None
@@ -522,7 +510,7 @@ def test_destination_and_session_ranges() -> None:
     assert LatencyRangeReported(MAC1_B, LatencyRange(200, 900), M.DESTINATION_UP) in (
         p.router.events()
     )
-    p.modem.update_destination(MAC1, extra=latency_range_items(150, 950))
+    p.modem.update_destination(MAC1, extra=latency_range_items(150, 950), now=p.now)
     p.pump()
     assert rx.current(p.router, MAC1_B) == LatencyRange(150, 950)
     # A session-wide range from the modem replaces every destination's.
@@ -530,12 +518,11 @@ def test_destination_and_session_ranges() -> None:
     assert [m.type for m in p.sent("router")] == [M.SESSION_UPDATE_RESPONSE]
     assert rx.current(p.router) == LatencyRange(50, 60)
     assert rx.current(p.router, MAC1_B) == LatencyRange(50, 60)
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     assert MAC1_B not in rx.state(p.router).destinations
 
 
-@needs_hooks
 def test_router_sending_session_wide_range_is_130() -> None:
     p, _, _ = pair()
     p.events()
@@ -543,7 +530,6 @@ def test_router_sending_session_wide_range_is_130() -> None:
     assert terminated_with(p, "modem", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 def test_link_characteristics_request_with_range() -> None:
     p, _, _ = pair()
     p.events()
@@ -554,10 +540,9 @@ def test_link_characteristics_request_with_range() -> None:
     assert p.modem.state is State.IN_SESSION
 
 
-@needs_api("update_session", "extra")
 def test_modem_session_update_api() -> None:
     p, rx, _ = pair()
     p.events()
-    p.modem.update_session(extra=latency_range_items(7, 8))  # type: ignore[call-arg]
+    p.modem.update_session(extra=latency_range_items(7, 8), now=p.now)  # type: ignore[call-arg]
     p.pump()
     assert rx.current(p.router) == LatencyRange(7, 8)

@@ -22,7 +22,6 @@ from dlep.fsm import (
     DestinationUpdate,
     Metrics,
     Role,
-    SessionConfig,
     SessionError,
     State,
 )
@@ -63,7 +62,6 @@ from tests.unit.fsm_harness import (
 
 M = MessageType
 FUZZ = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HOOKS = pytest.mark.skipif(not hasattr(SessionConfig, "plugins"), reason="engine hooks not landed")
 LID1 = LinkIdentifier(b"\x00\x00\x00\x01")
 LID2 = LinkIdentifier(b"\x00\x00\x00\x02")
 V4 = Ipv4Address("10.1.0.1")
@@ -513,7 +511,7 @@ def test_not_negotiated_identifier_never_sent(r: tuple[int, ...], m: tuple[int, 
     p = _no_ext_pair(r, m)
     assert EXTENSION_CODE not in p.modem.extensions
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1])
+        p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1], now=p.now)
     assert p.modem.data_to_send() == b""
 
 
@@ -547,23 +545,6 @@ def linked(
     return p, rext, mext
 
 
-_identity: list[bool] = []
-
-
-def needs_identity() -> None:
-    """Skip unless the engine keys destinations by MAC + identity items
-    (probed once: two links behind one MAC)."""
-    if not _identity:
-        p, _, _ = linked()
-        try:
-            for lid, net in ((LID1, "10.1.0.1"), (LID2, "10.2.0.1")):
-                p.modem.add_destination(MAC1, addresses=[net], extra=[lid])
-            p.pump()
-            _identity.append(len(p.router.destinations) == 2)
-        except SessionError:
-            _identity.append(False)
-    if not _identity[0]:
-        pytest.skip("engine does not key destinations by identity items yet")
 
 
 def _sir(p: Pair) -> Message:
@@ -571,7 +552,6 @@ def _sir(p: Pair) -> Message:
     return w.message
 
 
-@HOOKS
 def test_flow_default_length_not_announced() -> None:
     p, rext, _ = linked()
     assert p.router.extensions == ON
@@ -579,7 +559,6 @@ def test_flow_default_length_not_announced() -> None:
     assert rext.state(p.router).length == 4
 
 
-@HOOKS
 def test_flow_length_announced_in_session_initialization_response() -> None:
     p, rext, mext = linked(length=6)
     assert _sir(p).get(LinkIdentifierLength) == LinkIdentifierLength(6)
@@ -587,7 +566,6 @@ def test_flow_length_announced_in_session_initialization_response() -> None:
     assert mext.state(p.modem).length == 6
 
 
-@HOOKS
 def test_flow_length_not_sent_when_router_does_not_offer() -> None:
     """§3.1: without the router's offer the item MUST NOT be sent."""
     p, _, _ = linked(length=6, router=False)
@@ -595,15 +573,13 @@ def test_flow_length_not_sent_when_router_does_not_offer() -> None:
     assert p.router.extensions == frozenset()
 
 
-@HOOKS
 def test_flow_two_links_behind_one_gateway() -> None:
     """§2: destinations keyed by {MAC, Link Identifier}; the router echoes the
     identifier in its responses."""
-    needs_identity()
     p, rext, mext = linked()
     p.log.clear()
-    p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1])
-    p.modem.add_destination(MAC1, addresses=["10.2.0.0/16"], extra=[LID2])
+    p.modem.add_destination(MAC1, addresses=["10.1.0.1"], extra=[LID1], now=p.now)
+    p.modem.add_destination(MAC1, addresses=["10.2.0.0/16"], extra=[LID2], now=p.now)
     p.pump()
     ups = [e for e in p.router.events() if isinstance(e, DestinationUp)]
     assert len(ups) == 2
@@ -623,17 +599,15 @@ def test_flow_two_links_behind_one_gateway() -> None:
     assert mext.state(p.modem).introduced == rext.state(p.router).introduced
 
 
-@HOOKS
 def test_flow_update_names_one_link() -> None:
-    needs_identity()
     p, _, _ = linked()
     p.up([MAC1], addresses=["10.1.0.1"], extra=[LID1])
-    p.modem.add_destination(MAC1, addresses=["10.2.0.1"], extra=[LID2])
+    p.modem.add_destination(MAC1, addresses=["10.2.0.1"], extra=[LID2], now=p.now)
     p.pump()
     p.events()
     p.log.clear()
 
-    p.modem.update_destination(MAC1, Metrics(latency=5), extra=[LID2])
+    p.modem.update_destination(MAC1, Metrics(latency=5), extra=[LID2], now=p.now)
     p.pump()
     (upd,) = [e for e in p.router.events() if isinstance(e, DestinationUpdate)]
     assert LID2 in upd.info.extra
@@ -642,7 +616,6 @@ def test_flow_update_names_one_link() -> None:
     assert w.message.get(LinkIdentifier) == LID2
 
 
-@HOOKS
 def test_flow_reused_pair_terminates_with_invalid_data() -> None:
     p, _, _ = linked()
     p.up([MAC1], addresses=["10.1.0.1"], extra=[LID1])
@@ -657,7 +630,6 @@ def test_flow_reused_pair_terminates_with_invalid_data() -> None:
     assert p.router.state is State.TERMINATING
 
 
-@HOOKS
 @pytest.mark.parametrize(
     "items",
     [
@@ -674,7 +646,6 @@ def test_flow_bad_destination_up_terminates_with_invalid_data(items: tuple[objec
     assert status_of(sent[-1]) == StatusCode.INVALID_DATA
 
 
-@HOOKS
 def test_flow_announce_of_unknown_link_terminates_with_invalid_destination() -> None:
     p, _, _ = linked()
     p.up([MAC1], addresses=["10.1.0.1"], extra=[LID1])
@@ -684,9 +655,7 @@ def test_flow_announce_of_unknown_link_terminates_with_invalid_destination() -> 
     assert status_of(sent[-1]) == StatusCode.INVALID_DESTINATION
 
 
-@HOOKS
 def test_flow_announce_of_introduced_link_is_answered() -> None:
-    needs_identity()
     p, _, _ = linked()
     p.up([MAC1], addresses=["10.1.0.1"], extra=[LID1])
     p.inject("modem", Message(M.DESTINATION_ANNOUNCE, (MAC, LID1)))

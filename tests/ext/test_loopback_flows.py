@@ -69,6 +69,7 @@ from dlep.fsm import (
     DestinationDown,
     DestinationUp,
     DestinationUpdate,
+    DestKey,
     LinkCharacteristicsResponse,
     Metrics,
     SessionUp,
@@ -434,7 +435,7 @@ async def test_pause_queue_parameters_at_init_then_pause_and_restart() -> None:
         await ln.rrec.wait(DestinationUp)
         await ln.modem.update_destination(MAC, extra=[pause(1)])
         ev = await ln.rrec.wait(QueuesPaused)
-        assert (ev.dest, ev.queues, ev.paused) == (MAC_B, frozenset({1}), frozenset({1}))
+        assert (ev.dest, ev.queues, ev.paused) == (DestKey(MAC_B), frozenset({1}), frozenset({1}))
         assert ext.paused(ln.rsession, MAC_B) == frozenset({1})
         assert ext.is_paused(ln.rsession, MAC_B, dscp=46)
         assert not ext.is_paused(ln.rsession, MAC_B, dscp=0)
@@ -444,7 +445,7 @@ async def test_pause_queue_parameters_at_init_then_pause_and_restart() -> None:
 
         await ln.modem.update_destination(MAC, extra=[restart(1)])
         ev = await ln.rrec.wait(QueuesRestarted)
-        assert (ev.dest, ev.queues, ev.paused) == (MAC_B, frozenset({1}), frozenset())
+        assert (ev.dest, ev.queues, ev.paused) == (DestKey(MAC_B), frozenset({1}), frozenset())
         assert not ext.is_paused(ln.rsession, MAC_B, dscp=46)
 
 
@@ -523,7 +524,7 @@ async def test_credit_windows_association_consume_request_grant(case: CreditCase
         while rst.consume(10, 1500):
             sent += 1500
         assert sent == 3000 and rst.credits(10) == 1000
-        assert rst.request_credits([10])
+        assert rst.request_credits([10], now=asyncio.get_running_loop().time())
         ln.flush()
         req = await ln.mrec.wait(CreditRequested)
         assert req.fids == (10,) and req.granted == ((10, 1500),)
@@ -533,7 +534,7 @@ async def test_credit_windows_association_consume_request_grant(case: CreditCase
         assert got.added == 1500 and rst.credits(10) == 2500
 
         # The modem grants on its own (Credit Control), the router reports status.
-        assert mst.grant(10, 1000)
+        assert mst.grant(10, 1000, now=asyncio.get_running_loop().time())
         ln.flush()
         got = await ln.rrec.wait(
             CreditGranted, lambda e: e.fid == 10 and e.message_type == CREDIT_CONTROL

@@ -7,8 +7,6 @@ to call extension hooks are skipped until ``SessionConfig.plugins`` exists.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import re
 import struct
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from dlep.ext.multihop import (
 from dlep.fsm import (
     DestinationInfo,
     DestinationUp,
+    DestKey,
     Event,
     LinkCharacteristicsRequested,
     LinkCharacteristicsResponse,
@@ -440,9 +439,9 @@ def test_hook_router_accepts_hop_counts() -> None:
     f, s = fake(Role.ROUTER)
     for mt in HOP_COUNT_MESSAGES:
         item = HopCount(5, True)
-        ext.on_items(s, msg(mt, MacAddress(MAC1_B), item), MAC1_B, [item])
+        ext.on_items(s, msg(mt, MacAddress(MAC1_B), item), DestKey(MAC1_B), [item])
     zero = HopCount(0)
-    ext.on_items(s, msg(15, MacAddress(MAC1_B), Status(0), zero), MAC1_B, [zero])
+    ext.on_items(s, msg(15, MacAddress(MAC1_B), Status(0), zero), DestKey(MAC1_B), [zero])
     assert f.emitted == [
         *(HopCountReported(MAC1_B, HopCount(5, True), mt) for mt in HOP_COUNT_MESSAGES),
         HopCountReported(MAC1_B, zero, 15),
@@ -454,7 +453,7 @@ def test_hook_hop_count_zero_outside_lcr_response(mtype: int) -> None:
     ext = MultiHopExtension()
     f, s = fake(Role.ROUTER)
     with pytest.raises(ExtensionViolation) as ei:
-        ext.on_items(s, msg(mtype, MacAddress(MAC1_B), HopCount(0)), MAC1_B, [HopCount(0)])
+        ext.on_items(s, msg(mtype, MacAddress(MAC1_B), HopCount(0)), DestKey(MAC1_B), [HopCount(0)])
     assert ei.value.status == StatusCode.INVALID_DATA
     assert "Hop Count 0" in ei.value.reason
     assert not f.emitted
@@ -466,7 +465,10 @@ def test_hook_modem_hop_control() -> None:
     for a in HopControlAction:
         item = HopControl(a)
         ext.on_items(
-            s, msg(M.LINK_CHARACTERISTICS_REQUEST, MacAddress(MAC1_B), item), MAC1_B, [item]
+            s,
+            msg(M.LINK_CHARACTERISTICS_REQUEST, MacAddress(MAC1_B), item),
+            DestKey(MAC1_B),
+            [item],
         )
     for a in SESSION_WIDE:
         ext.on_items(s, msg(M.SESSION_UPDATE, HopControl(a)), None, [HopControl(a)])
@@ -497,7 +499,7 @@ def test_hook_reserved_action(mtype: int) -> None:
     ext = MultiHopExtension()
     _, s = fake(Role.MODEM)
     with pytest.raises(ExtensionViolation, match="reserved") as ei:
-        ext.on_items(s, msg(mtype, HopControl(65535)), MAC1_B, [HopControl(65535)])
+        ext.on_items(s, msg(mtype, HopControl(65535)), DestKey(MAC1_B), [HopControl(65535)])
     assert ei.value.status == StatusCode.INVALID_DATA
 
 
@@ -509,7 +511,10 @@ def test_hook_wrong_direction() -> None:
     _, modem = fake(Role.MODEM)
     with pytest.raises(ExtensionViolation, match="from a router"):
         ext.on_items(
-            modem, msg(M.DESTINATION_UP, MacAddress(MAC1_B), HopCount(2)), MAC1_B, [HopCount(2)]
+            modem,
+            msg(M.DESTINATION_UP, MacAddress(MAC1_B), HopCount(2)),
+            DestKey(MAC1_B),
+            [HopCount(2)],
         )
 
 
@@ -517,18 +522,8 @@ def test_hook_wrong_direction() -> None:
 # Session flows (engine)
 # --------------------------------------------------------------------------
 
-HOOKS = "plugins" in {f.name for f in dataclasses.fields(SessionConfig)}
-needs_hooks = pytest.mark.skipif(not HOOKS, reason="engine hooks not landed")
 
 
-def _has_param(fn: Any, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
-
-
-def needs_api(method: str, param: str) -> pytest.MarkDecorator:
-    ok = HOOKS and _has_param(getattr(Session, method), param)
-    why = f"engine hooks / Session.{method}({param}=) not landed"
-    return pytest.mark.skipif(not ok, reason=why)
 
 
 def pair(
@@ -559,12 +554,14 @@ def test_not_negotiated_never_sent() -> None:
     p = pair(router_ext=(), plugins=False)
     assert p.router.extensions == frozenset() and p.modem.extensions == frozenset()
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.add_destination(MAC1, extra=hop_count_items(3, message_type=M.DESTINATION_UP))
-    p.modem.add_destination(MAC1)
+        p.modem.add_destination(
+            MAC1, extra=hop_count_items(3, message_type=M.DESTINATION_UP), now=p.now
+        )
+    p.modem.add_destination(MAC1, now=p.now)
     p.pump()
     p.events()
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.update_destination(MAC1, extra=hop_count_items(2))
+        p.modem.update_destination(MAC1, extra=hop_count_items(2), now=p.now)
 
 
 @pytest.mark.parametrize(
@@ -580,30 +577,29 @@ def test_not_negotiated_on_receipt_is_130(to: str, message: Message) -> None:
     assert terminated_with(p, to, StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 def test_negotiated() -> None:
     p = pair()
     assert p.router.extensions == frozenset({MH}) == p.modem.extensions
 
 
-@needs_hooks
 def test_destination_up_and_update_carry_hop_count() -> None:
     p = pair()
-    p.modem.add_destination(MAC1, extra=hop_count_items(3, True, message_type=M.DESTINATION_UP))
+    p.modem.add_destination(
+        MAC1, extra=hop_count_items(3, True, message_type=M.DESTINATION_UP), now=p.now
+    )
     p.pump()
     events = p.router.events()
     (up,) = of_type(events, DestinationUp)
     assert isinstance(up, DestinationUp)
     assert hop_count(up.info) == 3 and direct_connection_possible(up.info)
     assert HopCountReported(MAC1_B, HopCount(3, True), M.DESTINATION_UP) in events
-    p.modem.update_destination(MAC1, extra=hop_count_items(255))
+    p.modem.update_destination(MAC1, extra=hop_count_items(255), now=p.now)
     p.pump()
     info = p.router.destination(MAC1)
     assert info is not None and hop_count(info) == 255
     assert HopCountReported(MAC1_B, HopCount(255), M.DESTINATION_UPDATE) in p.router.events()
 
 
-@needs_hooks
 def test_absent_hop_count_is_one() -> None:
     p = pair()
     p.up()
@@ -611,7 +607,6 @@ def test_absent_hop_count_is_one() -> None:
     assert info is not None and hop_count(info) == 1
 
 
-@needs_hooks
 @pytest.mark.parametrize("mtype", [M.DESTINATION_UP, M.DESTINATION_UPDATE])
 def test_hop_count_zero_ends_session(mtype: int) -> None:
     p = pair()
@@ -621,7 +616,6 @@ def test_hop_count_zero_ends_session(mtype: int) -> None:
     assert terminated_with(p, "router", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 @pytest.mark.parametrize("action", [1, 2, 65535])
 def test_bad_session_wide_hop_control_ends_session(action: int) -> None:
     p = pair()
@@ -629,14 +623,12 @@ def test_bad_session_wide_hop_control_ends_session(action: int) -> None:
     assert terminated_with(p, "modem", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 def test_hop_control_from_modem_ends_session() -> None:
     p = pair()
     p.inject("router", msg(M.SESSION_UPDATE, HopControl(0)))
     assert terminated_with(p, "router", StatusCode.INVALID_DATA)
 
 
-@needs_hooks
 @pytest.mark.parametrize("action", [0, 3])
 def test_session_wide_hop_control_received(action: int) -> None:
     p = pair()
@@ -647,7 +639,6 @@ def test_session_wide_hop_control_received(action: int) -> None:
     assert HopControlRequested(None, action) in p.modem.events()
 
 
-@needs_hooks
 def test_lcr_with_only_hop_control_received() -> None:
     p = pair()
     p.up()
@@ -658,8 +649,6 @@ def test_lcr_with_only_hop_control_received() -> None:
     assert p.modem.state is State.IN_SESSION
 
 
-@needs_api("request_link_characteristics", "extra")
-@needs_api("respond_link_characteristics", "extra")
 @pytest.mark.parametrize("hops", [1, 0])
 def test_direct_connection_flow(hops: int) -> None:
     """§3.2: router asks for a direct connection; the modem answers with an
@@ -669,12 +658,12 @@ def test_direct_connection_flow(hops: int) -> None:
     info = p.router.destination(MAC1)
     assert info is not None and direct_connection_possible(info)
     p.router.request_link_characteristics(  # type: ignore[call-arg]
-        MAC1, extra=hop_control_request_items(HopControlAction.DIRECT_CONNECTION)
+        MAC1, extra=hop_control_request_items(HopControlAction.DIRECT_CONNECTION), now=p.now
     )
     p.pump()
     assert HopControlRequested(MAC1_B, 2) in p.modem.events()
     p.modem.respond_link_characteristics(  # type: ignore[call-arg]
-        MAC1, extra=hop_count_items(hops, message_type=M.LINK_CHARACTERISTICS_RESPONSE)
+        MAC1, extra=hop_count_items(hops, message_type=M.LINK_CHARACTERISTICS_RESPONSE), now=p.now
     )
     p.pump()
     events = p.router.events()
@@ -688,11 +677,10 @@ def test_direct_connection_flow(hops: int) -> None:
     )
 
 
-@needs_api("update_session", "extra")
 def test_router_session_wide_suppress_forwarding() -> None:
     p = pair()
     p.router.update_session(  # type: ignore[call-arg]
-        extra=hop_control_session_items(HopControlAction.SUPPRESS_FORWARDING)
+        extra=hop_control_session_items(HopControlAction.SUPPRESS_FORWARDING), now=p.now
     )
     wire = p.pump()
     assert [w.type for w in wire] == [M.SESSION_UPDATE, M.SESSION_UPDATE_RESPONSE]

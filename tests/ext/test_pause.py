@@ -25,7 +25,7 @@ from dlep.ext.pause import (
     pause,
     restart,
 )
-from dlep.fsm import Event, Metrics, Role, SessionConfig, SessionError, State
+from dlep.fsm import DestKey, Event, Metrics, Role, SessionError, State
 from dlep.wire import (
     CurrentDataRateReceive,
     CurrentDataRateTransmit,
@@ -61,7 +61,6 @@ from tests.unit.fsm_harness import (
 
 M = MessageType
 FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-HOOKS = pytest.mark.skipif(not hasattr(SessionConfig, "plugins"), reason="engine hooks not landed")
 ON = frozenset({EXTENSION_CODE})
 EF, AF11, CS1 = 46, 10, 8
 
@@ -418,10 +417,10 @@ def router_with(params: QueueParameters = PARAMS) -> tuple[PauseExtension, FakeS
 
 
 def feed(
-    ext: PauseExtension, s: FakeSession, msg: Message, dest: bytes | None = None
+    ext: PauseExtension, s: FakeSession, msg: Message, dest: DestKey | None = None
 ) -> list[Event]:
     if dest is None and msg.type == M.DESTINATION_UPDATE:
-        dest = msg.items[0].address  # type: ignore[union-attr]
+        dest = DestKey(msg.items[0].address)  # type: ignore[union-attr]
     ext.on_items(s, msg, dest, ours(msg))  # type: ignore[arg-type]
     return s.take()
 
@@ -476,7 +475,7 @@ def test_router_requires_queue_parameters() -> None:
 def test_router_destination_pause_and_restart() -> None:
     ext, s = router_with()
     assert feed(ext, s, dupdate(MAC1_B, Pause((1,)))) == [
-        QueuesPaused(MAC1_B, frozenset({1}), frozenset({1}))
+        QueuesPaused(DestKey(MAC1_B), frozenset({1}), frozenset({1}))
     ]
     assert ext.paused(s, MAC1_B) == {1}  # type: ignore[arg-type]
     assert ext.paused(s) == set()  # type: ignore[arg-type]
@@ -486,11 +485,11 @@ def test_router_destination_pause_and_restart() -> None:
     assert not ext.is_paused(s, MAC1_B)  # type: ignore[arg-type]
     assert not ext.is_paused(s, MAC2_B, EF)  # type: ignore[arg-type]
     assert feed(ext, s, dupdate(MAC1_B, Pause((0,)))) == [
-        QueuesPaused(MAC1_B, frozenset({0}), frozenset({0, 1}))
+        QueuesPaused(DestKey(MAC1_B), frozenset({0}), frozenset({0, 1}))
     ]
     assert ext.is_paused(s, MAC1_B)  # type: ignore[arg-type]  # every queue
     assert feed(ext, s, dupdate(MAC1_B, Restart((1, 0)))) == [
-        QueuesRestarted(MAC1_B, frozenset({0, 1}), frozenset())
+        QueuesRestarted(DestKey(MAC1_B), frozenset({0, 1}), frozenset())
     ]
     assert ext.state(s).dest_paused == {}  # type: ignore[arg-type]
 
@@ -498,7 +497,7 @@ def test_router_destination_pause_and_restart() -> None:
 def test_router_all_queues_255() -> None:
     ext, s = router_with()
     assert feed(ext, s, dupdate(MAC1_B, Pause((255,)))) == [
-        QueuesPaused(MAC1_B, frozenset({255}), frozenset({255}))
+        QueuesPaused(DestKey(MAC1_B), frozenset({255}), frozenset({255}))
     ]
     assert ext.is_paused(s, MAC1_B)  # type: ignore[arg-type]
     assert ext.is_paused(s, MAC1_B, CS1)  # type: ignore[arg-type]
@@ -507,7 +506,7 @@ def test_router_all_queues_255() -> None:
     assert ext.paused(s, MAC1_B) == {255}  # type: ignore[arg-type]
     feed(ext, s, dupdate(MAC1_B, Pause((1,))))
     assert feed(ext, s, dupdate(MAC1_B, Restart((255,)))) == [
-        QueuesRestarted(MAC1_B, frozenset({255}), frozenset())
+        QueuesRestarted(DestKey(MAC1_B), frozenset({255}), frozenset())
     ]
     assert not ext.is_paused(s, MAC1_B, EF)  # type: ignore[arg-type]
 
@@ -540,8 +539,8 @@ def test_router_processes_items_in_order() -> None:
     ext, s = router_with()
     events = feed(ext, s, dupdate(MAC1_B, Pause((0, 1)), Restart((0,))))
     assert events == [
-        QueuesPaused(MAC1_B, frozenset({0, 1}), frozenset({0, 1})),
-        QueuesRestarted(MAC1_B, frozenset({0}), frozenset({1})),
+        QueuesPaused(DestKey(MAC1_B), frozenset({0, 1}), frozenset({0, 1})),
+        QueuesRestarted(DestKey(MAC1_B), frozenset({0}), frozenset({1})),
     ]
 
 
@@ -583,9 +582,9 @@ def test_router_queue_parameters_update() -> None:
 def test_router_destination_gone_forgets_pauses() -> None:
     ext, s = router_with()
     feed(ext, s, dupdate(MAC1_B, Pause((1,))))
-    ext.on_destination_gone(s, MAC1_B)  # type: ignore[arg-type]
+    ext.on_destination_gone(s, DestKey(MAC1_B))  # type: ignore[arg-type]
     assert ext.paused(s, MAC1_B) == set()  # type: ignore[arg-type]
-    ext.on_destination_gone(s, MAC2_B)  # type: ignore[arg-type]  # unknown: no error
+    ext.on_destination_gone(s, DestKey(MAC2_B))  # type: ignore[arg-type]  # unknown: no error
 
 
 def test_modem_refuses_pause_items_from_router() -> None:
@@ -657,7 +656,7 @@ def test_not_negotiated_never_sent(r: tuple[int, ...], m: tuple[int, ...]) -> No
     )
     p.up([MAC1])
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.update_destination(MAC1, extra=[pause(0)])
+        p.modem.update_destination(MAC1, extra=[pause(0)], now=p.now)
     assert p.modem.data_to_send() == b""
 
 
@@ -692,7 +691,6 @@ def paused_pair(params: QueueParameters = PARAMS) -> tuple[Pair, PauseExtension,
     return p, rext, mext
 
 
-@HOOKS
 def test_flow_queue_parameters_in_session_initialization_response() -> None:
     p = Pair(
         router_config(registry=REG, plugins=(PauseExtension(),)),
@@ -709,7 +707,6 @@ def test_flow_queue_parameters_in_session_initialization_response() -> None:
     assert rext.parameters(p.router) == PARAMS
 
 
-@HOOKS
 def test_flow_missing_queue_parameters_terminates() -> None:
     """§3.1: a modem listing extension 2 without Queue Parameters: 130."""
     p = Pair(
@@ -722,46 +719,43 @@ def test_flow_missing_queue_parameters_terminates() -> None:
     assert p.router.state is not State.IN_SESSION
 
 
-@HOOKS
 def test_flow_destination_pause_restart() -> None:
     p, rext, _ = paused_pair()
     p.up([MAC1])
-    assert p.modem.update_destination(MAC1, extra=[pause(1)])
+    assert p.modem.update_destination(MAC1, extra=[pause(1)], now=p.now)
     p.pump()
     events = p.router.events()
     paused = [e for e in events if isinstance(e, QueuesPaused)]
     assert [(e.queues, e.paused) for e in paused] == [({1}, {1})]
     dest = paused[0].dest
-    assert dest is not None and dest[:6] == MAC1_B
+    assert dest is not None and dest.mac == MAC1_B
     assert rext.paused(p.router, dest) == {1}
     assert rext.is_paused(p.router, dest, EF)
-    p.modem.update_destination(MAC1, extra=[restart(1)])
+    p.modem.update_destination(MAC1, extra=[restart(1)], now=p.now)
     p.pump()
     (ev,) = [e for e in p.router.events() if isinstance(e, QueuesRestarted)]
     assert ev.paused == frozenset()
     assert not rext.is_paused(p.router, dest, EF)
 
 
-@HOOKS
 def test_flow_pause_with_metrics_and_destination_down() -> None:
     p, rext, _ = paused_pair()
     p.up([MAC1])
-    p.modem.update_destination(MAC1, Metrics(latency=9), extra=[pause()])
+    p.modem.update_destination(MAC1, Metrics(latency=9), extra=[pause()], now=p.now)
     p.pump()
     (ev,) = [e for e in p.router.events() if isinstance(e, QueuesPaused)]
     assert ev.dest is not None and rext.is_paused(p.router, ev.dest)
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     assert rext.paused(p.router, ev.dest) == set()  # on_destination_gone
 
 
-@HOOKS
 def test_flow_unknown_queue_index_terminates() -> None:
     p, _, _ = paused_pair()
     p.up([MAC1])
     # Strict on send: the engine runs the extension's sender-side rules.
     with pytest.raises(SessionError, match="Queue Index 7"):
-        p.modem.update_destination(MAC1, extra=[pause(7)])
+        p.modem.update_destination(MAC1, extra=[pause(7)], now=p.now)
     # A peer that sends it anyway is refused with 130.
     p.inject("router", Message(M.DESTINATION_UPDATE, (MacAddress(MAC1_B), pause(7))))
     p.pump()
@@ -770,13 +764,10 @@ def test_flow_unknown_queue_index_terminates() -> None:
     assert status_of(terms[0].message) == StatusCode.INVALID_DATA
 
 
-@HOOKS
 def test_flow_session_wide_pause() -> None:
     p, rext, _ = paused_pair()
     p.up([MAC1])
-    if "extra" not in p.modem.update_session.__code__.co_varnames:
-        pytest.skip("update_session(extra=...) not in the engine yet")
-    p.modem.update_session(extra=[pause(255)])  # type: ignore[call-arg]
+    p.modem.update_session(extra=[pause(255)], now=p.now)  # type: ignore[call-arg]
     p.pump()
     (ev,) = [e for e in p.router.events() if isinstance(e, QueuesPaused)]
     assert ev.dest is None
@@ -785,7 +776,6 @@ def test_flow_session_wide_pause() -> None:
     assert status_of(resp) == StatusCode.SUCCESS
 
 
-@HOOKS
 def test_flow_router_pause_item_refused_by_modem() -> None:
     p, _, _ = paused_pair()
     p.inject("modem", Message(M.SESSION_UPDATE, (Pause((0,)),)))

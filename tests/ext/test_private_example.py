@@ -111,11 +111,15 @@ async def _flow(router: RouterDaemon, modem: ModemDaemon) -> None:
     assert SIGNAL_STRENGTH_EXTENSION in up.extensions
     assert SIGNAL_STRENGTH_EXTENSION in router.sessions()[0].extensions
     proto = _modem_session(modem)
-    proto.session.add_destination(MAC, extra=signal_strength_items(-67))
+    proto.session.add_destination(
+        MAC, extra=signal_strength_items(-67), now=asyncio.get_running_loop().time()
+    )
     proto.flush()
     reported = await _wait(sub, SignalStrengthReported)
     assert reported.dbm == -67
-    proto.session.update_destination(MAC, extra=signal_strength_items(-70))
+    proto.session.update_destination(
+        MAC, extra=signal_strength_items(-70), now=asyncio.get_running_loop().time()
+    )
     proto.flush()
     assert (await _wait(sub, SignalStrengthReported)).dbm == -70
     ((_, info),) = router.destinations()
@@ -219,7 +223,9 @@ async def test_only_one_side_offers_it() -> None:
         await modem.add_destination(MAC)
         await _wait(sub, DestinationUp)
         with pytest.raises(SessionError, match="not negotiated"):
-            _modem_session(modem).session.update_destination(MAC, extra=signal_strength_items(-50))
+            _modem_session(modem).session.update_destination(
+                MAC, extra=signal_strength_items(-50), now=asyncio.get_running_loop().time()
+            )
     finally:
         await router.shutdown()
         await modem.shutdown()
@@ -252,7 +258,7 @@ def test_non_negotiated_item_is_130(router_knows_it: bool) -> None:
     p.events()
     p.up()
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.update_destination(MAC1, extra=signal_strength_items(-60))
+        p.modem.update_destination(MAC1, extra=signal_strength_items(-60), now=p.now)
     body = bytes.fromhex("0007 0006") + bytes.fromhex(MAC1.replace(":", ""))
     body += SignalStrength(-60).encode()
     p.inject(

@@ -112,7 +112,7 @@ def ll_router(profile: Profile | None) -> Session:
         router_config(
             registry=REG,
             plugins=(MultiHopExtension(), LatencyRangeExtension()),
-            profile=profile,
+            wire_translation=profile,
         ),
     )
     s.start(0.0)
@@ -194,7 +194,7 @@ def test_ll_dlep_modem_accepted_with_profile() -> None:
     assert info is not None and hop_count(info) == 3
     # Our answers, and a Hop Control request, go out with LL-DLEP codes.
     r.request_link_characteristics(
-        MAC1, extra=hop_control_request_items(HopControlAction.DIRECT_CONNECTION)
+        MAC1, extra=hop_control_request_items(HopControlAction.DIRECT_CONNECTION), now=0.2
     )
     sent = parse(r.data_to_send())
     assert [m for m, _ in sent] == [M.DESTINATION_UP_RESPONSE, M.LINK_CHARACTERISTICS_REQUEST]
@@ -241,7 +241,7 @@ def test_ll_dlep_without_items_negotiates_nothing_without_profile() -> None:
 
 def oonf_router(profile: Profile | None) -> tuple[Session, LinkIdExtension]:
     ext = LinkIdExtension()
-    s = Session(Role.ROUTER, router_config(registry=REG, plugins=(ext,), profile=profile))
+    s = Session(Role.ROUTER, router_config(registry=REG, plugins=(ext,), wire_translation=profile))
     s.start(0.0)
     return s, ext
 
@@ -317,7 +317,7 @@ def test_round_trip_ll_dlep() -> None:
         router_config(
             registry=REG,
             plugins=(MultiHopExtension(), LatencyRangeExtension()),
-            profile=LL_DLEP,
+            wire_translation=LL_DLEP,
         ),
     )
     m = Session(
@@ -325,7 +325,7 @@ def test_round_trip_ll_dlep() -> None:
         modem_config(
             registry=REG,
             plugins=(MultiHopExtension(), LatencyRangeExtension(default=(10, 20))),
-            profile=LL_DLEP,
+            wire_translation=LL_DLEP,
         ),
     )
     r.start(0.0)
@@ -333,12 +333,12 @@ def test_round_trip_ll_dlep() -> None:
     wire = pump(r, m, 0.1)
     assert r.state is State.IN_SESSION and m.state is State.IN_SESSION
     assert r.extensions == m.extensions == frozenset({1, 4})
-    m.add_destination(MAC1, extra=[HopCount(2), LatencyRange(5, 50)])
+    m.add_destination(MAC1, extra=[HopCount(2), LatencyRange(5, 50)], now=0.15)
     wire += pump(r, m, 0.2)
     info = r.destination(MAC1)
     assert info is not None and hop_count(info) == 2
     r.request_link_characteristics(
-        MAC1, extra=hop_control_request_items(HopControlAction.TERMINATE)
+        MAC1, extra=hop_control_request_items(HopControlAction.TERMINATE), now=0.25
     )
     wire += pump(r, m, 0.3)
     evs: list[Event] = m.events()
@@ -350,9 +350,12 @@ def test_round_trip_ll_dlep() -> None:
 
 def test_round_trip_oonf() -> None:
     r = Session(
-        Role.ROUTER, router_config(registry=REG, plugins=(LinkIdExtension(),), profile=OONF)
+        Role.ROUTER,
+        router_config(registry=REG, plugins=(LinkIdExtension(),), wire_translation=OONF),
     )
-    m = Session(Role.MODEM, modem_config(registry=REG, plugins=(LinkIdExtension(6),), profile=OONF))
+    m = Session(
+        Role.MODEM, modem_config(registry=REG, plugins=(LinkIdExtension(6),), wire_translation=OONF)
+    )
     r.start(0.0)
     m.start(0.0)
     wire = pump(r, m, 0.1)
@@ -361,6 +364,7 @@ def test_round_trip_oonf() -> None:
         MAC1,
         addresses=[Ipv4Address("10.1.0.1")],
         extra=[LinkIdentifier(b"\x00\x00\x00\x00\x00\x01")],
+        now=0.15,
     )
     wire += pump(r, m, 0.2)
     assert r.state is State.IN_SESSION and m.state is State.IN_SESSION
@@ -419,8 +423,8 @@ def test_config_profile_keys() -> None:
     assert rcfg.router.static_peers[0].profile == "ll-dlep"
     assert rcfg.router.profile == "standard"
     assert mcfg.modem.profile == "oonf"
-    assert mcfg.session_config().profile is OONF
-    assert rcfg.session_config().profile is None
+    assert mcfg.session_config().wire_translation is OONF
+    assert rcfg.session_config().wire_translation is None
     with pytest.raises(ConfigError, match="unknown interoperability profile 'olsr'"):
         _configs(1, {"profile": "olsr"}, "standard")
     with pytest.raises(ConfigError, match="unknown interoperability profile"):
@@ -448,11 +452,13 @@ async def test_daemons_on_loopback_with_ll_dlep_profile() -> None:
         up = await _wait(sub, SessionUp)
         assert up.extensions == frozenset({1, 4})
         rs = next(iter(router._conns.values())).proto.session
-        assert rs.config.profile is LL_DLEP
+        assert rs.config.wire_translation is LL_DLEP
         ms = next(iter(modem._conns.values())).proto.session
-        assert ms.config.profile is LL_DLEP
+        assert ms.config.wire_translation is LL_DLEP
         await modem.add_destination("02:00:00:00:00:07")
-        ms.update_destination("02:00:00:00:00:07", extra=[HopCount(3)])
+        ms.update_destination(
+            "02:00:00:00:00:07", extra=[HopCount(3)], now=asyncio.get_running_loop().time()
+        )
         for c in modem._conns.values():
             c.proto.flush()
         deadline = asyncio.get_running_loop().time() + 5

@@ -21,7 +21,14 @@ import pytest
 
 from dlep.config import RouterConfig
 from dlep.daemon import ConnectionRefused, ModemDaemon, SessionConnected
-from dlep.fsm import DestinationUp, DestinationUpdate, Metrics, SessionTerminated, SessionUp
+from dlep.fsm import (
+    DestinationUp,
+    DestinationUpdate,
+    DestKey,
+    Metrics,
+    SessionTerminated,
+    SessionUp,
+)
 from dlep.transport import set_ttl_255
 from dlep.wire import (
     HeartbeatInterval,
@@ -85,7 +92,7 @@ async def test_modem_killed_then_replaced(daemons: Daemons, procs: Procs, port: 
     term = await rev.next(SessionTerminated, timeout=2 * HB + 1.0)
     assert time.monotonic() - t0 <= 2 * HB + 1.0
     assert term.by_peer
-    assert set(term.destinations) == {parse_mac(MAC1), parse_mac(MAC2)}
+    assert set(term.destinations) == {DestKey(parse_mac(MAC1)), DestKey(parse_mac(MAC2))}
     assert router.destinations() == []
     assert [s for s in router.sessions() if s.state == "in-session"] == []
     assert await modem.wait_exit() == -signal.SIGKILL
@@ -130,7 +137,7 @@ async def test_modem_frozen_heartbeat_timeout(daemons: Daemons, procs: Procs, po
     assert term.status == StatusCode.TIMED_OUT
     assert not term.by_peer
     assert "2 heartbeat intervals" in term.reason
-    assert set(term.destinations) == {parse_mac(MAC1), parse_mac(MAC2)}
+    assert set(term.destinations) == {DestKey(parse_mac(MAC1)), DestKey(parse_mac(MAC2))}
     assert elapsed <= 2 * HB + 4 * HB + 2.0, elapsed
     assert router.destinations() == []
 
@@ -316,7 +323,8 @@ async def test_garbage_in_session_gets_termination(
         raw.send(Message(MT.SESSION_TERMINATION_RESPONSE))
         await raw.closed()
     ev = await mev.next(SessionTerminated)
-    assert ev.status == status and ev.by_peer
+    # We sent the Session Termination (the peer's fault, named in the reason).
+    assert ev.status == status and not ev.by_peer
     await wait_until(lambda: len(modem.sessions()) == 1, 5, "raw session freed")
     await still_fine()
 

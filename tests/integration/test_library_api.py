@@ -21,6 +21,7 @@ from dlep.fsm import (
     DestinationUp,
     DestinationUpdate,
     DestinationUpRequested,
+    DestKey,
     Metrics,
     SessionTerminated,
     SessionUp,
@@ -114,7 +115,7 @@ async def test_modem_shutdown_peer_sees_255(daemons: Daemons, port: int) -> None
     assert term.status == StatusCode.SHUTTING_DOWN
     assert term.status == 255
     assert term.by_peer
-    assert set(term.destinations) == {parse_mac(MAC1), parse_mac(MAC2)}
+    assert set(term.destinations) == {DestKey(parse_mac(MAC1)), DestKey(parse_mac(MAC2))}
     assert router.destinations() == []
     assert modem.sessions() == []
     # The modem's subscriptions end; new ones are closed at once.
@@ -195,15 +196,15 @@ async def test_snapshots(daemons: Daemons, port: int) -> None:
 
     # The modem's own table, independent of any router.
     known = modem.known_destinations()
-    assert set(known) == {parse_mac(MAC1), parse_mac(MAC2)}
-    assert known[parse_mac(MAC1)].cdrr == 1_000
+    assert set(known) == {DestKey(parse_mac(MAC1)), DestKey(parse_mac(MAC2))}
+    assert known[DestKey(parse_mac(MAC1))].cdrr == 1_000
 
 
 async def test_daemon_errors_without_session(daemons: Daemons, port: int) -> None:
     router = await daemons.router(router_config(port))  # nobody listens there
-    with pytest.raises(DaemonError, match=r"destination 02:00:00:00:00:01 unknown"):
+    with pytest.raises(DaemonError, match=r"no destination 02:00:00:00:00:01"):
         await router.request_link_characteristics(MAC1, cdrr=1)
-    with pytest.raises(DaemonError, match="unknown"):
+    with pytest.raises(DaemonError, match="no destination"):
         await router.drop_destination(MAC1)
     with pytest.raises(DaemonError, match="no session is up"):
         await router.announce_destination(MAC1)
@@ -244,7 +245,7 @@ async def test_daemon_errors_without_session(daemons: Daemons, port: int) -> Non
         await modem.terminate_session(None)  # type: ignore[arg-type]
     # Without a router the modem still keeps its table.
     await modem.add_destination(MAC3, Metrics(cdrr=5))
-    assert modem.known_destinations()[parse_mac(MAC3)].cdrr == 5
+    assert modem.known_destinations()[DestKey(parse_mac(MAC3))].cdrr == 5
 
 
 async def test_listen_port_in_use(daemons: Daemons, port: int) -> None:
@@ -303,7 +304,7 @@ async def test_router_decides_destination_up(daemons: Daemons, port: int) -> Non
     refused = await mev.next(DestinationRefused)
     assert refused.mac == parse_mac(MAC2) and refused.status == StatusCode.NOT_INTERESTED
     assert [i.mac_str for _, i in router.destinations()] == [MAC1]
-    with pytest.raises(DaemonError, match="unknown"):
+    with pytest.raises(DaemonError, match="no destination"):
         await router.respond_destination_up(MAC_UNKNOWN, True)
 
 

@@ -46,7 +46,9 @@ def pair() -> Iterator[NetnsPair]:
         yield p
 
 
-def _modem_toml(p: NetnsPair, *, v4: bool, v6: bool, points: str = "[]") -> str:
+def _modem_toml(
+    p: NetnsPair, *, v4: bool, v6: bool, points: str = "[]", listen: str = '["0.0.0.0", "::"]'
+) -> str:
     return f"""
 [network]
 interface = "{p.modem_if}"
@@ -54,7 +56,7 @@ discovery_v4 = {str(v4).lower()}
 discovery_v6 = {str(v6).lower()}
 discovery_port = {PORT}
 tcp_port = {PORT}
-listen_addresses = ["0.0.0.0", "::"]
+listen_addresses = {listen}
 connection_points = {points}
 
 [timers]
@@ -148,9 +150,11 @@ def procs(pair: NetnsPair, tmp_path: Path) -> Iterator[_Procs]:
         p.stop_all()
 
 
-def _discover(procs: _Procs, pair: NetnsPair, *, v4: bool, v6: bool, points: str) -> Daemon:
+def _discover(
+    procs: _Procs, pair: NetnsPair, *, v4: bool, v6: bool, points: str, **modem_kw: str
+) -> Daemon:
     """Modem then router; wait until the destination reached the router."""
-    modem = procs.start("modem", _modem_toml(pair, v4=v4, v6=v6, points=points))
+    modem = procs.start("modem", _modem_toml(pair, v4=v4, v6=v6, points=points, **modem_kw))
     modem.wait_for("answering Peer Discovery", 10)
     router = procs.start("router", _router_toml(pair, v4=v4, v6=v6))
     router.wait_for(f"destination {DEST_MAC} up", 15)
@@ -204,6 +208,45 @@ def test_discovery_ipv6_link_local(pair: NetnsPair, procs: _Procs) -> None:
     assert _offers_after_session(modem) == 0, modem.text()
     codes = procs.stop_all()
     assert codes == {"router": 0, "modem": 0}
+
+
+def test_offer_names_only_points_the_modem_listens_on(pair: NetnsPair, procs: _Procs) -> None:
+    """Without connection_points the Peer Offer carries the interface's
+    addresses the modem listens on, not every address of the interface
+    (here: IPv4 only, though the interface has an IPv6 link-local too)."""
+    router = _discover(procs, pair, v4=True, v6=True, points="[]", listen=f'["{pair.modem_v4}"]')
+    log = router.text()
+    offers = [ln for ln in log.splitlines() if "Peer Offer from" in ln]
+    assert offers, log
+    for line in offers:
+        points = line.rsplit("): ", 1)[1]  # "Peer Offer from <src> (<type>): <points>"
+        assert points.strip() == f"{pair.modem_v4}:{PORT}", line
+    assert f"connected to {pair.modem_v4}:{PORT}" in log
+
+
+def _clock(line: str) -> float:
+    """Seconds since midnight of a log line's ``HH:MM:SS.mmm`` stamp."""
+    h, m, s = line.split()[0].split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def test_dead_connection_point_does_not_delay_the_session(pair: NetnsPair, procs: _Procs) -> None:
+    """Connection points are tried Happy-Eyeballs style (RFC 8305): the first
+    one here is a closed port, which with GTSM looks dead (the kernel's RST
+    has TTL 64 and is dropped), yet the session comes up through the second
+    long before the first attempt could time out (5 s)."""
+    dead = PORT + 1
+    points = (
+        f'[{{ address = "{pair.modem_v4}", port = {dead} }}, '
+        f'{{ address = "{pair.modem_v4}", port = {PORT} }}]'
+    )
+    router = _discover(procs, pair, v4=True, v6=False, points=points)
+    log = router.text()
+    offer = next(ln for ln in log.splitlines() if "Peer Offer from" in ln)
+    connected = next(ln for ln in log.splitlines() if "connected to" in ln)
+    assert f"connected to {pair.modem_v4}:{PORT}" in connected
+    assert f"{pair.modem_v4}:{dead}" in offer
+    assert _clock(connected) - _clock(offer) < 4.0, (offer, connected)
 
 
 def test_router_first_then_modem_restart(pair: NetnsPair, procs: _Procs) -> None:

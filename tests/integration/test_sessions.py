@@ -21,6 +21,7 @@ from dlep.fsm import (
     DestinationRefused,
     DestinationUp,
     DestinationUpdate,
+    DestKey,
     LinkCharacteristicsRequested,
     LinkCharacteristicsResponse,
     Metrics,
@@ -226,7 +227,7 @@ async def test_session_life(
     assert lcr.metrics.mdrr == 54 * M
     assert "capped" in lcr.text
     assert router_dests(router)[MAC1].metrics.cdrr == 54 * M
-    assert modem.known_destinations()[parse_mac(MAC1)].cdrr == 54 * M
+    assert modem.known_destinations()[DestKey(parse_mac(MAC1))].cdrr == 54 * M
 
     # -- Destination Announce for a MAC the modem does not know ---------------
     await router.announce_destination(MAC_UNKNOWN, addresses=["10.0.0.99"])
@@ -243,7 +244,7 @@ async def test_session_life(
     term = await mev.next(SessionTerminated)
     assert term.status == StatusCode.SHUTTING_DOWN
     assert term.by_peer
-    assert set(term.destinations) == {parse_mac(MAC1), parse_mac(MAC3)}
+    assert set(term.destinations) == {DestKey(parse_mac(MAC1)), DestKey(parse_mac(MAC3))}
     await wait_until(lambda: not modem.sessions(), 5, "modem session gone")
     assert not router.sessions()
     assert router.destinations() == []
@@ -266,7 +267,7 @@ async def test_announce_known_destination(daemons: Daemons, port: int) -> None:
     assert (mdown.mac, mdown.by_peer) == (parse_mac(MAC2), True)
     assert MAC2 not in router_dests(router)
     # The modem's application still knows it ...
-    assert parse_mac(MAC2) in modem.known_destinations()
+    assert DestKey(parse_mac(MAC2)) in modem.known_destinations()
 
     # ... so announcing it brings it back, with its metrics and addresses.
     await router.announce_destination(MAC2)

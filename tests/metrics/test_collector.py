@@ -65,8 +65,12 @@ class FakeDaemon:
         self.heartbeat_timeouts = {"local": 2, "peer": 1}
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: list[str] = []
+        self.extension_names: dict[int, str] = {}
+
+    def extension_gauges(self) -> tuple[list[Any], list[Any]]:
+        return [], []
 
     def sessions(self) -> list[SessionInfo]:
         self.calls.append(threading.current_thread().name)
@@ -156,7 +160,7 @@ def test_cap_order_is_numeric_by_session_then_mac() -> None:
 
 async def test_snapshot_is_taken_on_the_event_loop() -> None:
     fake = FakeDaemon([info("1")], [])
-    fake._loop = asyncio.get_running_loop()
+    fake.loop = asyncio.get_running_loop()
     server = MetricsServer(fake, V4, 0, max_destinations=10)  # type: ignore[arg-type]
     server.start()
     try:

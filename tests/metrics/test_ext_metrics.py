@@ -37,9 +37,7 @@ class ExtPair:
             metrics={"listen": "127.0.0.1:0"},
         )
         mdata["modem"]["extensions"] = EXTS
-        rdata = router_data(
-            port, metrics={"listen": "127.0.0.1:0", "max_destinations": router_cap}
-        )
+        rdata = router_data(port, metrics={"listen": "127.0.0.1:0", "max_destinations": router_cap})
         rdata["router"]["extensions"] = EXTS
         modem = await ModemDaemon.builder().config(parse_modem_config(mdata)).spawn()
         self.daemons.append(modem)
@@ -48,9 +46,13 @@ class ExtPair:
         await wait_until(lambda: len(router.destinations()) == 2, what="destinations")
         for c in modem._conns.values():
             c.proto.session.update_destination(
-                MACS[0], extra=[HopCount(3), LatencyRange(minimum=500, maximum=4000)]
+                MACS[0],
+                extra=[HopCount(3), LatencyRange(minimum=500, maximum=4000)],
+                now=asyncio.get_running_loop().time(),
             )
-            c.proto.session.update_destination(MACS[1], extra=[HopCount(1)])
+            c.proto.session.update_destination(
+                MACS[1], extra=[HopCount(1)], now=asyncio.get_running_loop().time()
+            )
             c.proto.flush()
 
         def arrived() -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from dlep.fsm import (
+    DestKey,
     Event,
     Metrics,
     Role,
@@ -53,6 +54,8 @@ MAC1_B = bytes.fromhex("020000000001")
 MAC2_B = bytes.fromhex("020000000002")
 MAC3_B = bytes.fromhex("020000000003")
 EUI64 = "02:00:00:ff:fe:00:00:01"
+#: The keys of those destinations in a session (no identity items).
+K1, K2, K3 = DestKey(MAC1_B), DestKey(MAC2_B), DestKey(MAC3_B)
 
 #: Session-wide metrics the default modem declares: the five mandatory ones
 #: plus RLQR/RLQT. Resources and MTU are deliberately *not* declared, so a
@@ -300,7 +303,7 @@ class Pair:
     def up(self, macs: Iterable[str] = (MAC1,), **kw: object) -> None:
         """Modem announces each MAC; pump; drain events; clear the log."""
         for m in macs:
-            self.modem.add_destination(m, **kw)  # type: ignore[arg-type]
+            self.modem.add_destination(m, now=self.now, **kw)  # type: ignore[arg-type]
         self.pump()
         self.events()
         self.log.clear()

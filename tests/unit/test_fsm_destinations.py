@@ -50,6 +50,7 @@ from dlep.wire import (
 from .fsm_harness import (
     ALL_METRICS,
     DECLARED,
+    K1,
     MAC1,
     MAC1_B,
     MAC2,
@@ -101,7 +102,7 @@ def test_destination_up_with_inconsistent_address_is_answered_3_and_not_added(
     items: list[DataItem], why: str
 ) -> None:
     p = established(modem=modem_config(ipv6_addresses=(V6("2001:db8::99"),)))
-    p.router.update_session(add=["192.0.2.1"])
+    p.router.update_session(add=["192.0.2.1"], now=p.now)
     p.up([MAC1], addresses=["10.0.0.1"])
     p.inject("router", msg(M.DESTINATION_UP, mac(MAC2), Latency(3), *items))
     (resp,) = p.sent("router")
@@ -113,7 +114,7 @@ def test_destination_up_with_inconsistent_address_is_answered_3_and_not_added(
     assert isinstance(ev, Inconsistency) and ev.mac == MAC2_B and why in ev.reason
     assert ev.message_type == M.DESTINATION_UP
     assert p.router.state is State.IN_SESSION
-    assert set(p.router.destinations) == {MAC1_B}
+    assert set(p.router.destinations) == {K1}
     # Nothing of it was recorded: the address is free for a later destination.
     if why.startswith("not") or why.startswith("dropped") or why.startswith("added"):
         return
@@ -123,12 +124,12 @@ def test_destination_up_with_inconsistent_address_is_answered_3_and_not_added(
 
 def test_destination_up_refused_with_3_reaches_the_modem_as_refusal() -> None:
     p = established()
-    p.modem.add_destination(MAC1)
+    p.modem.add_destination(MAC1, now=p.now)
     p.sent("modem")
     p.inject("modem", msg(M.DESTINATION_UP_RESPONSE, mac(MAC1), Status(3, "clash")))
     assert p.modem.events() == [DestinationRefused(MAC1_B, 3, "clash")]
     assert p.modem.state is State.IN_SESSION
-    p.modem.add_destination(MAC1)  # may be announced again later
+    p.modem.add_destination(MAC1, now=p.now)  # may be announced again later
 
 
 def test_link_local_destination_addresses_are_accepted() -> None:
@@ -141,8 +142,8 @@ def test_link_local_destination_addresses_are_accepted() -> None:
 def test_destination_update_with_inconsistent_address_applies_the_rest() -> None:
     p = established()
     p.up([MAC1, MAC2], addresses=[])
-    p.modem.update_destination(MAC1, add=["10.0.0.1", "10.1.0.0/16"])
-    p.modem.update_destination(MAC2, add=["10.0.0.2"])
+    p.modem.update_destination(MAC1, add=["10.0.0.1", "10.1.0.0/16"], now=p.now)
+    p.modem.update_destination(MAC2, add=["10.0.0.2"], now=p.now)
     p.pump()
     p.events()
     p.inject(
@@ -181,9 +182,9 @@ def test_address_moves_between_destinations_after_drop() -> None:
     p.up([MAC1], addresses=["10.0.0.1"])
     p.up([MAC2])
     with pytest.raises(SessionError, match="already belongs to destination 02:00:00:00:00:01"):
-        p.modem.update_destination(MAC2, add=["10.0.0.1"])
-    p.modem.update_destination(MAC1, drop=["10.0.0.1"])
-    p.modem.update_destination(MAC2, add=["10.0.0.1"])
+        p.modem.update_destination(MAC2, add=["10.0.0.1"], now=p.now)
+    p.modem.update_destination(MAC1, drop=["10.0.0.1"], now=p.now)
+    p.modem.update_destination(MAC2, add=["10.0.0.1"], now=p.now)
     p.pump()
     rev, _ = p.events()
     assert not only(rev, Inconsistency)
@@ -194,7 +195,7 @@ def test_address_moves_between_destinations_after_drop() -> None:
 def test_destination_down_releases_its_addresses() -> None:
     p = established()
     p.up([MAC1], addresses=["10.0.0.1", "2001:db8::1/64"])
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     p.up([MAC2], addresses=["10.0.0.1", "2001:db8::/64"])
     assert p.router.destination(MAC2).ipv6_subnets == {N6("2001:db8::/64")}  # type: ignore[union-attr]
@@ -203,20 +204,20 @@ def test_destination_down_releases_its_addresses() -> None:
 def test_session_update_addresses_tracked_both_ways() -> None:
     p = established(router_config(ipv6_subnets=(N6("2001:db8:f::/48"),)))
     assert p.modem.peer_addresses.ipv6_subnets == {N6("2001:db8:f::/48")}
-    p.modem.update_session(add=["198.51.100.1", "198.51.100.0/24"])
+    p.modem.update_session(add=["198.51.100.1", "198.51.100.0/24"], now=p.now)
     p.pump()
     (ev,) = p.router.events()
     assert isinstance(ev, SessionUpdated) and ev.peer_ipv4 == {V4("198.51.100.1")}
     assert p.router.peer_addresses.ipv4_subnets == {N4("198.51.100.0/24")}
     # A destination may not take the modem's own address.
     with pytest.raises(SessionError, match="already belongs to us"):
-        p.modem.add_destination(MAC1, addresses=["198.51.100.1"])
+        p.modem.add_destination(MAC1, addresses=["198.51.100.1"], now=p.now)
     with pytest.raises(SessionError, match="already belongs to the peer"):
-        p.modem.add_destination(MAC1, addresses=["2001:db8:f::/48"])
+        p.modem.add_destination(MAC1, addresses=["2001:db8:f::/48"], now=p.now)
     with pytest.raises(SessionError, match="dropped but never added"):
-        p.router.update_session(drop=["192.0.2.1"])
+        p.router.update_session(drop=["192.0.2.1"], now=p.now)
     with pytest.raises(SessionError, match="added twice"):
-        p.modem.update_session(add=["198.51.100.1"])
+        p.modem.update_session(add=["198.51.100.1"], now=p.now)
 
 
 def test_address_items_accepted_as_well_as_strings() -> None:
@@ -224,12 +225,17 @@ def test_address_items_accepted_as_well_as_strings() -> None:
     p.modem.add_destination(
         MAC1,
         addresses=[Ipv4Address(V4("10.0.0.1")), Ipv6AttachedSubnet(V6("2001:db8::"), 32)],
+        now=p.now,
     )
-    p.modem.add_destination(MAC2, addresses=[Ipv4Address(V4("10.0.0.2"), False)])  # flag fixed
+    p.modem.add_destination(
+        MAC2, addresses=[Ipv4Address(V4("10.0.0.2"), False)], now=p.now
+    )  # flag fixed
     p.pump()
     assert p.router.destination(MAC2).ipv4 == {V4("10.0.0.2")}  # type: ignore[union-attr]
-    p.modem.update_destination(MAC1, drop=[Ipv4Address(V4("10.0.0.1"))])
-    p.modem.update_destination(MAC1, drop=[Ipv6AttachedSubnet(V6("2001:db8::"), 32, True)])
+    p.modem.update_destination(MAC1, drop=[Ipv4Address(V4("10.0.0.1"))], now=p.now)
+    p.modem.update_destination(
+        MAC1, drop=[Ipv6AttachedSubnet(V6("2001:db8::"), 32, True)], now=p.now
+    )
     p.pump()
     info = p.router.destination(MAC1)
     assert info is not None and not info.ipv4 and not info.ipv6_subnets
@@ -242,13 +248,13 @@ def test_address_items_accepted_as_well_as_strings() -> None:
 
 def test_session_update_metrics_apply_to_every_destination() -> None:
     p = established()
-    p.modem.add_destination(MAC1, Metrics(latency=5, cdrr=10))
-    p.modem.add_destination(MAC2)
+    p.modem.add_destination(MAC1, Metrics(latency=5, cdrr=10), now=p.now)
+    p.modem.add_destination(MAC2, now=p.now)
     p.pump()
-    p.modem.update_destination(MAC1, Metrics(rlqr=50))
+    p.modem.update_destination(MAC1, Metrics(rlqr=50), now=p.now)
     p.pump()
     p.events()
-    p.modem.update_session(Metrics(latency=77, rlqr=90))
+    p.modem.update_session(Metrics(latency=77, rlqr=90), now=p.now)
     p.pump()
     for m in (MAC1, MAC2):
         info = p.router.destination(m)
@@ -263,24 +269,24 @@ def test_session_update_metrics_keep_both_views_of_destinations_equal() -> None:
     or change-only Destination Updates would go missing."""
     p = established()
     p.up([MAC1], metrics=Metrics(latency=5))
-    p.modem.update_session(Metrics(latency=77))
+    p.modem.update_session(Metrics(latency=77), now=p.now)
     p.pump()
     assert p.router.destination(MAC1).metrics.latency == 77  # type: ignore[union-attr]
     assert p.modem.destination(MAC1) == p.router.destination(MAC1)
     # Back to 5 for this destination only: it must be sent.
-    assert p.modem.update_destination(MAC1, Metrics(latency=5)) is True
+    assert p.modem.update_destination(MAC1, Metrics(latency=5), now=p.now) is True
     p.pump()
     assert p.router.destination(MAC1).metrics.latency == 5  # type: ignore[union-attr]
 
 
 def test_session_update_while_destination_up_unanswered_overrides_deferred() -> None:
     p = established(router_config(auto_accept_destinations=False))
-    p.modem.add_destination(MAC1, Metrics(latency=5))
-    p.modem.update_destination(MAC1, Metrics(latency=6, cdrr=7))  # deferred
-    p.modem.update_session(Metrics(latency=77))  # newer, session-wide
+    p.modem.add_destination(MAC1, Metrics(latency=5), now=p.now)
+    p.modem.update_destination(MAC1, Metrics(latency=6, cdrr=7), now=p.now)  # deferred
+    p.modem.update_session(Metrics(latency=77), now=p.now)  # newer, session-wide
     p.pump()
     p.router.events()
-    p.router.respond_destination_up(MAC1, True)
+    p.router.respond_destination_up(MAC1, True, now=p.now)
     p.pump()
     assert p.modem.destination(MAC1) == p.router.destination(MAC1)
     assert p.router.destination(MAC1).metrics.latency == 77  # type: ignore[union-attr]
@@ -291,9 +297,9 @@ def test_coalesced_session_update_is_applied_in_wire_order() -> None:
     """A Session Update held back behind an outstanding one reaches the
     router after later destination messages; both views must still agree."""
     p = established()
-    p.modem.update_session(Metrics(rlqr=0))
-    p.modem.update_session(Metrics(latency=1))  # coalesced: sent after the response
-    p.modem.add_destination(MAC1, Metrics(latency=0))  # sent at once
+    p.modem.update_session(Metrics(rlqr=0), now=p.now)
+    p.modem.update_session(Metrics(latency=1), now=p.now)  # coalesced: sent after the response
+    p.modem.add_destination(MAC1, Metrics(latency=0), now=p.now)  # sent at once
     p.pump()
     assert [(w.sender, w.type) for w in p.log] == [
         ("modem", M.SESSION_UPDATE),
@@ -305,24 +311,24 @@ def test_coalesced_session_update_is_applied_in_wire_order() -> None:
     ]
     assert p.router.destination(MAC1) == p.modem.destination(MAC1)
     assert p.router.destination(MAC1).metrics.latency == 1  # type: ignore[union-attr]
-    assert p.modem.update_destination(MAC1, Metrics(latency=0)) is True
+    assert p.modem.update_destination(MAC1, Metrics(latency=0), now=p.now) is True
 
 
 def test_coalesced_session_update_address_changes_cancel_out() -> None:
     p = established()
-    p.modem.update_session(Metrics(latency=7))  # outstanding
-    p.modem.update_session(add=["198.51.100.1"])
-    p.modem.update_session(drop=["198.51.100.1"])
-    p.modem.update_session(add=["198.51.100.1", "198.51.100.2"])
-    p.modem.update_session(drop=["198.51.100.2"])
+    p.modem.update_session(Metrics(latency=7), now=p.now)  # outstanding
+    p.modem.update_session(add=["198.51.100.1"], now=p.now)
+    p.modem.update_session(drop=["198.51.100.1"], now=p.now)
+    p.modem.update_session(add=["198.51.100.1", "198.51.100.2"], now=p.now)
+    p.modem.update_session(drop=["198.51.100.2"], now=p.now)
     p.pump()
     assert p.log[-2].message == msg(M.SESSION_UPDATE, Ipv4Address(V4("198.51.100.1")))
     assert p.router.peer_addresses.ipv4 == {V4("198.51.100.1")}
     # Changes that cancel out completely send nothing at all.
     p.log.clear()
-    p.modem.update_session(Metrics(latency=8))
-    p.modem.update_session(drop=["198.51.100.1"])
-    p.modem.update_session(add=["198.51.100.1"])
+    p.modem.update_session(Metrics(latency=8), now=p.now)
+    p.modem.update_session(drop=["198.51.100.1"], now=p.now)
+    p.modem.update_session(add=["198.51.100.1"], now=p.now)
     p.pump()
     assert [w.type for w in p.log] == [M.SESSION_UPDATE, M.SESSION_UPDATE_RESPONSE]
 
@@ -334,7 +340,7 @@ def test_coalesced_session_update_address_changes_cancel_out() -> None:
 
 def pending_pair() -> Pair:
     p = established(router_config(auto_accept_destinations=False))
-    p.modem.add_destination(MAC1, Metrics(cdrr=1), addresses=["10.0.0.1"])
+    p.modem.add_destination(MAC1, Metrics(cdrr=1), addresses=["10.0.0.1"], now=p.now)
     p.pump()
     (req,) = p.router.events()
     assert isinstance(req, DestinationUpRequested) and req.info.mac == MAC1_B
@@ -345,12 +351,12 @@ def pending_pair() -> Pair:
 
 def test_updates_held_back_coalesced_and_flushed_on_success() -> None:
     p = pending_pair()
-    assert p.modem.update_destination(MAC1, Metrics(cdrr=2, latency=3)) is True
-    assert p.modem.update_destination(MAC1, Metrics(cdrr=4), add=["10.0.0.2"]) is True
-    assert p.modem.update_destination(MAC1, drop=["10.0.0.1"]) is True
+    assert p.modem.update_destination(MAC1, Metrics(cdrr=2, latency=3), now=p.now) is True
+    assert p.modem.update_destination(MAC1, Metrics(cdrr=4), add=["10.0.0.2"], now=p.now) is True
+    assert p.modem.update_destination(MAC1, drop=["10.0.0.1"], now=p.now) is True
     assert p.modem.data_to_send() == b""
     assert p.router.destination(MAC1) is None and p.modem.destination(MAC1) is None
-    p.router.respond_destination_up(MAC1, True)
+    p.router.respond_destination_up(MAC1, True, now=p.now)
     p.pump()
     assert [(w.sender, w.message) for w in p.log] == [
         ("router", msg(M.DESTINATION_UP_RESPONSE, mac(MAC1), Status(0))),
@@ -375,13 +381,13 @@ def test_updates_held_back_coalesced_and_flushed_on_success() -> None:
 
 def test_down_held_back_and_sent_after_success() -> None:
     p = pending_pair()
-    p.modem.update_destination(MAC1, Metrics(latency=3))
-    p.modem.drop_destination(MAC1)
-    p.modem.drop_destination(MAC1)  # idempotent
+    p.modem.update_destination(MAC1, Metrics(latency=3), now=p.now)
+    p.modem.drop_destination(MAC1, now=p.now)
+    p.modem.drop_destination(MAC1, now=p.now)  # idempotent
     with pytest.raises(SessionError, match="going down"):
-        p.modem.update_destination(MAC1, Metrics(latency=4))
+        p.modem.update_destination(MAC1, Metrics(latency=4), now=p.now)
     assert p.modem.data_to_send() == b""
-    p.router.respond_destination_up(MAC1, True)
+    p.router.respond_destination_up(MAC1, True, now=p.now)
     p.pump()
     assert [(w.sender, w.type) for w in p.log] == [
         ("router", M.DESTINATION_UP_RESPONSE),
@@ -397,9 +403,9 @@ def test_down_held_back_and_sent_after_success() -> None:
 
 def test_deferred_changes_discarded_on_not_interested() -> None:
     p = pending_pair()
-    p.modem.update_destination(MAC1, Metrics(latency=3))
-    p.modem.drop_destination(MAC1)
-    p.router.respond_destination_up(MAC1, False)
+    p.modem.update_destination(MAC1, Metrics(latency=3), now=p.now)
+    p.modem.drop_destination(MAC1, now=p.now)
+    p.router.respond_destination_up(MAC1, False, now=p.now)
     p.pump()
     assert [(w.sender, w.message) for w in p.log] == [
         ("router", msg(M.DESTINATION_UP_RESPONSE, mac(MAC1), Status(StatusCode.NOT_INTERESTED))),
@@ -410,18 +416,18 @@ def test_deferred_changes_discarded_on_not_interested() -> None:
     assert p.router.destinations == {} == p.modem.destinations
     # §12.12: nothing more about it; the address is free again on both sides.
     with pytest.raises(UnknownDestinationError):
-        p.modem.update_destination(MAC1, Metrics(latency=1))
-    p.modem.add_destination(MAC2, addresses=["10.0.0.1"])
+        p.modem.update_destination(MAC1, Metrics(latency=1), now=p.now)
+    p.modem.add_destination(MAC2, addresses=["10.0.0.1"], now=p.now)
     p.pump()
-    p.router.respond_destination_up(MAC2, True)
+    p.router.respond_destination_up(MAC2, True, now=p.now)
 
 
 def test_held_back_address_changes_cancel_out() -> None:
     p = pending_pair()
-    p.modem.update_destination(MAC1, add=["10.0.0.2"])
-    p.modem.update_destination(MAC1, drop=["10.0.0.2", "10.0.0.1"])
-    p.modem.update_destination(MAC1, add=["10.0.0.2", "10.0.0.1"], drop=["10.0.0.2"])
-    p.router.respond_destination_up(MAC1, True)
+    p.modem.update_destination(MAC1, add=["10.0.0.2"], now=p.now)
+    p.modem.update_destination(MAC1, drop=["10.0.0.2", "10.0.0.1"], now=p.now)
+    p.modem.update_destination(MAC1, add=["10.0.0.2", "10.0.0.1"], drop=["10.0.0.2"], now=p.now)
+    p.router.respond_destination_up(MAC1, True, now=p.now)
     p.pump()
     assert [w.type for w in p.log] == [M.DESTINATION_UP_RESPONSE]  # nothing left to say
     assert p.router.destination(MAC1) == p.modem.destination(MAC1)
@@ -430,8 +436,8 @@ def test_held_back_address_changes_cancel_out() -> None:
 
 def test_update_with_no_change_while_pending_sends_nothing() -> None:
     p = pending_pair()
-    assert p.modem.update_destination(MAC1, Metrics(cdrr=1)) is False
-    p.router.respond_destination_up(MAC1, True)
+    assert p.modem.update_destination(MAC1, Metrics(cdrr=1), now=p.now) is False
+    p.router.respond_destination_up(MAC1, True, now=p.now)
     p.pump()
     assert [w.type for w in p.log] == [M.DESTINATION_UP_RESPONSE]
 
@@ -443,21 +449,21 @@ def test_update_with_no_change_while_pending_sends_nothing() -> None:
 
 def test_respond_destination_up_accept() -> None:
     p = pending_pair()
-    p.router.respond_destination_up(MAC1, True)
+    p.router.respond_destination_up(MAC1, True, now=p.now)
     (ev,) = p.router.events()
     assert isinstance(ev, DestinationUp) and ev.info.metrics.cdrr == 1 and not ev.announced
     assert p.sent("router") == [msg(M.DESTINATION_UP_RESPONSE, mac(MAC1), Status(0))]
     with pytest.raises(SessionError, match="no Destination Up pending"):
-        p.router.respond_destination_up(MAC1, True)
+        p.router.respond_destination_up(MAC1, True, now=p.now)
 
 
 def test_respond_destination_up_refuse_frees_addresses() -> None:
     p = pending_pair()
-    p.router.respond_destination_up(MAC1, False)
+    p.router.respond_destination_up(MAC1, False, now=p.now)
     assert p.router.events() == []
     p.pump()
     p.modem.events()
-    p.modem.add_destination(MAC2, addresses=["10.0.0.1"])
+    p.modem.add_destination(MAC2, addresses=["10.0.0.1"], now=p.now)
     p.pump()
     (ev,) = p.router.events()
     assert isinstance(ev, DestinationUpRequested) and ev.info.ipv4 == {V4("10.0.0.1")}
@@ -466,9 +472,9 @@ def test_respond_destination_up_refuse_frees_addresses() -> None:
 def test_respond_destination_up_errors() -> None:
     p = pending_pair()
     with pytest.raises(UnknownDestinationError, match="no destination 02:00:00:00:00:02"):
-        p.router.respond_destination_up(MAC2, True)
+        p.router.respond_destination_up(MAC2, True, now=p.now)
     with pytest.raises(SessionError, match="router operation"):
-        p.modem.respond_destination_up(MAC1, True)
+        p.modem.respond_destination_up(MAC1, True, now=p.now)
     assert isinstance(UnknownDestinationError("x"), KeyError)
     assert str(UnknownDestinationError()) == "unknown destination"
 
@@ -476,11 +482,11 @@ def test_respond_destination_up_errors() -> None:
 def test_router_cannot_drop_or_query_an_undecided_destination() -> None:
     p = pending_pair()
     with pytest.raises(SessionError, match="not up"):
-        p.router.drop_destination(MAC1)
+        p.router.drop_destination(MAC1, now=p.now)
     with pytest.raises(SessionError, match="not up"):
-        p.router.request_link_characteristics(MAC1, latency=1)
+        p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
     with pytest.raises(SessionError, match="already known"):
-        p.router.announce_destination(MAC1)
+        p.router.announce_destination(MAC1, now=p.now)
 
 
 # --------------------------------------------------------------------------
@@ -490,7 +496,7 @@ def test_router_cannot_drop_or_query_an_undecided_destination() -> None:
 
 def test_announce_accepted_with_metrics_and_addresses() -> None:
     p = established()
-    p.router.announce_destination(MAC1, addresses=["10.0.0.1", "2001:db8::1"])
+    p.router.announce_destination(MAC1, addresses=["10.0.0.1", "2001:db8::1"], now=p.now)
     assert p.router.destination(MAC1) is None  # not up until answered
     p.pump()
     (req,) = p.modem.events()
@@ -499,7 +505,7 @@ def test_announce_accepted_with_metrics_and_addresses() -> None:
     )
     p.log.clear()
     p.modem.respond_destination_announce(
-        MAC1, True, Metrics(latency=8), addresses=["10.0.0.1", "10.8.0.0/16"], text="ok"
+        MAC1, True, Metrics(latency=8), addresses=["10.0.0.1", "10.8.0.0/16"], text="ok", now=p.now
     )
     p.pump()
     full = DECLARED.merged(Metrics(latency=8))
@@ -519,16 +525,16 @@ def test_announce_accepted_with_metrics_and_addresses() -> None:
     assert isinstance(rev[0], DestinationUp) and rev[0].announced
     assert p.router.destination(MAC1) == p.modem.destination(MAC1)
     # Now up for both: the router may query it and drop it.
-    p.router.request_link_characteristics(MAC1, latency=1)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
 
 
 def test_announce_refused() -> None:
     p = established()
-    p.router.announce_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
     p.pump()
     p.modem.events()
     p.log.clear()
-    p.modem.respond_destination_announce(MAC1, False, text="unreachable")
+    p.modem.respond_destination_announce(MAC1, False, text="unreachable", now=p.now)
     p.pump()
     assert [w.message for w in p.log] == [
         msg(M.DESTINATION_ANNOUNCE_RESPONSE, mac(MAC1), Status(2, "unreachable"))
@@ -537,7 +543,7 @@ def test_announce_refused() -> None:
     assert p.modem.events() == []
     assert p.router.destinations == {} == p.modem.destinations
     # Either side may bring it up later.
-    p.router.announce_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
     p.pump()
     assert isinstance(p.modem.events()[0], DestinationAnnounceRequested)
 
@@ -545,7 +551,7 @@ def test_announce_refused() -> None:
 def test_announce_of_a_destination_the_modem_already_has_up() -> None:
     """The router announces a MAC it refused earlier; the modem still has it."""
     p = established()
-    p.modem.add_destination(MAC1, Metrics(latency=4), addresses=["10.0.0.1"])
+    p.modem.add_destination(MAC1, Metrics(latency=4), addresses=["10.0.0.1"], now=p.now)
     p.deliver("modem")
     p.inject("modem", msg(M.DESTINATION_UP_RESPONSE, mac(MAC1), Status(0)))
     p.router.data_to_send()
@@ -566,7 +572,7 @@ def test_announce_of_a_destination_the_modem_already_has_up() -> None:
 def test_announce_of_a_destination_the_modem_is_taking_down() -> None:
     p = established()
     p.up([MAC1])
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.sent("modem")
     p.inject("modem", msg(M.DESTINATION_ANNOUNCE, mac(MAC1)))
     (resp,) = p.sent("modem")
@@ -576,25 +582,25 @@ def test_announce_of_a_destination_the_modem_is_taking_down() -> None:
 def test_announce_errors() -> None:
     p = established()
     with pytest.raises(SessionError, match="addresses only, not subnets"):
-        p.router.announce_destination(MAC1, addresses=["10.0.0.0/8"])
+        p.router.announce_destination(MAC1, addresses=["10.0.0.0/8"], now=p.now)
     with pytest.raises(SessionError, match="router operation"):
-        p.modem.announce_destination(MAC1)
+        p.modem.announce_destination(MAC1, now=p.now)
     p.up([MAC1])
     with pytest.raises(SessionError, match="no Destination Announce pending"):
-        p.modem.respond_destination_announce(MAC1, True)
-    p.router.announce_destination(MAC2)
+        p.modem.respond_destination_announce(MAC1, True, now=p.now)
+    p.router.announce_destination(MAC2, now=p.now)
     p.pump()
     with pytest.raises(SessionError, match="not a forwardable"):
-        p.modem.respond_destination_announce(MAC2, True, addresses=["127.0.0.1"])
+        p.modem.respond_destination_announce(MAC2, True, addresses=["127.0.0.1"], now=p.now)
 
 
 def test_router_drop_while_announce_unanswered_is_sent_after_success() -> None:
     p = established()
-    p.router.announce_destination(MAC1)
-    p.router.drop_destination(MAC1)  # held back: one request at a time (§8)
+    p.router.announce_destination(MAC1, now=p.now)
+    p.router.drop_destination(MAC1, now=p.now)  # held back: one request at a time (§8)
     p.pump()
     p.modem.events()
-    p.modem.respond_destination_announce(MAC1, True)
+    p.modem.respond_destination_announce(MAC1, True, now=p.now)
     p.pump()
     assert [(w.sender, w.type) for w in p.log] == [
         ("router", M.DESTINATION_ANNOUNCE),
@@ -609,11 +615,11 @@ def test_router_drop_while_announce_unanswered_is_sent_after_success() -> None:
 
 def test_router_drop_while_announce_unanswered_then_refused() -> None:
     p = established()
-    p.router.announce_destination(MAC1)
-    p.router.drop_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
+    p.router.drop_destination(MAC1, now=p.now)
     p.pump()
     p.modem.events()
-    p.modem.respond_destination_announce(MAC1, False)
+    p.modem.respond_destination_announce(MAC1, False, now=p.now)
     p.pump()
     assert [w.type for w in p.log][-1] == M.DESTINATION_ANNOUNCE_RESPONSE
     assert p.router.events() == [DestinationRefused(MAC1_B, 2)]
@@ -622,18 +628,18 @@ def test_router_drop_while_announce_unanswered_then_refused() -> None:
 def test_modem_cannot_update_a_destination_it_has_not_accepted() -> None:
     """Announced by the router but not yet answered: not up (§12.1)."""
     p = established()
-    p.router.announce_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
     p.pump()
     p.modem.events()
     with pytest.raises(SessionError, match="not up"):
-        p.modem.update_destination(MAC1, Metrics(latency=1))
+        p.modem.update_destination(MAC1, Metrics(latency=1), now=p.now)
     with pytest.raises(SessionError, match="not up"):
-        p.modem.drop_destination(MAC1)
+        p.modem.drop_destination(MAC1, now=p.now)
     with pytest.raises(SessionError, match="already exists"):
-        p.modem.add_destination(MAC1)
+        p.modem.add_destination(MAC1, now=p.now)
     assert p.modem.data_to_send() == b""
-    p.modem.respond_destination_announce(MAC1, True)
-    p.modem.update_destination(MAC1, Metrics(latency=1))
+    p.modem.respond_destination_announce(MAC1, True, now=p.now)
+    p.modem.update_destination(MAC1, Metrics(latency=1), now=p.now)
     p.pump()
     assert p.router.destination(MAC1).metrics.latency == 1  # type: ignore[union-attr]
 
@@ -646,12 +652,12 @@ def test_modem_cannot_update_a_destination_it_has_not_accepted() -> None:
 def test_link_characteristics_response_carries_the_complete_declared_set() -> None:
     p = established(modem=modem_config(session_metrics=ALL_METRICS))
     p.up([MAC1], metrics=Metrics(latency=3, mtu=1400))
-    p.modem.update_destination(MAC1, Metrics(resources=40))
-    p.router.request_link_characteristics(MAC1, cdrt=123, latency=2, cdrr=9)
+    p.modem.update_destination(MAC1, Metrics(resources=40), now=p.now)
+    p.router.request_link_characteristics(MAC1, cdrt=123, latency=2, cdrr=9, now=p.now)
     p.pump()
     p.events()
     p.log.clear()
-    p.modem.respond_link_characteristics(MAC1, metrics=Metrics(cdrt=123, latency=2))
+    p.modem.respond_link_characteristics(MAC1, metrics=Metrics(cdrt=123, latency=2), now=p.now)
     p.pump()
     (w,) = p.log
     expect = ALL_METRICS.merged(Metrics(latency=2, mtu=1400, resources=40, cdrt=123))
@@ -666,7 +672,7 @@ def test_link_characteristics_response_without_metrics_is_accepted() -> None:
     """The metrics are SHOULD in §12.19: a bare response keeps the old values."""
     p = established()
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, latency=1)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
     p.sent("router")
     p.inject("router", msg(M.LINK_CHARACTERISTICS_RESPONSE, mac(MAC1), Status(0)))
     (ev,) = p.router.events()
@@ -677,20 +683,20 @@ def test_link_characteristics_errors() -> None:
     p = established()
     p.up([MAC1])
     with pytest.raises(SessionError, match="give cdrr, cdrt or latency"):
-        p.router.request_link_characteristics(MAC1)
+        p.router.request_link_characteristics(MAC1, now=p.now)
     with pytest.raises(SessionError, match="latency"):
-        p.router.request_link_characteristics(MAC1, latency=-1)
+        p.router.request_link_characteristics(MAC1, latency=-1, now=p.now)
     with pytest.raises(SessionError, match="router operation"):
-        p.modem.request_link_characteristics(MAC1, latency=1)
+        p.modem.request_link_characteristics(MAC1, latency=1, now=p.now)
     with pytest.raises(SessionError, match="no Link Characteristics Request pending"):
-        p.modem.respond_link_characteristics(MAC1)
+        p.modem.respond_link_characteristics(MAC1, now=p.now)
     with pytest.raises(SessionError, match="modem operation"):
-        p.router.respond_link_characteristics(MAC1)
+        p.router.respond_link_characteristics(MAC1, now=p.now)
     with pytest.raises(UnknownDestinationError):
-        p.router.request_link_characteristics(MAC2, latency=1)
-    p.router.request_link_characteristics(MAC1, latency=1)
+        p.router.request_link_characteristics(MAC2, latency=1, now=p.now)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
     with pytest.raises(TransactionInProgressError, match="still unanswered"):
-        p.router.request_link_characteristics(MAC1, latency=2)
+        p.router.request_link_characteristics(MAC1, latency=2, now=p.now)
 
 
 # --------------------------------------------------------------------------
@@ -701,11 +707,13 @@ def test_link_characteristics_errors() -> None:
 def test_update_destination_sends_only_changed_metrics() -> None:
     p = established()
     p.up([MAC1], metrics=Metrics(cdrr=10, latency=5))
-    assert p.modem.update_destination(MAC1, Metrics(cdrr=10, latency=5)) is False
-    assert p.modem.update_destination(MAC1, Metrics(mdrr=100_000_000)) is False  # the default
-    assert p.modem.update_destination(MAC1) is False
+    assert p.modem.update_destination(MAC1, Metrics(cdrr=10, latency=5), now=p.now) is False
+    assert (
+        p.modem.update_destination(MAC1, Metrics(mdrr=100_000_000), now=p.now) is False
+    )  # the default
+    assert p.modem.update_destination(MAC1, now=p.now) is False
     assert p.modem.data_to_send() == b""
-    assert p.modem.update_destination(MAC1, Metrics(cdrr=10, latency=6, rlqt=50)) is True
+    assert p.modem.update_destination(MAC1, Metrics(cdrr=10, latency=6, rlqt=50), now=p.now) is True
     assert p.sent("modem") == [
         msg(M.DESTINATION_UPDATE, mac(MAC1), Latency(6), *Metrics(rlqt=50).items())
     ]
@@ -714,7 +722,7 @@ def test_update_destination_sends_only_changed_metrics() -> None:
 def test_update_destination_address_only() -> None:
     p = established()
     p.up([MAC1])
-    assert p.modem.update_destination(MAC1, add=["10.0.0.1"]) is True
+    assert p.modem.update_destination(MAC1, add=["10.0.0.1"], now=p.now) is True
     assert p.sent("modem") == [msg(M.DESTINATION_UPDATE, mac(MAC1), Ipv4Address(V4("10.0.0.1")))]
 
 
@@ -757,7 +765,7 @@ def test_extension_items_travel_when_negotiated() -> None:
     )
     p.up([MAC1], extra=[Toy(1)])
     assert p.router.destination(MAC1).extra == (Toy(1),)  # type: ignore[union-attr]
-    assert p.modem.update_destination(MAC1, extra=[Toy(2)]) is True
+    assert p.modem.update_destination(MAC1, extra=[Toy(2)], now=p.now) is True
     p.pump()
     (ev,) = p.router.events()
     assert isinstance(ev, DestinationUpdate) and ev.info.extra == (Toy(2),)
@@ -768,10 +776,10 @@ def test_extension_items_refused_when_not_negotiated() -> None:
     reg = toy_registry()
     p = established(router_config(registry=reg), modem_config(registry=reg, extensions=(TOY_EXT,)))
     with pytest.raises(SessionError, match="extension 65521, not negotiated"):
-        p.modem.add_destination(MAC1, extra=[Toy(1)])
+        p.modem.add_destination(MAC1, extra=[Toy(1)], now=p.now)
     p.up([MAC2])
     with pytest.raises(SessionError, match="not negotiated"):
-        p.modem.update_destination(MAC2, extra=[Toy(1)])
+        p.modem.update_destination(MAC2, extra=[Toy(1)], now=p.now)
 
 
 # --------------------------------------------------------------------------
@@ -783,26 +791,44 @@ def test_api_errors_name_the_problem() -> None:
     p = established()
     p.up([MAC1])
     cases: list[tuple[object, str]] = [
-        (lambda: p.modem.add_destination(MAC1), "already exists"),
-        (lambda: p.modem.add_destination("zz:zz"), "not hexadecimal|need 6 or 8"),
-        (lambda: p.modem.add_destination(b"\x01\x02"), "6 \\(EUI-48\\) or 8"),
+        (lambda: p.modem.add_destination(MAC1, now=p.now), "already exists"),
+        (lambda: p.modem.add_destination("zz:zz", now=p.now), "not hexadecimal|need 6 or 8"),
+        (lambda: p.modem.add_destination(b"\x01\x02", now=p.now), "6 \\(EUI-48\\) or 8"),
         (
-            lambda: p.modem.add_destination(MAC2, Metrics(resources=5)),
+            lambda: p.modem.add_destination(MAC2, Metrics(resources=5), now=p.now),
             "resources were not declared",
         ),
-        (lambda: p.modem.add_destination(MAC2, Metrics(mtu=1, resources=5)), "mtu, resources"),
-        (lambda: p.modem.add_destination(MAC2, addresses=["10.0.0.300"]), "10.0.0.300"),
-        (lambda: p.modem.add_destination(MAC2, addresses=["::1"]), "not a forwardable"),
-        (lambda: p.router.add_destination(MAC2), "add_destination is a modem operation"),
-        (lambda: p.router.update_destination(MAC1), "update_destination is a modem operation"),
-        (lambda: p.modem.update_destination(MAC2), "no destination 02:00:00:00:00:02"),
-        (lambda: p.modem.update_destination(MAC1, Metrics(mtu=1)), "mtu were not declared"),
-        (lambda: p.modem.update_destination(MAC1, drop=["10.0.0.1"]), "dropped but never added"),
-        (lambda: p.modem.drop_destination(MAC2), "no destination"),
-        (lambda: p.router.update_session(Metrics(latency=1)), "only a modem sends metrics"),
-        (lambda: p.modem.update_session(Metrics(mtu=1)), "mtu were not declared"),
-        (lambda: p.modem.update_session(add=["not an address"]), "not an address"),
-        (lambda: p.router.respond_destination_up(MAC1, True), "no Destination Up pending"),
+        (
+            lambda: p.modem.add_destination(MAC2, Metrics(mtu=1, resources=5), now=p.now),
+            "mtu, resources",
+        ),
+        (lambda: p.modem.add_destination(MAC2, addresses=["10.0.0.300"], now=p.now), "10.0.0.300"),
+        (lambda: p.modem.add_destination(MAC2, addresses=["::1"], now=p.now), "not a forwardable"),
+        (lambda: p.router.add_destination(MAC2, now=p.now), "add_destination is a modem operation"),
+        (
+            lambda: p.router.update_destination(MAC1, now=p.now),
+            "update_destination is a modem operation",
+        ),
+        (lambda: p.modem.update_destination(MAC2, now=p.now), "no destination 02:00:00:00:00:02"),
+        (
+            lambda: p.modem.update_destination(MAC1, Metrics(mtu=1), now=p.now),
+            "mtu were not declared",
+        ),
+        (
+            lambda: p.modem.update_destination(MAC1, drop=["10.0.0.1"], now=p.now),
+            "dropped but never added",
+        ),
+        (lambda: p.modem.drop_destination(MAC2, now=p.now), "no destination"),
+        (
+            lambda: p.router.update_session(Metrics(latency=1), now=p.now),
+            "only a modem sends metrics",
+        ),
+        (lambda: p.modem.update_session(Metrics(mtu=1), now=p.now), "mtu were not declared"),
+        (lambda: p.modem.update_session(add=["not an address"], now=p.now), "not an address"),
+        (
+            lambda: p.router.respond_destination_up(MAC1, True, now=p.now),
+            "no Destination Up pending",
+        ),
     ]
     for call, pattern in cases:
         with pytest.raises(SessionError, match=pattern):
@@ -816,29 +842,29 @@ def test_bad_argument_values_are_session_errors() -> None:
     p = established()
     p.up([MAC1])
     with pytest.raises(SessionError, match="rlqr: 101 out of range"):
-        p.modem.add_destination(MAC2, Metrics(rlqr=101))
+        p.modem.add_destination(MAC2, Metrics(rlqr=101), now=p.now)
     with pytest.raises(SessionError, match=r"cdrr: 2 exceeds metrics\.mdrr 1"):
-        p.modem.add_destination(MAC2, Metrics(cdrr=2, mdrr=1))
+        p.modem.add_destination(MAC2, Metrics(cdrr=2, mdrr=1), now=p.now)
     with pytest.raises(SessionError, match="expected an integer"):
-        p.modem.update_session(Metrics(latency=1.5))  # type: ignore[arg-type]
+        p.modem.update_session(Metrics(latency=1.5), now=p.now)  # type: ignore[arg-type]
     with pytest.raises(SessionError, match="not hexadecimal"):
         p.router.destination("zz:zz:zz:zz:zz:zz")
     with pytest.raises(SessionError, match="MAC address"):
-        p.modem.drop_destination(b"\x01")
+        p.modem.drop_destination(b"\x01", now=p.now)
     with pytest.raises(SessionError, match=r"Status\.code: 300"):
-        p.router.terminate(300)
-    p.router.request_link_characteristics(MAC1, latency=1)
+        p.router.terminate(300, now=p.now)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
     p.pump()
     p.modem.events()
     with pytest.raises(SessionError, match=r"Status\.code"):
-        p.modem.respond_link_characteristics(MAC1, -1)
-    p.modem.respond_link_characteristics(MAC1, 0)  # the request is still pending
-    p.router.announce_destination(MAC2)
+        p.modem.respond_link_characteristics(MAC1, -1, now=p.now)
+    p.modem.respond_link_characteristics(MAC1, 0, now=p.now)  # the request is still pending
+    p.router.announce_destination(MAC2, now=p.now)
     p.pump()
     p.modem.events()
     with pytest.raises(SessionError, match=r"Status\.text"):
-        p.modem.respond_destination_announce(MAC2, False, text=3)  # type: ignore[arg-type]
-    p.modem.respond_destination_announce(MAC2, False)  # still pending
+        p.modem.respond_destination_announce(MAC2, False, text=3, now=p.now)  # type: ignore[arg-type]
+    p.modem.respond_destination_announce(MAC2, False, now=p.now)  # still pending
     p.pump()
     assert p.router.state is p.modem.state is State.IN_SESSION
     assert p.router.events() == [
@@ -850,9 +876,9 @@ def test_bad_argument_values_are_session_errors() -> None:
 def test_api_before_session_is_up() -> None:
     p = Pair()
     with pytest.raises(SessionError, match="initializing, not in-session"):
-        p.modem.add_destination(MAC1)
+        p.modem.add_destination(MAC1, now=p.now)
     with pytest.raises(SessionError, match="not in-session"):
-        p.router.update_session(add=["192.0.2.1"])
+        p.router.update_session(add=["192.0.2.1"], now=p.now)
 
 
 def test_config_validation() -> None:
@@ -876,31 +902,31 @@ def test_config_validation() -> None:
 @pytest.mark.parametrize("auto", [True, False])
 def test_destination_up_crossing_router_announce(auto: bool) -> None:
     p = established(router_config(auto_accept_destinations=auto))
-    p.router.announce_destination(MAC1)
-    p.modem.add_destination(MAC1, Metrics(latency=4))
+    p.router.announce_destination(MAC1, now=p.now)
+    p.modem.add_destination(MAC1, Metrics(latency=4), now=p.now)
     p.pump()
     assert [(w.sender, w.type) for w in p.log][:2] == [
         ("router", M.DESTINATION_ANNOUNCE),
         ("modem", M.DESTINATION_UP),
     ]
     if not auto:
-        p.router.respond_destination_up(MAC1, True)
+        p.router.respond_destination_up(MAC1, True, now=p.now)
         p.pump()
     assert p.router.state is p.modem.state is State.IN_SESSION
-    assert set(p.router.destinations) == set(p.modem.destinations) == {MAC1_B}
+    assert set(p.router.destinations) == set(p.modem.destinations) == {K1}
     assert p.router.destination(MAC1) == p.modem.destination(MAC1)
     rev, mev = p.events()
     assert len(only(rev, DestinationUp)) == 1
     assert not only(mev, DestinationAnnounceRequested)  # answered at once
     # The router's Announce transaction is over: a new request is allowed.
-    p.router.request_link_characteristics(MAC1, latency=1)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
 
 
 def test_router_drop_held_back_behind_announce_survives_a_crossing_up() -> None:
     p = established()
-    p.router.announce_destination(MAC1)
-    p.router.drop_destination(MAC1)
-    p.modem.add_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
+    p.router.drop_destination(MAC1, now=p.now)
+    p.modem.add_destination(MAC1, now=p.now)
     p.pump()
     assert p.router.state is p.modem.state is State.IN_SESSION
     assert p.router.destinations == {} == p.modem.destinations
@@ -912,7 +938,7 @@ def test_router_drop_held_back_behind_announce_survives_a_crossing_up() -> None:
 
 def test_announce_response_with_failure_after_crossing_up() -> None:
     p = established()
-    p.router.announce_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
     p.sent("router")
     p.inject("router", msg(M.DESTINATION_UP, mac(MAC1)))
     p.inject("router", msg(M.DESTINATION_ANNOUNCE_RESPONSE, mac(MAC1), Status(2, "busy")))
@@ -925,7 +951,7 @@ def test_announce_response_with_failure_after_crossing_up() -> None:
 
 def test_inconsistent_destination_up_crossing_announce_keeps_the_announce() -> None:
     p = established()
-    p.router.announce_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
     p.sent("router")
     p.inject("router", msg(M.DESTINATION_UP, mac(MAC1), Ipv4Address(V4("127.0.0.1"))))
     assert p.sent("router")[0].get(Status).code == 3  # type: ignore[union-attr]
@@ -937,8 +963,8 @@ def test_inconsistent_destination_up_crossing_announce_keeps_the_announce() -> N
 def test_destination_down_crossing_destination_down() -> None:
     p = established()
     p.up([MAC1])
-    p.router.drop_destination(MAC1)
-    p.modem.drop_destination(MAC1)
+    p.router.drop_destination(MAC1, now=p.now)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     assert sorted((w.sender, w.type) for w in p.log) == [
         ("modem", M.DESTINATION_DOWN),
@@ -951,14 +977,14 @@ def test_destination_down_crossing_destination_down() -> None:
     assert rev == [DestinationDown(MAC1_B, by_peer=False)]
     assert mev == [DestinationDown(MAC1_B, by_peer=False)]
     p.up([MAC1])  # and it can come back
-    assert set(p.router.destinations) == {MAC1_B}
+    assert set(p.router.destinations) == {K1}
 
 
 def test_link_characteristics_request_crossing_destination_down() -> None:
     p = established(router_config(link_characteristics_timeout_ms=1000))
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, latency=1)
-    p.modem.drop_destination(MAC1)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     assert p.router.state is p.modem.state is State.IN_SESSION
     assert [w.type for w in p.log] == [
@@ -976,12 +1002,12 @@ def test_link_characteristics_request_crossing_destination_down() -> None:
 def test_answering_link_characteristics_after_own_down_sends_nothing() -> None:
     p = established()
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, latency=1)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
     p.pump()
     p.events()
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.log.clear()
-    p.modem.respond_link_characteristics(MAC1, 0, Metrics(latency=1))
+    p.modem.respond_link_characteristics(MAC1, 0, Metrics(latency=1), now=p.now)
     p.pump()
     assert [w.type for w in p.log] == [M.DESTINATION_DOWN, M.DESTINATION_DOWN_RESPONSE]
     assert p.router.state is p.modem.state is State.IN_SESSION
@@ -1002,16 +1028,16 @@ def test_item_refused_by_the_codec_changes_nothing() -> None:
         modem_config(registry=reg, extensions=(TOY_EXT,)),
     )
     with pytest.raises(SessionError, match=r"Toy.* is not allowed"):
-        p.modem.add_destination(MAC1, addresses=["10.0.0.1"], extra=[Toy(1)])
+        p.modem.add_destination(MAC1, addresses=["10.0.0.1"], extra=[Toy(1)], now=p.now)
     assert p.modem.data_to_send() == b""
     p.up([MAC1], addresses=["10.0.0.1"])  # neither the MAC nor the address was taken
     with pytest.raises(SessionError, match="Toy"):
         p.modem.update_destination(
-            MAC1, Metrics(latency=3), add=["10.0.0.2"], extra=[Toy(1), Toy(2)]
+            MAC1, Metrics(latency=3), add=["10.0.0.2"], extra=[Toy(1), Toy(2)], now=p.now
         )
     assert p.modem.data_to_send() == b""
     assert p.modem.destination(MAC1) == p.router.destination(MAC1)
-    assert p.modem.update_destination(MAC1, Metrics(latency=3), add=["10.0.0.2"]) is True
+    assert p.modem.update_destination(MAC1, Metrics(latency=3), add=["10.0.0.2"], now=p.now) is True
 
 
 def test_extension_items_held_back_while_destination_up_unanswered() -> None:
@@ -1020,15 +1046,15 @@ def test_extension_items_held_back_while_destination_up_unanswered() -> None:
         router_config(registry=reg, extensions=(TOY_EXT,), auto_accept_destinations=False),
         modem_config(registry=reg, extensions=(TOY_EXT,)),
     )
-    p.modem.add_destination(MAC1, extra=[Toy(1)])
+    p.modem.add_destination(MAC1, extra=[Toy(1)], now=p.now)
     p.pump()
     p.router.events()
-    assert p.modem.update_destination(MAC1, extra=[Toy(2)]) is True
-    assert p.modem.update_destination(MAC1, Metrics(latency=4), extra=[Toy(3)]) is True
+    assert p.modem.update_destination(MAC1, extra=[Toy(2)], now=p.now) is True
+    assert p.modem.update_destination(MAC1, Metrics(latency=4), extra=[Toy(3)], now=p.now) is True
     with pytest.raises(SessionError, match="Toy"):
-        p.modem.update_destination(MAC1, extra=[Toy(4), Toy(5)])  # two in one message
+        p.modem.update_destination(MAC1, extra=[Toy(4), Toy(5)], now=p.now)  # two in one message
     p.log.clear()
-    p.router.respond_destination_up(MAC1, True)
+    p.router.respond_destination_up(MAC1, True, now=p.now)
     p.pump()
     assert p.log[-1].message == msg(M.DESTINATION_UPDATE, mac(MAC1), Latency(4), Toy(3))
     assert p.router.destination(MAC1) == p.modem.destination(MAC1)
@@ -1043,8 +1069,8 @@ def test_extension_items_held_back_while_destination_up_unanswered() -> None:
 def test_destination_update_crossing_router_down_is_ignored() -> None:
     p = established()
     p.up([MAC1])
-    p.router.drop_destination(MAC1)
-    p.modem.update_destination(MAC1, Metrics(latency=2))
+    p.router.drop_destination(MAC1, now=p.now)
+    p.modem.update_destination(MAC1, Metrics(latency=2), now=p.now)
     p.pump()
     assert p.router.state is p.modem.state is State.IN_SESSION
     assert [(w.sender, w.type) for w in p.log] == [
@@ -1059,7 +1085,7 @@ def test_destination_update_crossing_router_down_is_ignored() -> None:
 def test_announce_response_with_inconsistent_address() -> None:
     p = established()
     p.up([MAC1], addresses=["10.0.0.1"])
-    p.router.announce_destination(MAC2)
+    p.router.announce_destination(MAC2, now=p.now)
     p.sent("router")
     p.inject(
         "router",
@@ -1086,7 +1112,7 @@ def test_announce_response_with_inconsistent_address() -> None:
 )
 def test_request_about_destination_whose_up_is_unanswered(message: object) -> None:
     p = established()
-    p.modem.add_destination(MAC1)
+    p.modem.add_destination(MAC1, now=p.now)
     p.sent("modem")
     p.inject("modem", message)  # type: ignore[arg-type]
     (term,) = p.sent("modem")
@@ -1097,8 +1123,8 @@ def test_request_about_destination_whose_up_is_unanswered(message: object) -> No
 def test_next_event_returns_events_one_by_one() -> None:
     p = established()
     p.up([MAC1])
-    p.modem.add_destination(MAC2)
-    p.modem.update_destination(MAC1, Metrics(latency=1))
+    p.modem.add_destination(MAC2, now=p.now)
+    p.modem.update_destination(MAC1, Metrics(latency=1), now=p.now)
     p.pump()
     first = p.router.next_event()
     second = p.router.next_event()

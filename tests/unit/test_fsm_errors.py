@@ -15,6 +15,7 @@ import pytest
 from dlep.fsm import (
     DestinationRefused,
     DestinationUp,
+    DestKey,
     Metrics,
     ResponseStatus,
     Session,
@@ -43,10 +44,11 @@ from dlep.wire import (
 
 from .fsm_harness import (
     EUI64,
+    K1,
+    K2,
     MAC1,
     MAC1_B,
     MAC2,
-    MAC2_B,
     Pair,
     established,
     mac,
@@ -289,7 +291,7 @@ def test_metric_not_declared_in_session_init_response(message: Message) -> None:
 def test_undeclared_metric_in_link_characteristics_response() -> None:
     p = established()
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, latency=1)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
     p.sent("router")
     check_error(
         p, "router", msg(M.LINK_CHARACTERISTICS_RESPONSE, mac(MAC1), Status(0), Mtu(1)), 130
@@ -298,7 +300,7 @@ def test_undeclared_metric_in_link_characteristics_response() -> None:
 
 def test_undeclared_metric_in_destination_announce_response() -> None:
     p = established()
-    p.router.announce_destination(MAC1)
+    p.router.announce_destination(MAC1, now=p.now)
     p.sent("router")
     check_error(
         p,
@@ -401,9 +403,9 @@ def test_eui64_mac_in_eui48_session_at_modem() -> None:
 def test_eui64_session_works_end_to_end() -> None:
     p = established()
     p.up([EUI64])
-    assert set(p.router.destinations) == {bytes.fromhex("020000fffe000001")}
+    assert set(p.router.destinations) == {DestKey(bytes.fromhex("020000fffe000001"))}
     with pytest.raises(SessionError, match="8-octet"):
-        p.modem.add_destination(MAC1)
+        p.modem.add_destination(MAC1, now=p.now)
 
 
 # --------------------------------------------------------------------------
@@ -433,7 +435,7 @@ def test_message_about_unannounced_destination(to: str, message: Message) -> Non
 def test_message_about_downed_destination() -> None:
     p = established()
     p.up([MAC1])
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     check_error(p, "router", msg(M.DESTINATION_UPDATE, mac(MAC1), Latency(1)), 131)
 
@@ -441,7 +443,7 @@ def test_message_about_downed_destination() -> None:
 def test_link_characteristics_request_about_router_downed_destination() -> None:
     p = established()
     p.up([MAC1])
-    p.router.drop_destination(MAC1)
+    p.router.drop_destination(MAC1, now=p.now)
     p.pump()
     check_error(p, "modem", msg(M.LINK_CHARACTERISTICS_REQUEST, mac(MAC1), Latency(1)), 131)
 
@@ -458,14 +460,14 @@ def test_destination_down_while_destination_up_unanswered() -> None:
     p = established(router_config(auto_accept_destinations=False))
     p.inject("router", msg(M.DESTINATION_UP, mac(MAC1)))
     st = check_error(p, "router", msg(M.DESTINATION_DOWN, mac(MAC1)), 129)
-    assert "DESTINATION_UP is still unanswered" in st.text
+    assert "Destination Up is still unanswered" in st.text
 
 
 def test_link_characteristics_request_once_announce_accepted() -> None:
     p = established()
     p.inject("modem", msg(M.DESTINATION_ANNOUNCE, mac(MAC1)))
     p.modem.events()
-    p.modem.respond_destination_announce(MAC1, True)
+    p.modem.respond_destination_announce(MAC1, True, now=p.now)
     p.sent("modem")
     p.inject("modem", msg(M.LINK_CHARACTERISTICS_REQUEST, mac(MAC1), Latency(1)))
     assert p.modem.state is State.IN_SESSION
@@ -480,7 +482,7 @@ def test_link_characteristics_request_once_announce_accepted() -> None:
 @pytest.mark.parametrize("code", [128, 129, 130, 131, 132, 133, 200, 240, 254, 255])
 def test_terminate_status_in_a_response_is_echoed(code: int) -> None:
     p = established()
-    p.modem.add_destination(MAC1)
+    p.modem.add_destination(MAC1, now=p.now)
     p.sent("modem")
     p.inject("modem", msg(M.DESTINATION_UP_RESPONSE, mac(MAC1), Status(code, "peer says no")))
     (term,) = p.sent("modem")
@@ -493,7 +495,7 @@ def test_terminate_status_in_a_response_is_echoed(code: int) -> None:
 
 def test_terminate_status_in_session_update_response_is_echoed() -> None:
     p = established()
-    p.router.update_session(add=["192.0.2.1"])
+    p.router.update_session(add=["192.0.2.1"], now=p.now)
     p.sent("router")
     p.inject("router", msg(M.SESSION_UPDATE_RESPONSE, Status(130)))
     assert p.sent("router") == [msg(M.SESSION_TERMINATION, Status(130))]
@@ -510,8 +512,8 @@ def test_terminate_status_in_session_initialization_response_is_echoed() -> None
 def test_continue_status_in_destination_up_response(code: int) -> None:
     """100-127 are 'Continue' per Table 2 / IANA (§12.2 prose says 100+)."""
     p = established()
-    p.modem.add_destination(MAC1)
-    p.modem.update_destination(MAC1, Metrics(latency=7))  # deferred
+    p.modem.add_destination(MAC1, now=p.now)
+    p.modem.update_destination(MAC1, Metrics(latency=7), now=p.now)  # deferred
     p.sent("modem")
     p.inject("modem", msg(M.DESTINATION_UP_RESPONSE, mac(MAC1), Status(code, "x")))
     assert p.modem.state is State.IN_SESSION
@@ -519,13 +521,13 @@ def test_continue_status_in_destination_up_response(code: int) -> None:
     assert p.modem.events() == [DestinationRefused(MAC1_B, code, "x")]
     assert p.modem.destination(MAC1) is None
     with pytest.raises(SessionError):
-        p.modem.update_destination(MAC1, Metrics(latency=8))
+        p.modem.update_destination(MAC1, Metrics(latency=8), now=p.now)
 
 
 @pytest.mark.parametrize("code", [2, 100, 127])
 def test_continue_status_in_session_update_response(code: int) -> None:
     p = established()
-    p.router.update_session(add=["192.0.2.1"])
+    p.router.update_session(add=["192.0.2.1"], now=p.now)
     p.sent("router")
     p.inject("router", msg(M.SESSION_UPDATE_RESPONSE, Status(code, "meh")))
     assert p.router.state is State.IN_SESSION
@@ -539,7 +541,7 @@ def test_is_terminate_follows_the_iana_table() -> None:
 def test_continue_status_in_destination_down_response() -> None:
     p = established()
     p.up([MAC1])
-    p.router.drop_destination(MAC1)
+    p.router.drop_destination(MAC1, now=p.now)
     p.sent("router")
     p.inject("router", msg(M.DESTINATION_DOWN_RESPONSE, mac(MAC1), Status(2)))
     rev = p.router.events()
@@ -573,7 +575,8 @@ def test_modem_receiving_anything_but_session_initialization_sends_nothing(data:
     assert p.modem.state is State.RESET
     assert p.modem.data_to_send() == b""
     (ev,) = p.modem.events()
-    assert isinstance(ev, SessionTerminated) and ev.by_peer and ev.destinations == ()
+    # We closed it (the peer's fault, which the reason names): not "by peer".
+    assert isinstance(ev, SessionTerminated) and not ev.by_peer and ev.destinations == ()
     # Later input changes nothing.
     p.modem.receive_data(raw(M.SESSION_INITIALIZATION, HeartbeatInterval(1000), PeerType("")), 1.0)
     p.modem.handle_timer(100.0)
@@ -611,14 +614,14 @@ def test_modem_tolerates_unknown_items_in_session_initialization() -> None:
 def test_modem_terminate_before_initialization_sends_nothing() -> None:
     p = Pair(start=False)
     p.modem.start(0.0)
-    p.modem.terminate()
+    p.modem.terminate(now=p.now)
     assert p.modem.state is State.RESET and p.modem.data_to_send() == b""
 
 
 def test_terminate_before_start_is_an_error() -> None:
     p = Pair(start=False)
     with pytest.raises(SessionError, match="not started"):
-        p.router.terminate()
+        p.router.terminate(now=p.now)
     p.router.start(0.0)
     with pytest.raises(SessionError, match="already started"):
         p.router.start(0.0)
@@ -627,7 +630,7 @@ def test_terminate_before_start_is_an_error() -> None:
 def test_router_terminates_while_initialising() -> None:
     p = Pair()
     p.sent("router")
-    p.router.terminate()
+    p.router.terminate(now=p.now)
     assert [m.type for m in p.sent("router")] == [M.SESSION_TERMINATION]
     p.inject("router", msg(M.SESSION_TERMINATION_RESPONSE))
     assert p.router.state is State.RESET
@@ -651,7 +654,7 @@ def test_after_termination_everything_but_the_response_is_ignored(side: str) -> 
     p = established()
     p.up([MAC1])
     s = p.side(side)  # type: ignore[arg-type]
-    s.terminate(StatusCode.SHUTTING_DOWN)
+    s.terminate(StatusCode.SHUTTING_DOWN, now=p.now)
     p.sent(side)  # type: ignore[arg-type]
     for junk in [
         raw(M.HEARTBEAT),
@@ -669,13 +672,13 @@ def test_after_termination_everything_but_the_response_is_ignored(side: str) -> 
     s.receive_data(raw(M.SESSION_TERMINATION_RESPONSE), 0.0)
     assert s.state is State.RESET
     (ev,) = s.events()
-    assert ev == SessionTerminated(255, "closed by application", False, (MAC1_B,))
+    assert ev == SessionTerminated(255, "closed by application", False, (K1,))
 
 
 def test_termination_response_with_status_is_tolerated() -> None:
     """Appendix B.5 shows a Status 'Success' in the response; §12.10 none."""
     p = established()
-    p.router.terminate()
+    p.router.terminate(now=p.now)
     p.sent("router")
     p.inject("router", msg(M.SESSION_TERMINATION_RESPONSE, Status(0)))
     assert p.router.state is State.RESET
@@ -700,8 +703,8 @@ def test_crossing_session_terminations_are_answered() -> None:
     p = established()
     p.up([MAC1])
     p.log.clear()
-    p.router.terminate(StatusCode.SHUTTING_DOWN, "router quits")
-    p.modem.terminate(StatusCode.TIMED_OUT, "modem quits")
+    p.router.terminate(StatusCode.SHUTTING_DOWN, "router quits", now=p.now)
+    p.modem.terminate(StatusCode.TIMED_OUT, "modem quits", now=p.now)
     p.pump()
     assert [(w.sender, w.message) for w in p.log] == [
         ("router", msg(M.SESSION_TERMINATION, Status(255, "router quits"))),
@@ -712,8 +715,8 @@ def test_crossing_session_terminations_are_answered() -> None:
     assert p.router.state is p.modem.state is State.RESET
     rev, mev = p.events()
     # Each side reports its own cause, exactly once.
-    assert rev == [SessionTerminated(255, "router quits", False, (MAC1_B,))]
-    assert mev == [SessionTerminated(132, "modem quits", False, (MAC1_B,))]
+    assert rev == [SessionTerminated(255, "router quits", False, (K1,))]
+    assert mev == [SessionTerminated(132, "modem quits", False, (K1,))]
 
 
 def test_peer_termination_reason_without_text() -> None:
@@ -731,10 +734,10 @@ def test_peer_termination_reason_without_text() -> None:
 def reset_pair() -> Pair:
     p = established()
     p.up([MAC1])
-    p.router.announce_destination(MAC2)
+    p.router.announce_destination(MAC2, now=p.now)
     p.pump()
     p.events()
-    p.router.terminate()
+    p.router.terminate(now=p.now)
     p.pump()
     p.events()
     assert p.router.state is p.modem.state is State.RESET
@@ -744,17 +747,17 @@ def reset_pair() -> Pair:
 @pytest.mark.parametrize(
     ("side", "call"),
     [
-        ("router", lambda s: s.update_session(add=["192.0.2.1"])),
-        ("modem", lambda s: s.update_session(Metrics(latency=1))),
-        ("modem", lambda s: s.add_destination(MAC2)),
-        ("modem", lambda s: s.update_destination(MAC1, Metrics(latency=1))),
-        ("modem", lambda s: s.drop_destination(MAC1)),
-        ("router", lambda s: s.drop_destination(MAC1)),
-        ("router", lambda s: s.announce_destination(MAC2)),
-        ("router", lambda s: s.request_link_characteristics(MAC1, latency=1)),
-        ("router", lambda s: s.respond_destination_up(MAC1, True)),
-        ("modem", lambda s: s.respond_link_characteristics(MAC1)),
-        ("modem", lambda s: s.respond_destination_announce(MAC2, True)),
+        ("router", lambda s: s.update_session(add=["192.0.2.1"], now=9.0)),
+        ("modem", lambda s: s.update_session(Metrics(latency=1), now=9.0)),
+        ("modem", lambda s: s.add_destination(MAC2, now=9.0)),
+        ("modem", lambda s: s.update_destination(MAC1, Metrics(latency=1), now=9.0)),
+        ("modem", lambda s: s.drop_destination(MAC1, now=9.0)),
+        ("router", lambda s: s.drop_destination(MAC1, now=9.0)),
+        ("router", lambda s: s.announce_destination(MAC2, now=9.0)),
+        ("router", lambda s: s.request_link_characteristics(MAC1, latency=1, now=9.0)),
+        ("router", lambda s: s.respond_destination_up(MAC1, True, now=9.0)),
+        ("modem", lambda s: s.respond_link_characteristics(MAC1, now=9.0)),
+        ("modem", lambda s: s.respond_destination_announce(MAC2, True, now=9.0)),
     ],
 )
 def test_api_calls_after_reset_raise_session_closed(side: str, call: object) -> None:
@@ -768,12 +771,12 @@ def test_api_calls_after_reset_raise_session_closed(side: str, call: object) -> 
 def test_api_calls_while_terminating_raise_session_closed() -> None:
     p = established()
     p.up([MAC1])
-    p.modem.terminate()
+    p.modem.terminate(now=p.now)
     with pytest.raises(SessionClosedError, match="terminating"):
-        p.modem.update_destination(MAC1, Metrics(latency=1))
-    p.router.terminate()
+        p.modem.update_destination(MAC1, Metrics(latency=1), now=p.now)
+    p.router.terminate(now=p.now)
     with pytest.raises(SessionClosedError):
-        p.router.request_link_characteristics(MAC1, latency=1)
+        p.router.request_link_characteristics(MAC1, latency=1, now=p.now)
 
 
 def test_nothing_is_ever_sent_after_reset() -> None:
@@ -798,15 +801,15 @@ def test_connection_lost_lists_destinations() -> None:
     p.modem.connection_lost(5.0)
     (re,) = p.router.events()
     (me,) = p.modem.events()
-    assert re == SessionTerminated(None, "eof", True, (MAC1_B, MAC2_B))
-    assert me == SessionTerminated(None, "connection lost", True, (MAC1_B, MAC2_B))
+    assert re == SessionTerminated(None, "eof", True, (K1, K2))
+    assert me == SessionTerminated(None, "connection lost", True, (K1, K2))
     assert p.router.closed and p.modem.closed
     assert p.router.data_to_send() == b""
 
 
 def test_connection_lost_while_terminating_keeps_our_cause() -> None:
     p = established()
-    p.router.terminate(StatusCode.TIMED_OUT, "why")
+    p.router.terminate(StatusCode.TIMED_OUT, "why", now=p.now)
     p.router.connection_lost(1.0)
     (ev,) = p.router.events()
     assert isinstance(ev, SessionTerminated) and ev.status == 132 and not ev.by_peer
@@ -822,7 +825,7 @@ def test_connection_lost_while_initialising() -> None:
 
 def test_destinations_not_yet_accepted_are_not_listed_at_reset() -> None:
     p = established(router_config(auto_accept_destinations=False))
-    p.modem.add_destination(MAC1)
+    p.modem.add_destination(MAC1, now=p.now)
     p.pump()
     p.router.events()
     p.router.connection_lost(1.0)
@@ -858,11 +861,11 @@ def test_session_termination_followed_by_more_data_in_one_chunk() -> None:
 def test_transaction_in_progress_error() -> None:
     p = established()
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, latency=5)
-    with pytest.raises(TransactionInProgressError, match="LINK_CHARACTERISTICS_REQUEST"):
-        p.router.request_link_characteristics(MAC1, latency=6)
+    p.router.request_link_characteristics(MAC1, latency=5, now=p.now)
+    with pytest.raises(TransactionInProgressError, match="Link Characteristics Request"):
+        p.router.request_link_characteristics(MAC1, latency=6, now=p.now)
     with pytest.raises(TransactionInProgressError):
-        p.router.drop_destination(MAC1)
+        p.router.drop_destination(MAC1, now=p.now)
     assert isinstance(TransactionInProgressError("x"), SessionError)
 
 

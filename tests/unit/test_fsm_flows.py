@@ -43,10 +43,11 @@ from dlep.wire import (
 from .fsm_harness import (
     ALL_METRICS,
     DECLARED,
+    K1,
+    K2,
     MAC1,
     MAC1_B,
     MAC2,
-    MAC2_B,
     Pair,
     Wire,
     established,
@@ -198,7 +199,7 @@ def test_b2_router_accepts_when_required_extension_offered() -> None:
 
 def test_b3_router_changes_ip_addresses() -> None:
     p = established(router_config(ipv4_addresses=(V4("192.0.2.1"),)))
-    p.router.update_session(add=["192.0.2.7", "2001:db8::7"], drop=["192.0.2.1"])
+    p.router.update_session(add=["192.0.2.7", "2001:db8::7"], drop=["192.0.2.1"], now=p.now)
     crossed = p.pump()
     assert crossed == wires(
         (
@@ -223,9 +224,9 @@ def test_b3_router_changes_ip_addresses() -> None:
 
 def test_b3_updates_coalesced_while_one_is_outstanding() -> None:
     p = established()
-    p.router.update_session(add=["192.0.2.1"])
-    p.router.update_session(add=["192.0.2.2"])
-    p.router.update_session(add=["192.0.2.3"])
+    p.router.update_session(add=["192.0.2.1"], now=p.now)
+    p.router.update_session(add=["192.0.2.2"], now=p.now)
+    p.router.update_session(add=["192.0.2.3"], now=p.now)
     first = p.sent("router")
     assert [m.type for m in first] == [M.SESSION_UPDATE]  # §8: one session request at a time
     p.inject("modem", first[0])
@@ -243,8 +244,8 @@ def test_b3_updates_coalesced_while_one_is_outstanding() -> None:
 
 def test_b3_update_with_nothing_new_sends_nothing() -> None:
     p = established()
-    p.router.update_session()
-    p.modem.update_session(DECLARED)  # identical values: no change
+    p.router.update_session(now=p.now)
+    p.modem.update_session(DECLARED, now=p.now)  # identical values: no change
     assert p.router.data_to_send() == b"" and p.modem.data_to_send() == b""
 
 
@@ -255,7 +256,7 @@ def test_b3_update_with_nothing_new_sends_nothing() -> None:
 
 def test_b4_modem_changes_session_wide_metrics() -> None:
     p = established()
-    p.modem.update_session(Metrics(mdrr=200_000_000, latency=1000))  # latency unchanged
+    p.modem.update_session(Metrics(mdrr=200_000_000, latency=1000), now=p.now)  # latency unchanged
     crossed = p.pump()
     assert crossed == wires(
         ("modem", msg(M.SESSION_UPDATE, MaximumDataRateReceive(200_000_000))),
@@ -277,7 +278,7 @@ def test_b5_router_terminates_session() -> None:
     p = established()
     p.up([MAC1])
     p.log.clear()
-    p.router.terminate(text="bye")
+    p.router.terminate(text="bye", now=p.now)
     crossed = p.pump()
     assert crossed == wires(
         ("router", msg(M.SESSION_TERMINATION, Status(StatusCode.SHUTTING_DOWN, "bye"))),
@@ -285,9 +286,9 @@ def test_b5_router_terminates_session() -> None:
     )
     rev, mev = p.events()
     assert mev == [
-        SessionTerminated(255, "peer terminated the session (SHUTTING_DOWN): bye", True, (MAC1_B,))
+        SessionTerminated(255, "peer terminated the session (SHUTTING_DOWN): bye", True, (K1,))
     ]
-    assert rev == [SessionTerminated(255, "bye", False, (MAC1_B,))]
+    assert rev == [SessionTerminated(255, "bye", False, (K1,))]
     assert p.router.state is p.modem.state is State.RESET
     # Both stopped heartbeats and sending.
     assert p.router.get_timer() is None and p.modem.get_timer() is None
@@ -296,7 +297,7 @@ def test_b5_router_terminates_session() -> None:
 
 def test_b6_modem_terminates_session() -> None:
     p = established()
-    p.modem.terminate(StatusCode.SHUTTING_DOWN)
+    p.modem.terminate(StatusCode.SHUTTING_DOWN, now=p.now)
     crossed = p.pump()
     assert crossed == wires(
         ("modem", msg(M.SESSION_TERMINATION, Status(255))),
@@ -312,7 +313,7 @@ def test_b6_modem_terminates_session() -> None:
 
 def test_termination_with_custom_status_code() -> None:
     p = established()
-    p.router.terminate(StatusCode.TIMED_OUT, "custom")
+    p.router.terminate(StatusCode.TIMED_OUT, "custom", now=p.now)
     p.pump()
     (me,) = p.modem.events()
     assert isinstance(me, SessionTerminated) and me.status == 132 and "custom" in me.reason
@@ -320,8 +321,8 @@ def test_termination_with_custom_status_code() -> None:
 
 def test_terminate_is_idempotent() -> None:
     p = established()
-    p.router.terminate()
-    p.router.terminate()
+    p.router.terminate(now=p.now)
+    p.router.terminate(now=p.now)
     assert [m.type for m in p.sent("router")] == [M.SESSION_TERMINATION]
 
 
@@ -343,7 +344,7 @@ def test_b7_heartbeats_exchanged_and_reset_missed_counter() -> None:
 
 def test_b7_any_message_resets_missed_counter() -> None:
     p = established()
-    p.modem.add_destination(MAC1)
+    p.modem.add_destination(MAC1, now=p.now)
     p.pump()
     # Only destination traffic for a while; nobody times out.
     for i, t in enumerate((1.5, 3.0, 4.5)):
@@ -385,7 +386,7 @@ def test_b8_router_detects_heartbeat_timeout() -> None:
     p.deliver("modem")
     (re,) = p.router.events()
     assert isinstance(re, SessionTerminated) and re.status == 132 and not re.by_peer
-    assert re.destinations == (MAC1_B,)
+    assert re.destinations == (K1,)
     (me,) = p.modem.events()
     assert isinstance(me, SessionTerminated) and me.status == 132 and me.by_peer
 
@@ -413,14 +414,14 @@ def test_b9_modem_detects_heartbeat_timeout() -> None:
 def test_c1_common_destination_notification() -> None:
     p = established()
     p.modem.add_destination(
-        MAC1, Metrics(cdrr=1000, latency=5), addresses=["10.0.0.1", "10.1.0.0/16"]
+        MAC1, Metrics(cdrr=1000, latency=5), addresses=["10.0.0.1", "10.1.0.0/16"], now=p.now
     )
     p.pump()
-    p.modem.update_destination(MAC1, Metrics(cdrr=2000, latency=5))  # latency unchanged
+    p.modem.update_destination(MAC1, Metrics(cdrr=2000, latency=5), now=p.now)  # latency unchanged
     p.pump()
-    p.modem.update_destination(MAC1, Metrics(latency=9), add=["2001:db8::1"])
+    p.modem.update_destination(MAC1, Metrics(latency=9), add=["2001:db8::1"], now=p.now)
     p.pump()
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     assert p.log == wires(
         (
@@ -478,11 +479,11 @@ def test_c1_common_destination_notification() -> None:
 
 def test_c1_destination_snapshots_agree_on_both_sides() -> None:
     p = established()
-    p.modem.add_destination(MAC1, Metrics(cdrr=1000), addresses=["10.0.0.1"])
-    p.modem.add_destination(MAC2, addresses=["10.0.0.2"])
+    p.modem.add_destination(MAC1, Metrics(cdrr=1000), addresses=["10.0.0.1"], now=p.now)
+    p.modem.add_destination(MAC2, addresses=["10.0.0.2"], now=p.now)
     p.pump()
     assert p.router.destinations == p.modem.destinations
-    assert set(p.router.destinations) == {MAC1_B, MAC2_B}
+    assert set(p.router.destinations) == {K1, K2}
     assert p.router.destination(MAC1) == p.modem.destination(MAC1_B)
     assert p.router.destination("02:00:00:00:00:99") is None
     info = p.router.destination(MAC1)
@@ -498,17 +499,17 @@ def test_c2_multicast_destination_notification() -> None:
     group = "01:00:5e:00:00:01"
     gmac = bytes.fromhex("01005e000001")
     p = established()
-    p.router.announce_destination(group, addresses=["239.1.1.1"])
+    p.router.announce_destination(group, addresses=["239.1.1.1"], now=p.now)
     p.pump()
     (req,) = p.modem.events()
     assert req == DestinationAnnounceRequested(gmac, frozenset({V4("239.1.1.1")}))
-    p.modem.respond_destination_announce(group, True, Metrics(cdrr=64_000))
+    p.modem.respond_destination_announce(group, True, Metrics(cdrr=64_000), now=p.now)
     p.pump()
-    p.modem.update_destination(group, Metrics(cdrr=128_000))
+    p.modem.update_destination(group, Metrics(cdrr=128_000), now=p.now)
     p.pump()
-    p.modem.update_destination(group, Metrics(latency=20))
+    p.modem.update_destination(group, Metrics(latency=20), now=p.now)
     p.pump()
-    p.router.drop_destination(group)
+    p.router.drop_destination(group, now=p.now)
     p.pump()
     full = DECLARED.merged(Metrics(cdrr=64_000))
     assert p.log == wires(
@@ -543,11 +544,13 @@ def test_c3_link_characteristics_request() -> None:
     p = established()
     p.up([MAC1])
     p.log.clear()
-    p.router.request_link_characteristics(MAC1, cdrr=5000, latency=100)
+    p.router.request_link_characteristics(MAC1, cdrr=5000, latency=100, now=p.now)
     p.pump()
     (req,) = p.modem.events()
     assert req == LinkCharacteristicsRequested(MAC1_B, 5000, None, 100)
-    p.modem.respond_link_characteristics(MAC1, StatusCode.SUCCESS, Metrics(cdrr=5000, latency=100))
+    p.modem.respond_link_characteristics(
+        MAC1, StatusCode.SUCCESS, Metrics(cdrr=5000, latency=100), now=p.now
+    )
     p.pump()
     after = DECLARED.merged(Metrics(cdrr=5000, latency=100))
     assert p.log == wires(
@@ -575,10 +578,10 @@ def test_c3_link_characteristics_request() -> None:
 def test_c3_link_characteristics_request_denied() -> None:
     p = established(modem=modem_config(session_metrics=ALL_METRICS))
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, cdrt=1)
+    p.router.request_link_characteristics(MAC1, cdrt=1, now=p.now)
     p.pump()
     p.modem.events()
-    p.modem.respond_link_characteristics(MAC1, StatusCode.REQUEST_DENIED, text="no")
+    p.modem.respond_link_characteristics(MAC1, StatusCode.REQUEST_DENIED, text="no", now=p.now)
     p.log.clear()
     p.pump()
     (w,) = p.log
@@ -589,4 +592,4 @@ def test_c3_link_characteristics_request_denied() -> None:
     assert isinstance(resp, LinkCharacteristicsResponse)
     assert (resp.status, resp.text, resp.metrics) == (2, "no", ALL_METRICS)
     # The transaction is complete: a new request may be issued.
-    p.router.request_link_characteristics(MAC1, latency=1)
+    p.router.request_link_characteristics(MAC1, latency=1, now=p.now)

@@ -301,7 +301,7 @@ def test_silence_timeout_then_termination_timeout() -> None:
 def test_link_characteristics_timeout_keeps_request_outstanding() -> None:
     p = established(router_config(link_characteristics_timeout_ms=3000))
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, cdrr=1000)
+    p.router.request_link_characteristics(MAC1, cdrr=1000, now=p.now)
     p.pump()
     assert len(p.modem.events()) == 1
     p.run_until(2.999)
@@ -310,14 +310,14 @@ def test_link_characteristics_timeout_keeps_request_outstanding() -> None:
     assert p.router.events() == [LinkCharacteristicsTimeout(MAC1_B)]
     # §8: still outstanding, no second request.
     with pytest.raises(TransactionInProgressError):
-        p.router.request_link_characteristics(MAC1, cdrr=2000)
+        p.router.request_link_characteristics(MAC1, cdrr=2000, now=p.now)
     p.run_until(30.0)
     assert p.router.events() == []  # reported once only
-    p.modem.respond_link_characteristics(MAC1, 0, Metrics(cdrr=1000))
+    p.modem.respond_link_characteristics(MAC1, 0, Metrics(cdrr=1000), now=p.now)
     p.pump()
     (resp,) = p.router.events()
     assert isinstance(resp, LinkCharacteristicsResponse) and resp.metrics.cdrr == 1000
-    p.router.request_link_characteristics(MAC1, cdrr=2000)
+    p.router.request_link_characteristics(MAC1, cdrr=2000, now=p.now)
 
 
 def test_link_characteristics_timer_is_the_earliest_action() -> None:
@@ -338,10 +338,10 @@ def test_link_characteristics_timer_is_the_earliest_action() -> None:
 def test_link_characteristics_answered_before_timeout_no_event() -> None:
     p = established(router_config(link_characteristics_timeout_ms=3000))
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, cdrr=1000)
+    p.router.request_link_characteristics(MAC1, cdrr=1000, now=p.now)
     p.pump()
     p.modem.events()
-    p.modem.respond_link_characteristics(MAC1)
+    p.modem.respond_link_characteristics(MAC1, now=p.now)
     p.pump()
     p.router.events()
     p.run_until(10.0)
@@ -351,7 +351,7 @@ def test_link_characteristics_answered_before_timeout_no_event() -> None:
 def test_link_characteristics_timeout_disabled() -> None:
     p = established(router_config(link_characteristics_timeout_ms=None))
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, cdrr=1000)
+    p.router.request_link_characteristics(MAC1, cdrr=1000, now=p.now)
     p.run_until(100.0)
     assert p.router.events() == []
 
@@ -359,10 +359,10 @@ def test_link_characteristics_timeout_disabled() -> None:
 def test_destination_down_cancels_link_characteristics_timer() -> None:
     p = established(router_config(link_characteristics_timeout_ms=3000))
     p.up([MAC1])
-    p.router.request_link_characteristics(MAC1, cdrr=1000)
+    p.router.request_link_characteristics(MAC1, cdrr=1000, now=p.now)
     p.pump()
     p.modem.events()
-    p.modem.drop_destination(MAC1)
+    p.modem.drop_destination(MAC1, now=p.now)
     p.pump()
     p.events()
     p.run_until(10.0)

@@ -14,6 +14,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from ..daemon import fmt
 from ..daemon.base import SessionInfo
 from ..daemon.events import (
     ConnectFailed,
@@ -166,6 +167,7 @@ def destination_to_pb(session_id: str, info: DestinationInfo) -> pb.Destination:
         ipv4_subnets=[str(n) for n in sorted(info.ipv4_subnets)],
         ipv6_subnets=[str(n) for n in sorted(info.ipv6_subnets)],
         extensions=extension_values_to_pb(info.extra),
+        key=str(info.key),
     )
 
 
@@ -211,9 +213,14 @@ def _addresses(values: Iterable[object]) -> list[str]:
     return sorted(str(v) for v in values)
 
 
-def event_to_pb(ev: DaemonEvent, now: float | None = None) -> pb.Event:
-    """Any daemon event; kinds this API has no message for become ``other``."""
-    out = pb.Event(time=time.time() if now is None else now)
+def event_to_pb(
+    ev: DaemonEvent, now: float | None = None, names: Mapping[int, str] | None = None
+) -> pb.Event:
+    """Any daemon event; kinds this API has no message for become ``other``.
+
+    ``text`` is :func:`dlep.daemon.fmt.describe`: the words of the log.
+    """
+    out = pb.Event(time=time.time() if now is None else now, text=fmt.describe(ev, names))
     if isinstance(ev, SessionEvent):
         out.session_id = ev.session_id
         out.peer = ev.peer
@@ -240,7 +247,7 @@ def event_to_pb(ev: DaemonEvent, now: float | None = None) -> pb.Event:
             )
         )
     else:
-        out.other.CopyFrom(pb.Other(type=type(ev).__name__, text=repr(ev)))
+        out.other.CopyFrom(pb.Other(type=type(ev).__name__, text=out.text))
     return out
 
 
@@ -262,7 +269,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
         down = pb.SessionDown(
             reason=ev.reason,
             by_peer=ev.by_peer,
-            destinations=[format_mac(m) for m in ev.destinations],
+            destinations=[str(k) for k in ev.destinations],
         )
         if ev.status is not None:
             down.status = ev.status
@@ -331,6 +338,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
                 message=ev.reason,
                 message_type=message_name(ev.message_type),
                 mac=format_mac(ev.mac) if ev.mac is not None else "",
+                key=str(ev.key) if ev.key is not None else "",
             )
         )
     elif isinstance(ev, ResponseStatus):
@@ -342,10 +350,11 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
                 status_name=status_name(ev.status),
                 message_type=message_name(ev.message_type),
                 mac=format_mac(ev.mac) if ev.mac is not None else "",
+                key=str(ev.key) if ev.key is not None else "",
             )
         )
     else:
-        out.other.CopyFrom(pb.Other(type=type(ev).__name__, text=repr(ev)))
+        out.other.CopyFrom(pb.Other(type=type(ev).__name__, text=out.text))
 
 
 def to_dict(msg: Message) -> dict[str, Any]:

@@ -41,8 +41,9 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from .. import __version__
-from ..ext.display import KNOWN_GAUGES, describe, extension_name, extension_names
+from ..ext.display import KNOWN_GAUGES, describe, extension_name
 from ..fsm import DestinationInfo, Metrics
+from ..fsm.plugins import GaugeSample, GaugeSpec
 
 if TYPE_CHECKING:
     from ..config import MetricsEndpointConfig
@@ -87,51 +88,9 @@ class _Snapshot:
     ended_errors: dict[str, int]
     #: Extension Type Value -> name, for the daemon's own (third-party) plug-ins.
     extension_names: dict[int, str] = field(default_factory=dict)
-    #: Per session: extension state that lives outside DestinationInfo.
-    ext_state: list[_ExtState] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _ExtState:
-    session: str
-    peer: str
-    #: RFC 9893 credit windows: (fid, credits, max octets).
-    credit_windows: list[tuple[int, int, int]] = field(default_factory=list)
-    #: RFC 8651: queues paused session-wide, and per destination MAC.
-    session_paused: int | None = None
-    dest_paused: dict[str, int] = field(default_factory=dict)
-
-
-def _ext_state(daemon: DaemonBase) -> list[_ExtState]:
-    """Read the credit and pause state of every session (scrape time only)."""
-    from ..ext.credit import credit_state
-    from ..ext.pause import PauseExtension
-    from ..wire import format_mac
-
-    out: list[_ExtState] = []
-    for conn in list(getattr(daemon, "_conns", {}).values()):
-        s = conn.proto.session
-        if not s.extensions:
-            continue
-        st = _ExtState(conn.id, conn.peer)
-        if s.extensions & {5, 6}:
-            with contextlib.suppress(KeyError):
-                st.credit_windows = [
-                    (w.fid, w.credits, w.max_size) for w in credit_state(s).windows()
-                ]
-        plugin = s._active_by_code.get(2)
-        if isinstance(plugin, PauseExtension) and s.role.value == "router":
-            pst = plugin.state(s)
-            st.session_paused = len(pst.session_paused)
-            for key, q in pst.dest_paused.items():
-                d = s._dests.get(key)
-                if not q or d is None:
-                    continue
-                # A link-id destination shares its MAC: add the identifier.
-                label = format_mac(d.gw) + "".join("#" + i.encode_value().hex() for i in d.ident)
-                st.dest_paused[label] = len(q)
-        out.append(st)
-    return out
+    #: The extensions' own gauges, and their values per session.
+    gauge_specs: list[GaugeSpec] = field(default_factory=list)
+    gauge_samples: list[tuple[str, str, GaugeSample]] = field(default_factory=list)
 
 
 def _session_order(sid: str) -> tuple[int, str]:
@@ -158,26 +117,28 @@ class DaemonCollector(Collector):
             raise ValueError("max_destinations must be >= 0")
         self.daemon = daemon
         self.max_destinations = max_destinations
-        self._loop = loop
+        self.loop = loop
 
     # -- snapshot ------------------------------------------------------------------
 
     def _take(self) -> _Snapshot:
         d = self.daemon
+        specs, samples = d.extension_gauges()
         return _Snapshot(
             d.role.value,
             d.sessions(),
             d.destinations(),
-            dict(getattr(d, "heartbeat_timeouts", {})),
-            dict(getattr(d, "sessions_ended", {})),
-            dict(getattr(d, "ended_errors", {})),
-            extension_names(getattr(d, "_plugins", ())),
-            _ext_state(d),
+            dict(d.heartbeat_timeouts),
+            dict(d.sessions_ended),
+            dict(d.ended_errors),
+            d.extension_names,
+            specs,
+            samples,
         )
 
     def snapshot(self) -> _Snapshot:
         """Read the daemon's state on its own event loop (thread-safe)."""
-        loop = self._loop or getattr(self.daemon, "_loop", None)
+        loop = self.loop or self.daemon.loop
         if loop is None or loop.is_closed() or not loop.is_running():
             return self._take()
         try:
@@ -270,7 +231,7 @@ class DaemonCollector(Collector):
             for status, n in sorted(s.errors.items()):
                 errs.add_metric([*lv, status], n)
         yield from (up, state, since, ndest, exts, msgs, errs)
-        yield from _ext_families(snap.ext_state)
+        yield from _ext_families(snap.gauge_specs, snap.gauge_samples)
         yield from _metric_gauges(
             "dlep_session_",
             "Session-wide ",
@@ -415,7 +376,7 @@ class MetricsServer:
         if self._httpd is not None:
             return
         with contextlib.suppress(RuntimeError):
-            self.collector._loop = asyncio.get_running_loop()
+            self.collector.loop = asyncio.get_running_loop()
         self._httpd, self._thread = start_http_server(self.port, self.host, self.registry)
         self.port = int(self._httpd.server_address[1])
         log.info("Prometheus metrics on %s", self.url)
@@ -459,48 +420,22 @@ async def start_metrics_server(
     return server
 
 
-def _ext_families(states: list[_ExtState]) -> Iterator[Metric]:
-    """Credit windows (RFC 9893) and paused queues (RFC 8651), per session."""
+def _ext_families(
+    specs: list[GaugeSpec], samples: list[tuple[str, str, GaugeSample]]
+) -> Iterator[Metric]:
+    """The gauges extensions export (credit windows, paused queues, ...), per
+    session; a family for every offered extension's gauge, even when empty."""
     sl = ["session", "peer"]
-    credits = GaugeMetricFamily(
-        "dlep_credit_window_octets",
-        "Credits available in a credit window (RFC 9893), by flow identifier",
-        labels=[*sl, "fid"],
-    )
-    cap = GaugeMetricFamily(
-        "dlep_credit_window_max_octets",
-        "Maximum size of a credit window (RFC 9893), by flow identifier",
-        labels=[*sl, "fid"],
-    )
-    spaused = GaugeMetricFamily(
-        "dlep_session_paused_queues",
-        "Queues paused session-wide by the modem (RFC 8651)",
-        labels=sl,
-    )
-    dpaused = GaugeMetricFamily(
-        "dlep_destination_paused_queues",
-        "Queues paused for one destination by the modem (RFC 8651; only when > 0)",
-        labels=[*sl, "mac"],
-    )
-    for st in states:
-        lv = [st.session, st.peer]
-        for fid, avail, mx in st.credit_windows:
-            credits.add_metric([*lv, str(fid)], avail)
-            cap.add_metric([*lv, str(fid)], mx)
-        if st.session_paused is not None:
-            spaused.add_metric(lv, st.session_paused)
-        for mac, n in sorted(st.dest_paused.items()):
-            dpaused.add_metric([*lv, mac], n)
-    yield from (credits, cap, spaused, dpaused)
+    fams = {g.name: GaugeMetricFamily(g.name, g.help, labels=[*sl, *g.labels]) for g in specs}
+    for sid, peer, g in sorted(samples, key=lambda x: (_session_order(x[0]), x[2].labels)):
+        fam = fams.get(g.name)
+        if fam is not None:
+            fam.add_metric([sid, peer, *g.labels], g.value)
+    yield from fams.values()
 
 
 def _dest_label(info: DestinationInfo) -> str:
-    """The ``mac`` label: the MAC, plus ``#<hex>`` per RFC 8703 Link
-    Identifier, so two links behind one gateway MAC stay distinct series."""
-    from ..ext.link_id import LinkIdentifier
-
-    label = info.mac_str
-    for item in info.extra:
-        if isinstance(item, LinkIdentifier):
-            label += "#" + item.encode_value().hex()
-    return label
+    """The ``mac`` label: the destination's key -- the MAC, plus ``#<hex>``
+    per identity item (RFC 8703), so two links behind one gateway MAC stay
+    distinct series."""
+    return str(info.key)

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import os
-import re
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -34,20 +34,20 @@ import grpc
 from google.protobuf.message import Message
 
 from .. import __version__
-from ..daemon import DaemonError, Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
-from ..ext.display import extension_names
+from ..daemon import Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
 from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
+    AlreadyExistsError,
+    DlepError,
+    InvalidArgumentError,
     LinkCharacteristicsResponse,
     Metrics,
-    SessionClosedError,
-    SessionError,
-    TransactionInProgressError,
-    UnknownDestinationError,
+    NotFoundError,
 )
 from ..wire import MacAddress, format_mac, status_name
 from . import convert
 from ._pb import management_pb2 as pb
+from ._pb import management_pb2_grpc as pb_grpc
 from .paths import default_socket_path
 
 if TYPE_CHECKING:
@@ -104,31 +104,21 @@ def _precondition(message: str) -> ApiError:
     return ApiError(grpc.StatusCode.FAILED_PRECONDITION, message)
 
 
-_NO_SESSION_RE: Final = re.compile(r"^no session \S+$")
-
-
-def _classify(message: str) -> grpc.StatusCode:
-    """Status code for a DaemonError / SessionError the checks did not catch."""
-    m = message.lower()
-    if "already" in m:
-        return grpc.StatusCode.ALREADY_EXISTS
-    if m.startswith("no destination") or m.endswith("unknown") or _NO_SESSION_RE.match(m):
-        return grpc.StatusCode.NOT_FOUND
-    if m.startswith(("mac address", "address ", "metrics.", "static peer")):
-        return grpc.StatusCode.INVALID_ARGUMENT
-    return grpc.StatusCode.FAILED_PRECONDITION
-
-
 def _error_of(exc: Exception) -> ApiError | None:
+    """The gRPC status of a refused call, by the error's category (never by
+    its message text)."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, UnknownDestinationError):
-        return _not_found(str(exc).strip("'\""))
-    if isinstance(exc, TransactionInProgressError | SessionClosedError):
-        return _precondition(str(exc))
-    if isinstance(exc, DaemonError | SessionError):
-        return ApiError(_classify(str(exc)), str(exc))
-    return None
+    if not isinstance(exc, DlepError):
+        return None
+    message = str(exc)
+    if isinstance(exc, NotFoundError):
+        return ApiError(grpc.StatusCode.NOT_FOUND, message)
+    if isinstance(exc, AlreadyExistsError):
+        return ApiError(grpc.StatusCode.ALREADY_EXISTS, message)
+    if isinstance(exc, InvalidArgumentError):
+        return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message)
+    return ApiError(grpc.StatusCode.FAILED_PRECONDITION, message)
 
 
 # ---------------------------------------------------------------------------
@@ -155,13 +145,6 @@ def _metrics(msg: pb.Metrics, field: str = "metrics") -> Metrics:
             text = text.replace("metrics.", f"{field}.")
         raise _invalid(text) from None
     return m
-
-
-def _check_merged(base: Metrics, change: Metrics, what: str) -> None:
-    try:
-        base.merged(change).validate()
-    except ValueError as exc:
-        raise _invalid(f"{exc} (together with the {what})") from None
 
 
 def _addresses(values: list[str], field: str, *, subnets: bool = True) -> list[str]:
@@ -205,11 +188,6 @@ def _ext_values(modem: ModemDaemon, req: Any, *, add: bool) -> ExtensionValues:
     return ext
 
 
-def _ident_bytes(ext: ExtensionValues) -> bytes:
-    # The modem's table key of a Link Identifier destination (RFC 8703).
-    return b"".join(i.encode() for i in ext.identity())
-
-
 def _optional(msg: Message, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
@@ -219,8 +197,55 @@ def _optional(msg: Message, name: str) -> Any:
 # ---------------------------------------------------------------------------
 
 
-class _Service:
-    """The RPC implementations; one per server."""
+Ctx = grpc.aio.ServicerContext[Any, Any]
+
+
+def _rpc(
+    fn: Callable[[_Service, Req], Awaitable[Resp]],
+) -> Callable[[_Service, Req, Ctx], Coroutine[Any, Any, Resp]]:
+    """An RPC implementation whose refusals become gRPC status codes."""
+
+    @functools.wraps(fn)
+    async def method(self: _Service, request: Req, context: Ctx) -> Resp:
+        try:
+            return await fn(self, request)
+        except Exception as exc:
+            err = _error_of(exc)
+            if err is None:
+                log.exception("api: %s failed", fn.__name__)
+                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+        await context.abort(err.code, err.message)
+        raise AssertionError("context.abort returned")  # pragma: no cover
+
+    return method
+
+
+def _rpc_stream(
+    fn: Callable[[_Service, AsyncIterator[Req]], AsyncIterator[Resp]],
+) -> Callable[[_Service, AsyncIterator[Req], Ctx], AsyncIterator[Resp]]:
+    """A stream-stream RPC implementation whose refusals become gRPC status
+    codes, as :func:`_rpc` does for the unary ones."""
+
+    @functools.wraps(fn)
+    async def method(
+        self: _Service, requests: AsyncIterator[Req], context: Ctx
+    ) -> AsyncIterator[Resp]:
+        try:
+            async for out in fn(self, requests):
+                yield out
+            return
+        except Exception as exc:
+            err = _error_of(exc)
+            if err is None:
+                log.exception("api: %s failed", fn.__name__)
+                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+        await context.abort(err.code, err.message)
+
+    return method
+
+
+class _Service(pb_grpc.ManagementServicer):
+    """The RPC implementations (the generated servicer's methods); one per server."""
 
     def __init__(self, server: ManagementServer) -> None:
         self.server = server
@@ -276,6 +301,7 @@ class _Service:
 
     # -- read ----------------------------------------------------------------
 
+    @_rpc
     async def GetInfo(self, req: pb.GetInfoRequest) -> pb.DaemonInfo:
         d = self.daemon
         now = time.time()
@@ -311,17 +337,19 @@ class _Service:
             tls=d.use_tls,
             peer_type=peer_type,
             listening=listening,
-            watch_streams=len(self.server._watchers),
+            watch_streams=len(self.server.watching),
         )
 
+    @_rpc
     async def ListSessions(self, req: pb.ListSessionsRequest) -> pb.ListSessionsResponse:
         now = time.time()
         sessions = sorted(self.daemon.sessions(), key=lambda s: int(s.id) if s.id.isdigit() else 0)
-        names = extension_names(getattr(self.daemon, "_plugins", ()))
+        names = self.daemon.extension_names
         return pb.ListSessionsResponse(
             sessions=[convert.session_to_pb(s, now, names) for s in sessions]
         )
 
+    @_rpc
     async def ListDestinations(
         self, req: pb.ListDestinationsRequest
     ) -> pb.ListDestinationsResponse:
@@ -331,19 +359,21 @@ class _Service:
         out = [convert.destination_to_pb(s, info) for s, info in self.daemon.destinations(sid)]
         if sid is None and isinstance(self.daemon, ModemDaemon):
             # The modem's own table: destinations no router session carries yet.
-            carried = {d.mac for d in out}
-            for mac, metrics in self.daemon.known_destinations().items():
-                if format_mac(mac) not in carried:
+            carried = {d.key for d in out}
+            for key, metrics in self.daemon.known_destinations().items():
+                if str(key) not in carried:
                     out.append(
                         pb.Destination(
                             session_id="",
-                            mac=format_mac(mac),
+                            mac=key.mac_str,
+                            key=str(key),
                             metrics=convert.metrics_to_pb(metrics),
                         )
                     )
         out.sort(key=lambda d: (d.session_id, d.mac))
         return pb.ListDestinationsResponse(destinations=out)
 
+    @_rpc
     async def GetSessionMetrics(
         self, req: pb.GetSessionMetricsRequest
     ) -> pb.GetSessionMetricsResponse:
@@ -367,21 +397,18 @@ class _Service:
 
     # -- write: modem ----------------------------------------------------------
 
+    @_rpc
     async def AddDestination(self, req: pb.AddDestinationRequest) -> pb.AddDestinationResponse:
         modem = self._modem("AddDestination")
         key = _mac(req.mac)
         metrics = _metrics(req.metrics)
-        _check_merged(modem.session_metrics, metrics, "session-wide metrics")
         addresses = _addresses(list(req.addresses), "addresses")
         ext = _ext_values(modem, req, add=True)
-        if key + _ident_bytes(ext) in modem.known_destinations():
-            raise ApiError(
-                grpc.StatusCode.ALREADY_EXISTS, f"mac: destination {format_mac(key)} already exists"
-            )
         await modem.add_destination(key, metrics, addresses=addresses, extra=ext.items())
         log.info("api: destination %s added", format_mac(key))
         return pb.AddDestinationResponse()
 
+    @_rpc
     async def UpdateDestination(
         self, req: pb.UpdateDestinationRequest
     ) -> pb.UpdateDestinationResponse:
@@ -394,13 +421,11 @@ class _Service:
         only_id = set(ext.extensions_needed()) <= {"link_id"}
         if metrics.is_empty() and not add and not drop and only_id:
             raise _invalid("metrics: nothing to update (give metrics, addresses or ext)")
-        current = modem.known_destinations().get(key + _ident_bytes(ext))
-        if current is not None:
-            _check_merged(current, metrics, "destination's current metrics")
         await modem.update_destination(key, metrics, add=add, drop=drop, extra=ext.items())
         log.info("api: destination %s updated", format_mac(key))
         return pb.UpdateDestinationResponse()
 
+    @_rpc
     async def DropDestination(self, req: pb.DropDestinationRequest) -> pb.DropDestinationResponse:
         key = _mac(req.mac)
         sid: str | None = _optional(req, "session_id")
@@ -415,6 +440,7 @@ class _Service:
         log.info("api: destination %s dropped", format_mac(key))
         return pb.DropDestinationResponse()
 
+    @_rpc
     async def UpdateSessionMetrics(
         self, req: pb.UpdateSessionMetricsRequest
     ) -> pb.UpdateSessionMetricsResponse:
@@ -422,13 +448,13 @@ class _Service:
         metrics = _metrics(req.metrics)
         if metrics.is_empty():
             raise _invalid("metrics: nothing to update")
-        _check_merged(modem.session_metrics, metrics, "current session-wide metrics")
         await modem.update_session_metrics(metrics)
         log.info("api: session metrics updated")
         return pb.UpdateSessionMetricsResponse()
 
     # -- write: router ---------------------------------------------------------
 
+    @_rpc
     async def RequestLinkCharacteristics(
         self, req: pb.RequestLinkCharacteristicsRequest
     ) -> pb.RequestLinkCharacteristicsResponse:
@@ -464,6 +490,7 @@ class _Service:
             out.text = answer.text
         return out
 
+    @_rpc
     async def AnnounceDestination(
         self, req: pb.AnnounceDestinationRequest
     ) -> pb.AnnounceDestinationResponse:
@@ -475,6 +502,7 @@ class _Service:
         log.info("api: destination announce for %s", format_mac(key))
         return pb.AnnounceDestinationResponse(session_id=sid)
 
+    @_rpc
     async def ConnectStatic(self, req: pb.ConnectStaticRequest) -> pb.ConnectStaticResponse:
         router = self._router("ConnectStatic")
         host = req.host.strip().strip("[]")
@@ -492,6 +520,7 @@ class _Service:
         log.info("api: static peer %s port %s added", addr, port or "default")
         return pb.ConnectStaticResponse()
 
+    @_rpc
     async def TerminateSession(
         self, req: pb.TerminateSessionRequest
     ) -> pb.TerminateSessionResponse:
@@ -511,8 +540,9 @@ class _Service:
         self, req: pb.WatchEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.Event]:
         sid: str | None = _optional(req, "session_id")
+        names = self.daemon.extension_names
         sub = self.daemon.subscribe(self.server.watch_queue)
-        self.server._watchers.add(sub)
+        self.server.watching.add(sub)
         try:
             async for ev in sub:
                 if (
@@ -521,15 +551,16 @@ class _Service:
                     and getattr(ev, "session_id", None) != sid
                 ):
                     continue
-                yield convert.event_to_pb(ev)
+                yield convert.event_to_pb(ev, names=names)
         finally:
-            self.server._watchers.discard(sub)
+            self.server.watching.discard(sub)
             self.daemon.unsubscribe(sub)
 
     # -- feed (modem) ----------------------------------------------------------
 
+    @_rpc_stream
     async def FeedDestinations(
-        self, requests: AsyncIterator[pb.FeedBatch], context: grpc.aio.ServicerContext[Any, Any]
+        self, requests: AsyncIterator[pb.FeedBatch]
     ) -> AsyncIterator[pb.FeedBatchResult]:
         modem = self._modem("FeedDestinations")
         from ..dataplane.feed import FeedApplier
@@ -580,101 +611,6 @@ async def _wait_link_answer(
 
 
 # ---------------------------------------------------------------------------
-# Handlers: the table of methods, with error mapping
-# ---------------------------------------------------------------------------
-
-
-def _unary(
-    fn: Callable[[Req], Awaitable[Resp]], req_type: type[Req], resp_type: type[Resp]
-) -> grpc.RpcMethodHandler[Req, Resp]:
-    async def handler(request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
-        try:
-            return await fn(request)
-        except Exception as exc:
-            err = _error_of(exc)
-            if err is None:
-                log.exception("api: %s failed", getattr(fn, "__name__", "call"))
-                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
-        await context.abort(err.code, err.message)
-
-    return grpc.unary_unary_rpc_method_handler(
-        handler,
-        request_deserializer=req_type.FromString,
-        response_serializer=resp_type.SerializeToString,
-    )
-
-
-def _streaming(
-    fn: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Resp]],
-) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Resp]]:
-    """A streaming handler whose errors become gRPC statuses like the unary ones."""
-
-    async def handler(
-        request: Any, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[Resp]:
-        try:
-            async for out in fn(request, context):
-                yield out
-        except Exception as exc:
-            err = _error_of(exc)
-            if err is None:
-                log.exception("api: %s failed", getattr(fn, "__name__", "call"))
-                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
-            await context.abort(err.code, err.message)
-
-    return handler
-
-
-def _handlers(svc: _Service) -> grpc.GenericRpcHandler[Any, Any]:
-    s = svc
-    table: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
-        "GetInfo": _unary(s.GetInfo, pb.GetInfoRequest, pb.DaemonInfo),
-        "ListSessions": _unary(s.ListSessions, pb.ListSessionsRequest, pb.ListSessionsResponse),
-        "ListDestinations": _unary(
-            s.ListDestinations, pb.ListDestinationsRequest, pb.ListDestinationsResponse
-        ),
-        "GetSessionMetrics": _unary(
-            s.GetSessionMetrics, pb.GetSessionMetricsRequest, pb.GetSessionMetricsResponse
-        ),
-        "AddDestination": _unary(
-            s.AddDestination, pb.AddDestinationRequest, pb.AddDestinationResponse
-        ),
-        "UpdateDestination": _unary(
-            s.UpdateDestination, pb.UpdateDestinationRequest, pb.UpdateDestinationResponse
-        ),
-        "DropDestination": _unary(
-            s.DropDestination, pb.DropDestinationRequest, pb.DropDestinationResponse
-        ),
-        "UpdateSessionMetrics": _unary(
-            s.UpdateSessionMetrics, pb.UpdateSessionMetricsRequest, pb.UpdateSessionMetricsResponse
-        ),
-        "RequestLinkCharacteristics": _unary(
-            s.RequestLinkCharacteristics,
-            pb.RequestLinkCharacteristicsRequest,
-            pb.RequestLinkCharacteristicsResponse,
-        ),
-        "AnnounceDestination": _unary(
-            s.AnnounceDestination, pb.AnnounceDestinationRequest, pb.AnnounceDestinationResponse
-        ),
-        "ConnectStatic": _unary(s.ConnectStatic, pb.ConnectStaticRequest, pb.ConnectStaticResponse),
-        "TerminateSession": _unary(
-            s.TerminateSession, pb.TerminateSessionRequest, pb.TerminateSessionResponse
-        ),
-        "WatchEvents": grpc.unary_stream_rpc_method_handler(
-            s.WatchEvents,
-            request_deserializer=pb.WatchEventsRequest.FromString,
-            response_serializer=pb.Event.SerializeToString,
-        ),
-        "FeedDestinations": grpc.stream_stream_rpc_method_handler(
-            _streaming(s.FeedDestinations),
-            request_deserializer=pb.FeedBatch.FromString,
-            response_serializer=pb.FeedBatchResult.SerializeToString,
-        ),
-    }
-    return grpc.method_handlers_generic_handler(SERVICE_NAME, table)
-
-
-# ---------------------------------------------------------------------------
 # The server
 # ---------------------------------------------------------------------------
 
@@ -710,14 +646,15 @@ class ManagementServer:
         self.stopping = False
         self._server: grpc.aio.Server | None = None
         self._socket_ino: int | None = None
-        self._watchers: set[Subscription] = set()
+        #: The subscriptions of the WatchEvents streams now open.
+        self.watching: set[Subscription] = set()
         #: The FeedDestinations batch applier (modem), created on first use.
         self.feed_applier: Any = None
 
     @property
     def watchers(self) -> list[Subscription]:
-        """The subscriptions of the WatchEvents streams now open."""
-        return list(self._watchers)
+        """The subscriptions of the WatchEvents streams now open (a copy)."""
+        return list(self.watching)
 
     async def start(self) -> None:
         """Bind and serve. Raises :class:`ApiSetupError` with the reason."""
@@ -726,7 +663,8 @@ class ManagementServer:
         path = self.socket_path
         self._prepare_socket_path(path)
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers([_handlers(_Service(self))])
+        # The generated grpc module has no type annotations.
+        pb_grpc.add_ManagementServicer_to_server(_Service(self), server)  # type: ignore[no-untyped-call]
         old = os.umask(0o177)  # the socket file is created 0600, never wider
         try:
             bound = server.add_insecure_port(f"unix:{path}")
@@ -829,7 +767,7 @@ class ManagementServer:
         self.stopping = True
         server, self._server = self._server, None
         if server is not None:
-            for sub in list(self._watchers):
+            for sub in list(self.watching):
                 self.daemon.unsubscribe(sub)  # ends the WatchEvents streams
             await server.stop(grace)
             self._remove_socket()

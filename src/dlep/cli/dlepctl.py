@@ -614,77 +614,14 @@ async def cmd_watch(c: Ctx) -> int:
 
 
 def format_event(ev: Any) -> str:
-    """One line for people: time, session, what happened, metrics."""
+    """One line for people: time, session, and the daemon's own words for
+    the event (``Event.text``, the same as its log line)."""
     from ..api.client import event_kind
-    from ..api.convert import metrics_from_pb
-    from ..daemon import fmt
 
     t = time.localtime(ev.time)
     stamp = time.strftime("%H:%M:%S", t) + f".{int(ev.time * 1000) % 1000:03d}"
     who = f"session {ev.session_id} ({ev.peer})" if ev.session_id else (ev.peer or "daemon")
-    kind = event_kind(ev)
-    body: Any = getattr(ev, kind) if kind else None
-
-    def dest(d: Any) -> str:
-        addrs = [*d.ipv4, *d.ipv6, *d.ipv4_subnets, *d.ipv6_subnets]
-        tail = f" [{', '.join(addrs)}]" if addrs else ""
-        return f"{d.mac} {fmt.metrics(metrics_from_pb(d.metrics))}{tail}"
-
-    if kind == "session_connected":
-        text = "connected" + (" over TLS" if body.tls else "")
-    elif kind == "session_up":
-        text = (
-            f"session up: peer {body.peer_type!r}, heartbeat {_ms(body.peer_heartbeat_ms)} "
-            f"(ours {_ms(body.heartbeat_ms)}), metrics "
-            f"{fmt.metrics(metrics_from_pb(body.session_metrics))}"
-        )
-    elif kind == "session_down":
-        status = body.status_name if body.HasField("status") else "no status"
-        text = f"session down ({status}, {'by peer' if body.by_peer else 'by us'}): {body.reason}"
-    elif kind == "session_update":
-        text = f"session update: {fmt.metrics(metrics_from_pb(body.changed))}"
-    elif kind == "destination_up":
-        text = f"destination up{' (announced)' if body.announced else ''}: {dest(body.destination)}"
-    elif kind == "destination_update":
-        changed = metrics_from_pb(body.changed)
-        what = fmt.metrics(changed) if not changed.is_empty() else "addresses"
-        text = f"destination update: {body.destination.mac} {what}"
-    elif kind == "destination_down":
-        text = f"destination down: {body.mac} ({'by peer' if body.by_peer else 'by us'})"
-    elif kind == "destination_refused":
-        text = f"destination refused: {body.mac} {body.status_name} {body.text}".rstrip()
-    elif kind == "destination_up_requested":
-        text = f"destination up awaiting decision: {dest(body.destination)}"
-    elif kind == "destination_announce_requested":
-        text = f"destination announce requested: {body.mac} {' '.join(body.addresses)}".rstrip()
-    elif kind == "link_request":
-        parts = [
-            f"{n}={v}"
-            for n in ("cdrr", "cdrt", "latency")
-            if body.HasField(n)
-            for v in [getattr(body, n)]
-        ]
-        text = f"link characteristics requested: {body.mac} {' '.join(parts)}"
-    elif kind == "link_response":
-        text = (
-            f"link characteristics response: {body.mac} {body.status_name} "
-            f"{fmt.metrics(metrics_from_pb(body.metrics))} {body.text}"
-        ).rstrip()
-    elif kind == "link_timeout":
-        text = f"link characteristics request for {body.mac}: no answer yet"
-    elif kind == "peer_discovered":
-        text = f"peer offer from {body.address} ({body.peer_type or 'no peer type'}): " + (
-            ", ".join(body.connection_points) or "no connection point"
-        )
-    elif kind == "error":
-        extra = f" [{body.message_type}]" if body.message_type else ""
-        text = f"error {body.kind}{extra}: {body.message}"
-    elif kind == "lagged":
-        text = f"LAGGED: this stream fell behind, {body.dropped} event(s) dropped"
-    elif kind == "other":
-        text = f"{body.type}: {body.text}"
-    else:
-        text = "unknown event"
+    text = ev.text or event_kind(ev) or "unknown event"
     return f"{stamp}  {who}  {text}"
 
 

@@ -8,7 +8,16 @@
     await daemon.shutdown()
 """
 
-from .base import BuilderBase, DaemonError, Extension, SessionInfo
+from ..fsm import Extension
+from .base import (
+    BuilderBase,
+    DaemonArgumentError,
+    DaemonError,
+    DestinationExistsError,
+    DestinationNotFoundError,
+    SessionInfo,
+    UnknownSessionError,
+)
 from .events import (
     ConnectFailed,
     ConnectionRefused,
@@ -32,8 +41,11 @@ __all__ = [
     "BuilderBase",
     "ConnectFailed",
     "ConnectionRefused",
+    "DaemonArgumentError",
     "DaemonError",
     "DaemonEvent",
+    "DestinationExistsError",
+    "DestinationNotFoundError",
     "Extension",
     "Lagged",
     "LinkDecision",
@@ -47,5 +59,6 @@ __all__ = [
     "SessionEvent",
     "SessionInfo",
     "Subscription",
+    "UnknownSessionError",
     "grant_what_is_possible",
 ]

@@ -10,30 +10,32 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from ..ext import builtin_extension, load_entry_point_extensions
+from ..ext.display import extension_names
 from ..fsm import (
-    DestinationDown,
+    AlreadyExistsError,
     DestinationInfo,
-    DestinationRefused,
-    DestinationUp,
-    DestinationUpdate,
+    DestKey,
+    DlepError,
     Event,
+    Extension,
     Inconsistency,
+    InvalidArgumentError,
     Metrics,
+    NotFoundError,
     Role,
     Session,
     SessionConfig,
-    SessionError,
     SessionTerminated,
     SessionUp,
-    SessionUpdated,
     State,
+    mac_bytes,
 )
-from ..fsm.session import SessionPlugin, _DState, _mac_bytes
+from ..fsm.plugins import GaugeSample, GaugeSpec
 from ..transport import SessionProtocol, TlsSettings, TlsSetupError
-from ..wire import PeerType, Registry, core_registry, format_mac, message_name, status_name
+from ..wire import PeerType, Registry, StatusCode, core_registry, message_name, status_name
 from . import fmt
 from .events import DaemonEvent, SessionEvent, Subscription
 
@@ -43,23 +45,33 @@ if TYPE_CHECKING:
     AnyConfig = RouterConfig | ModemConfig
 
 
-class DaemonError(Exception):
-    """A daemon API call failed (the message says why)."""
+class DaemonError(DlepError):
+    """A daemon API call failed (the message says why).
+
+    Plain ``DaemonError`` means "not possible now"; the subclasses also
+    derive from their category in :mod:`dlep.fsm.errors`, so the management
+    API maps them to status codes by type.
+    """
 
 
-class Extension(Protocol):
-    """What a daemon needs from an extension: its code and its codecs."""
+class UnknownSessionError(DaemonError, NotFoundError):
+    """No session with that id."""
 
-    @property
-    def code(self) -> int:
-        """Extension Type Value (a class attribute is fine)."""
-        ...
 
-    def register(self, registry: Registry) -> None:
-        """Add the extension's items and messages to ``registry``."""
+class DestinationNotFoundError(DaemonError, NotFoundError):
+    """No destination with that key in the daemon's view."""
+
+
+class DestinationExistsError(DaemonError, AlreadyExistsError):
+    """A destination with that key already exists."""
+
+
+class DaemonArgumentError(DaemonError, InvalidArgumentError):
+    """An argument is malformed or would break an RFC rule (``field`` names it)."""
 
 
 C = TypeVar("C")
+T = TypeVar("T")
 
 
 class BuilderBase(Generic[C]):
@@ -109,7 +121,7 @@ class BuilderBase(Generic[C]):
         return {
             "registry": self._registry(),
             "extensions": [e.code for e in self._exts],
-            "plugins": [e for e in self._exts if hasattr(e, "on_items")],
+            "plugins": list(self._exts),
             "tls": self._tls,
             "use_tls": self._use_tls,
             "ssl_context": self._ctx,
@@ -169,7 +181,7 @@ class DaemonBase:
         tls: TlsSettings | None = None,
         use_tls: bool | None = None,
         ssl_context: ssl.SSLContext | None = None,
-        plugins: Iterable[SessionPlugin] = (),
+        plugins: Iterable[Extension] = (),
     ) -> None:
         self.cfg = config
         self._ssl_ctx = ssl_context
@@ -195,6 +207,11 @@ class DaemonBase:
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the daemon runs on (None before it started)."""
+        return self._loop
+
     def _setup_tls(self, make: Callable[[TlsSettings], ssl.SSLContext]) -> None:
         """Build the TLS context from the settings unless one was given."""
         if self.use_tls and self._ssl_ctx is None:
@@ -203,7 +220,7 @@ class DaemonBase:
             except TlsSetupError as exc:
                 raise DaemonError(str(exc)) from None
 
-    def _configured_extensions(self) -> tuple[SessionPlugin, ...]:
+    def _configured_extensions(self) -> tuple[Extension, ...]:
         """Instantiate the extensions the configuration offers: built-ins by
         code, third-party ones by ``dlep.extensions`` entry-point name
         (``"plugin:NAME"`` entries, :attr:`RouterSection.plugins`). An
@@ -212,7 +229,7 @@ class DaemonBase:
         codes: tuple[int, ...] = tuple(getattr(section, "extensions", ()))
         names: tuple[str, ...] = tuple(getattr(section, "plugins", ()))
         have = {p.code for p in self._plugins}
-        out: list[SessionPlugin] = []
+        out: list[Extension] = []
         if names:
             try:
                 loaded = load_entry_point_extensions(names)
@@ -245,7 +262,7 @@ class DaemonBase:
         """A new bounded event stream; see :class:`Subscription`."""
         sub = Subscription(maxsize)
         if self._closing:
-            sub._close()
+            sub.close()
         self._subs.append(sub)
         return sub
 
@@ -253,11 +270,11 @@ class DaemonBase:
         """Stop delivering to ``sub``."""
         with contextlib.suppress(ValueError):
             self._subs.remove(sub)
-        sub._close()
+        sub.close()
 
     def _publish(self, event: DaemonEvent) -> None:
         for sub in self._subs:
-            sub._offer(event)
+            sub.offer(event)
 
     # -- sessions -----------------------------------------------------------
 
@@ -286,6 +303,12 @@ class DaemonBase:
     def _conn_of(self, proto: SessionProtocol) -> _Conn | None:
         return self._by_proto.get(id(proto))
 
+    def _forget_protocol(self, proto: SessionProtocol) -> None:
+        """A protocol made for a connection that never came up."""
+        conn = self._by_proto.pop(id(proto), None)
+        if conn is not None:
+            self._conns.pop(conn.id, None)
+
     def _on_engine_events(self, proto: SessionProtocol, events: list[Event]) -> None:
         conn = self._conn_of(proto)
         if conn is None:
@@ -297,7 +320,8 @@ class DaemonBase:
             elif isinstance(ev, SessionTerminated):
                 key = status_name(ev.status) if ev.status is not None else "NONE"
                 self.sessions_ended[key] = self.sessions_ended.get(key, 0) + 1
-                if ev.status == 132 and conn.up_since is not None:  # TIMED_OUT once up
+                if ev.status == StatusCode.TIMED_OUT and conn.up_since is not None:
+                    # by_peer: the peer missed our heartbeats; else we missed its.
                     self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
             if log_on:
                 self._log_event(conn, ev)
@@ -321,12 +345,18 @@ class DaemonBase:
     def _session_closed(self, conn: _Conn) -> None:
         """Role-specific clean-up after a connection ended (override)."""
 
-    def _call(self, conn: _Conn, fn: Callable[[], Any]) -> Any:
-        """Run an engine API call and push its output out."""
+    def _call(self, conn: _Conn, fn: Callable[[float], T]) -> T:
+        """Run an engine API call at the event loop's current time and push
+        its output out. ``fn`` gets ``now`` (the engine never keeps a time)."""
         try:
-            return fn()
+            return fn(self._time())
         finally:
             conn.proto.flush()
+
+    def _time(self) -> float:
+        """The clock the engines run on: the event loop's monotonic time."""
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -341,69 +371,20 @@ class DaemonBase:
             self.log.error("task %s failed: %r", task.get_name(), task.exception())
 
     def _log_event(self, conn: _Conn, ev: Event) -> None:
-        who = f"session {conn.id} ({conn.peer})"
-        log = self.log
-        if isinstance(ev, SessionUp):
-            exts = ",".join(str(e) for e in sorted(ev.extensions)) or "none"
-            log.info(
-                "%s up: peer %r%s, heartbeat %d ms (ours %d ms), extensions %s, metrics %s",
-                who,
-                ev.peer_type.description,
-                " [secured medium]" if ev.peer_type.secured_medium else "",
-                ev.peer_heartbeat_ms,
-                ev.heartbeat_ms,
-                exts,
-                fmt.metrics(ev.session_metrics),
-            )
-        elif isinstance(ev, SessionTerminated):
-            status = status_name(ev.status) if ev.status is not None else "no status"
-            log.info(
-                "%s ended (%s, %s): %s; %d destination(s) gone",
-                who,
-                status,
-                "by peer" if ev.by_peer else "by us",
-                ev.reason,
-                len(ev.destinations),
-            )
-        elif isinstance(ev, DestinationUp):
-            log.info(
-                "%s destination %s up%s: %s%s",
-                who,
-                ev.info.mac_str,
-                " (announced)" if ev.announced else "",
-                fmt.metrics(ev.info.metrics),
-                _addrs(ev.info),
-            )
-        elif isinstance(ev, DestinationUpdate):
-            log.info(
-                "%s destination %s update: %s",
-                who,
-                ev.info.mac_str,
-                fmt.metrics(ev.changed)
-                if not ev.changed.is_empty()
-                else "addresses" + _addrs(ev.info),
-            )
-        elif isinstance(ev, DestinationDown):
-            log.info(
-                "%s destination %s down (%s)",
-                who,
-                format_mac(ev.mac),
-                "by peer" if ev.by_peer else "by us",
-            )
-        elif isinstance(ev, DestinationRefused):
-            log.info(
-                "%s destination %s refused by peer: %s %s",
-                who,
-                format_mac(ev.mac),
-                status_name(ev.status),
-                ev.text,
-            )
-        elif isinstance(ev, SessionUpdated):
-            log.info("%s session update: %s", who, fmt.metrics(ev.metrics))
-        elif isinstance(ev, Inconsistency):
-            log.warning("%s inconsistent %s: %s", who, message_name(ev.message_type), ev.reason)
-        else:
-            log.info("%s %s", who, ev)
+        level = logging.WARNING if isinstance(ev, Inconsistency) else logging.INFO
+        self.log.log(
+            level, "session %s (%s) %s", conn.id, conn.peer, fmt.describe(ev, self.extension_names)
+        )
+
+    @property
+    def extension_names(self) -> dict[int, str]:
+        """Names of the extensions this daemon offers, by code."""
+        return extension_names(self._plugins)
+
+    @property
+    def extensions(self) -> tuple[Extension, ...]:
+        """The extensions this daemon offers (registered and configured)."""
+        return self._plugins
 
     # -- snapshots ------------------------------------------------------------
 
@@ -427,7 +408,7 @@ class DaemonBase:
                     s.peer_heartbeat_ms,
                     conn.started,
                     conn.up_since,
-                    _count_up(s) if s.state is State.IN_SESSION else 0,
+                    s.destination_count if s.state is State.IN_SESSION else 0,
                     s.session_metrics,
                     {message_name(k): v for k, v in s.tx_counts.items()},
                     {message_name(k): v for k, v in s.rx_counts.items()},
@@ -435,6 +416,20 @@ class DaemonBase:
                 )
             )
         return out
+
+    def extension_gauges(self) -> tuple[list[GaugeSpec], list[tuple[str, str, GaugeSample]]]:
+        """The gauges the offered extensions export, and their values per
+        live session (``(session_id, peer, sample)``), for the metrics."""
+        specs: dict[str, GaugeSpec] = {}
+        for ext in self._plugins:
+            for spec in ext.gauges:
+                specs.setdefault(spec.name, spec)
+        samples = [
+            (conn.id, conn.peer, g)
+            for conn in self._conns.values()
+            for g in conn.proto.session.plugins.gauge_samples(conn.proto.session)
+        ]
+        return list(specs.values()), samples
 
     def destinations(self, session_id: str | None = None) -> list[tuple[str, DestinationInfo]]:
         """Destinations per session: ``[(session_id, info), ...]``."""
@@ -458,15 +453,21 @@ class DaemonBase:
             )
         conn = self._conns.get(str(session_id))
         if conn is None:
-            raise DaemonError(f"no session {session_id}")
+            raise UnknownSessionError(f"no session {session_id}")
         return conn
 
     # -- shutdown -------------------------------------------------------------
 
-    async def terminate_session(self, session_id: str, status: int = 255, text: str = "") -> None:
+    async def terminate_session(
+        self, session_id: str, status: int = StatusCode.SHUTTING_DOWN, text: str = ""
+    ) -> None:
         """End one session with Session Termination (waits for it, bounded)."""
         conn = self._get_conn(session_id)
-        self._call(conn, lambda: conn.proto.session.terminate(status, text))
+        session = conn.proto.session
+        try:
+            self._call(conn, lambda now: session.terminate(status, text, now=now))
+        except InvalidArgumentError as exc:
+            raise DaemonArgumentError(str(exc), exc.field) from None
         await self._wait_closed([conn])
 
     async def _wait_closed(self, conns: list[_Conn]) -> None:
@@ -492,7 +493,12 @@ class DaemonBase:
         for conn in conns:
             s = conn.proto.session
             if s.state is State.IN_SESSION or s.state is State.INITIALIZING:
-                self._call(conn, lambda s=s: s.terminate(255, "shutting down"))  # type: ignore[misc]
+                self._call(
+                    conn,
+                    lambda now, s=s: s.terminate(  # type: ignore[misc]
+                        StatusCode.SHUTTING_DOWN, "shutting down", now=now
+                    ),
+                )
         await self._wait_closed(conns)
 
     async def _stop_tasks(self) -> None:
@@ -501,31 +507,19 @@ class DaemonBase:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for sub in list(self._subs):
-            sub._close()
+            sub.close()
 
 
-def _count_up(s: Session) -> int:
-    """``len(s.destinations)`` without building a snapshot of each one."""
-    up, going = _DState.UP, _DState.PENDING_DOWN
-    return sum(1 for d in s._dests.values() if d.state is up or d.state is going)
-
-
-def _mac_key(mac: bytes | str) -> bytes:
-    """``mac`` as 6 or 8 octets; a malformed address is a :class:`DaemonError`."""
+def _mac_key(mac: bytes | str | DestKey) -> bytes:
+    """``mac`` as 6 or 8 octets; a malformed address is a :class:`DaemonArgumentError`."""
+    if isinstance(mac, DestKey):
+        return mac.mac
     if type(mac) is bytes and (len(mac) == 6 or len(mac) == 8):
         return mac  # the common case, without the cost of the checks below
     try:
-        return _mac_bytes(mac)
-    except SessionError as exc:
-        raise DaemonError(str(exc)) from None
-
-
-def _addrs(info: DestinationInfo) -> str:
-    parts = [str(a) for a in sorted(info.ipv4)] + [str(a) for a in sorted(info.ipv6)]
-    parts += [str(n) for n in sorted(info.ipv4_subnets)] + [
-        str(n) for n in sorted(info.ipv6_subnets)
-    ]
-    return f" [{', '.join(parts)}]" if parts else ""
+        return mac_bytes(mac)
+    except InvalidArgumentError as exc:
+        raise DaemonArgumentError(str(exc), "mac") from None
 
 
 def _tls_from_config(config: AnyConfig) -> TlsSettings:

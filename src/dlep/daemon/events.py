@@ -84,7 +84,8 @@ class Subscription:
         self.dropped = 0
         self._closed = False
 
-    def _offer(self, event: DaemonEvent) -> None:
+    def offer(self, event: DaemonEvent) -> None:
+        """Daemon side: queue ``event`` (dropped and counted when full)."""
         if self._closed:
             return
         try:
@@ -92,7 +93,8 @@ class Subscription:
         except asyncio.QueueFull:
             self.dropped += 1
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Daemon side: no more events; the reader ends once it has drained the queue."""
         if self._closed:
             return
         self._closed = True

@@ -1,14 +1,61 @@
-"""Human-readable rendering of metrics for logs and tables."""
+"""Human-readable rendering of metrics and events.
+
+:func:`describe` is the one text form of an event: the daemons' log lines,
+the management API's ``Event.text`` and ``dlepctl watch`` all use it, so an
+operator reads the same words everywhere. No Python ``repr`` reaches it:
+MACs are in colon notation, destinations by their key, extension items by
+their readable value, and events it has no special words for as
+``EventName field=value ...``.
+"""
 
 from __future__ import annotations
 
-from ..fsm import Metrics
+import dataclasses
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..ext.display import describe as describe_item
+from ..ext.display import extension_name
+from ..fsm import (
+    DestinationAnnounceRequested,
+    DestinationDown,
+    DestinationInfo,
+    DestinationRefused,
+    DestinationUp,
+    DestinationUpdate,
+    DestinationUpRequested,
+    DestKey,
+    Event,
+    Inconsistency,
+    LinkCharacteristicsRequested,
+    LinkCharacteristicsResponse,
+    LinkCharacteristicsTimeout,
+    Metrics,
+    ResponseStatus,
+    SessionTerminated,
+    SessionUp,
+    SessionUpdated,
+)
+from ..wire import DataItem, format_mac, message_name, status_name
+from .events import (
+    ConnectFailed,
+    ConnectionRefused,
+    DaemonEvent,
+    Lagged,
+    PeerDiscovered,
+    SessionConnected,
+    SessionEvent,
+)
+
+__all__ = ["addresses", "describe", "latency", "metrics", "rate", "value"]
 
 
 def rate(bps: int) -> str:
-    """``54000000`` -> ``54 Mb/s``."""
-    for unit, scale in (("Gb/s", 1e9), ("Mb/s", 1e6), ("kb/s", 1e3)):
-        if bps >= scale:
+    """``54000000`` -> ``54 Mb/s`` (three significant digits)."""
+    for unit, scale in (("Tb/s", 1e12), ("Gb/s", 1e9), ("Mb/s", 1e6), ("kb/s", 1e3)):
+        # 999,999 b/s rounds to 1,000 kb/s: say 1 Mb/s, never "1e+03 kb/s".
+        if bps >= scale * 0.9995:
             return f"{bps / scale:.3g} {unit}"
     return f"{bps} b/s"
 
@@ -38,3 +85,139 @@ def metrics(m: Metrics) -> str:
     if m.mtu is not None:
         parts.append(f"mtu={m.mtu}")
     return " ".join(parts) or "-"
+
+
+def addresses(info: DestinationInfo) -> str:
+    """`` [10.0.0.1, 2001:db8::1, 10.1.0.0/16]``, or nothing."""
+    parts = [str(a) for a in sorted(info.ipv4)] + [str(a) for a in sorted(info.ipv6)]
+    parts += [str(n) for n in sorted(info.ipv4_subnets)]
+    parts += [str(n) for n in sorted(info.ipv6_subnets)]
+    return f" [{', '.join(parts)}]" if parts else ""
+
+
+def _items(items: Iterable[DataItem]) -> str:
+    return " ".join(f"{v.name}={v.text}" for v in map(describe_item, items))
+
+
+def value(v: Any) -> str:
+    """A field value for people: MACs, keys, items, addresses, collections."""
+    if isinstance(v, DestKey):
+        return str(v)
+    if isinstance(v, bytes):
+        return format_mac(v) if len(v) in (6, 8) else v.hex(":")
+    if isinstance(v, DataItem):
+        d = describe_item(v)
+        return f"{d.name}={d.text}"
+    if isinstance(v, Metrics):
+        return metrics(v)
+    if isinstance(v, frozenset | set | tuple | list):
+        inner = sorted(v, key=str) if isinstance(v, frozenset | set) else list(v)
+        return "[" + ", ".join(value(x) for x in inner) + "]"
+    if isinstance(v, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return str(v)
+    if isinstance(v, str):
+        return repr(v) if " " in v or not v else v
+    return str(v)
+
+
+def _generic(ev: object) -> str:
+    """``EventName field=value ...`` for events without special words."""
+    name = type(ev).__name__
+    if not dataclasses.is_dataclass(ev):
+        return name
+    fields = [
+        f"{f.name}={value(getattr(ev, f.name))}"
+        for f in dataclasses.fields(ev)
+        if getattr(ev, f.name) not in (None, (), "")
+    ]
+    return " ".join([name, *fields])
+
+
+def _extra(info: DestinationInfo) -> str:
+    """`` hop_count=3 ...``: the extension values, identity items aside."""
+    text = _items(e for e in info.extra if e not in info.ident)
+    return f" {text}" if text else ""
+
+
+def describe(ev: DaemonEvent | Event, names: Mapping[int, str] | None = None) -> str:
+    """The one text form of an event (without the session prefix).
+
+    ``names``: extension code -> name for extensions the built-in table
+    does not know (a daemon's third-party plug-ins).
+    """
+    if isinstance(ev, SessionEvent):
+        return describe(ev.event, names)
+    if isinstance(ev, SessionUp):
+        exts = ",".join(extension_name(e, names) for e in sorted(ev.extensions)) or "none"
+        return (
+            f"up: peer {ev.peer_type.description!r}"
+            f"{' [secured medium]' if ev.peer_type.secured_medium else ''}, heartbeat "
+            f"{ev.peer_heartbeat_ms} ms (ours {ev.heartbeat_ms} ms), extensions {exts}, "
+            f"metrics {metrics(ev.session_metrics)}"
+        )
+    if isinstance(ev, SessionTerminated):
+        status = status_name(ev.status) if ev.status is not None else "no status"
+        who = "by peer" if ev.by_peer else "by us"
+        return f"ended ({status}, {who}): {ev.reason}; {len(ev.destinations)} destination(s) gone"
+    if isinstance(ev, SessionUpdated):
+        return f"session update: {metrics(ev.metrics)}"
+    if isinstance(ev, DestinationUp):
+        info = ev.info
+        tail = _extra(info)
+        return (
+            f"destination {info.key} up{' (announced)' if ev.announced else ''}: "
+            f"{metrics(info.metrics)}{addresses(info)}{tail}"
+        )
+    if isinstance(ev, DestinationUpdate):
+        changed = ev.changed
+        what = metrics(changed) if not changed.is_empty() else "addresses" + addresses(ev.info)
+        return f"destination {ev.info.key} update: {what}"
+    if isinstance(ev, DestinationDown):
+        return f"destination {ev.key} down ({'by peer' if ev.by_peer else 'by us'})"
+    if isinstance(ev, DestinationRefused):
+        return f"destination {ev.key} refused by peer: {status_name(ev.status)} {ev.text}".rstrip()
+    if isinstance(ev, DestinationUpRequested):
+        info = ev.info
+        return (
+            f"destination {info.key} up, awaiting decision: "
+            f"{metrics(info.metrics)}{addresses(info)}{_extra(info)}"
+        )
+    if isinstance(ev, DestinationAnnounceRequested):
+        addrs = " ".join(str(a) for a in [*sorted(ev.ipv4), *sorted(ev.ipv6)])
+        return f"destination announce requested: {ev.key} {addrs}".rstrip()
+    if isinstance(ev, LinkCharacteristicsRequested):
+        asked = [
+            f"{n}={rate(v) if n != 'latency' else latency(v)}"
+            for n in ("cdrr", "cdrt", "latency")
+            if (v := getattr(ev, n)) is not None
+        ]
+        what = " ".join([*asked, _items(ev.extra)]).strip()
+        return f"link characteristics requested: {ev.key} {what}".rstrip()
+    if isinstance(ev, LinkCharacteristicsResponse):
+        return (
+            f"link characteristics response: {ev.key} {status_name(ev.status)} "
+            f"{metrics(ev.metrics)} {ev.text}"
+        ).rstrip()
+    if isinstance(ev, LinkCharacteristicsTimeout):
+        return f"link characteristics request for {ev.key}: no answer yet"
+    if isinstance(ev, Inconsistency):
+        where = f" for {ev.key}" if ev.key is not None else ""
+        return f"inconsistent {message_name(ev.message_type)}{where}: {ev.reason}"
+    if isinstance(ev, ResponseStatus):
+        where = f" for {ev.key}" if ev.key is not None else ""
+        return (
+            f"{message_name(ev.message_type)}{where}: {status_name(ev.status)} {ev.text}"
+        ).rstrip()
+    if isinstance(ev, SessionConnected):
+        return "connected" + (" over TLS" if ev.tls else "")
+    if isinstance(ev, PeerDiscovered):
+        pt = ev.peer_type.description if ev.peer_type else "no peer type"
+        points = ", ".join(ev.connection_points) or "no connection point"
+        return f"peer offer from {ev.address} ({pt}): {points}"
+    if isinstance(ev, ConnectFailed):
+        return f"connect to {ev.peer} failed: {ev.reason}"
+    if isinstance(ev, ConnectionRefused):
+        return f"connection from {ev.peer} refused: {ev.reason}"
+    if isinstance(ev, Lagged):
+        return f"LAGGED: this stream fell behind, {ev.dropped} event(s) dropped"
+    return _generic(ev)

@@ -11,11 +11,16 @@ import random
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
+from ..ext.multihop import HopControl
 from ..ext.profiles import profile_by_name
 from ..fsm import (
+    AddressIndex,
+    AddressSet,
     DestinationAnnounceRequested,
+    DestKey,
+    InvalidArgumentError,
     LinkCharacteristicsRequested,
     Metrics,
     ModemDiscovery,
@@ -26,7 +31,7 @@ from ..fsm import (
     SessionUp,
     State,
 )
-from ..fsm.session import _dest_key
+from ..fsm.addresses import EMPTY, parse_l3
 from ..transport import (
     DiscoverySocket,
     interface_addresses,
@@ -39,9 +44,17 @@ from ..wire import (
     Ipv6ConnectionPoint,
     PeerType,
     StatusCode,
-    format_mac,
 )
-from .base import BuilderBase, DaemonBase, DaemonError, _Conn, _mac_key
+from .base import (
+    BuilderBase,
+    DaemonArgumentError,
+    DaemonBase,
+    DaemonError,
+    DestinationExistsError,
+    DestinationNotFoundError,
+    _Conn,
+    _mac_key,
+)
 from .events import ConnectionRefused, SessionConnected
 
 if TYPE_CHECKING:
@@ -52,7 +65,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True, slots=True)
 class LinkRequest:
-    """A router's Link Characteristics Request, as given to the handler."""
+    """A router's Link Characteristics Request, as given to the handler.
+
+    ``extra`` holds the items of negotiated extensions the request carried:
+    with an RFC 8629 Hop Control among them, the response must carry an
+    updated Hop Count (put it in :attr:`LinkDecision.extra`; if it is
+    missing, the destination's current one is sent).
+    """
 
     session_id: str
     mac: bytes
@@ -60,6 +79,14 @@ class LinkRequest:
     cdrt: int | None
     latency: int | None
     current: Metrics
+    extra: tuple[DataItem, ...] = ()
+    #: Identity items naming the destination with ``mac`` (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def hop_control(self) -> HopControl | None:
+        """The RFC 8629 Hop Control the request carried, if any."""
+        return next((i for i in self.extra if isinstance(i, HopControl)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,11 @@ def grant_what_is_possible(req: LinkRequest) -> LinkDecision:
     Grant the requested current data rates up to the maximum data rates and
     the requested latency as asked; if a rate had to be capped the answer is
     'Request Denied' (RFC 8175 §12.19) carrying what the link now does.
+
+    A Hop Control (RFC 8629 §3.2) cannot change anything on a modem without
+    a radio behind it: Reset is granted (there is nothing to reset), other
+    actions are answered 'Request Denied'; either way the response carries
+    the destination's current Hop Count, as the RFC requires.
     """
     cur = req.current
     capped = False
@@ -95,18 +127,34 @@ def grant_what_is_possible(req: LinkRequest) -> LinkDecision:
     latency = req.latency if req.latency is not None else cur.latency
     status = StatusCode.REQUEST_DENIED if capped else StatusCode.SUCCESS
     text = "rate capped at the maximum data rate" if capped else ""
+    hop = req.hop_control
+    if hop is not None and hop.action != 0:  # 0: Reset
+        status = StatusCode.REQUEST_DENIED
+        text = f"Hop Control {hop.name}: this modem cannot change its hops"
     return LinkDecision(status, Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency), text)
 
 
 @dataclass(slots=True)
 class _Dest:
-    """The modem application's view of one destination."""
+    """The modem application's view of one destination.
 
-    mac: bytes
-    metrics: Metrics
-    addresses: list[str]
+    Only what every session can be sent is ever stored here: the daemon's
+    API checks a change against the RFC's rules (and against the first
+    live session, for extension items) before it takes it.
+    """
+
+    key: DestKey
+    metrics: Metrics  # merged with the session-wide metrics
+    addresses: AddressSet
     up: bool = True
     extra: list[DataItem] = field(default_factory=list)
+
+    @property
+    def address_texts(self) -> list[str]:
+        a = self.addresses
+        if not a:
+            return []
+        return [str(x) for x in (*sorted(a.v4), *sorted(a.v6), *sorted(a.v4net), *sorted(a.v6net))]
 
 
 class ModemDaemonBuilder(BuilderBase["ModemConfig"]):
@@ -129,7 +177,7 @@ class ModemDaemonBuilder(BuilderBase["ModemConfig"]):
 
             self._cfg = ModemConfig()
         d = ModemDaemon(self._cfg, link_handler=self._link_handler, **self._common())
-        await d._start()
+        await d.start()
         return d
 
 
@@ -138,7 +186,8 @@ class ModemDaemon(DaemonBase):
 
     The daemon keeps the application's destination table: every router
     session is told about every destination, including sessions that come up
-    later.
+    later. The table only ever holds what can be sent: a call that would
+    break one of the RFC's rules is refused with an error naming the field.
     """
 
     role = Role.MODEM
@@ -155,7 +204,8 @@ class ModemDaemon(DaemonBase):
         self._servers: list[asyncio.AbstractServer] = []
         self._disc_socks: list[DiscoverySocket] = []
         self.discovery: ModemDiscovery | None = None
-        self._dests: dict[bytes, _Dest] = {}
+        self._dests: dict[DestKey, _Dest] = {}
+        self._owners = AddressIndex()  # who holds each address, across the table
         self.session_metrics = config.modem.session_metrics.to_metrics()
         self.listening: list[tuple[str, int]] = []
 
@@ -166,13 +216,15 @@ class ModemDaemon(DaemonBase):
 
     # -- start -------------------------------------------------------------------
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Listen, answer discovery and start the simulator (``spawn()`` calls this)."""
         self._loop = asyncio.get_running_loop()
         self._setup_tls(server_context)
-        for d in self.mcfg.modem.destinations:
-            self._dests[d.mac_bytes()] = _Dest(
-                d.mac_bytes(), self.session_metrics.merged(d.metrics.to_metrics()), d.addresses()
-            )
+        for i, d in enumerate(self.mcfg.modem.destinations):
+            try:
+                self._insert(DestKey(d.mac_bytes()), d.metrics.to_metrics(), d.addresses(), [])
+            except DaemonError as exc:
+                raise DaemonError(f"modem.destinations[{i}]: {exc}") from None
         await self._listen()
         self._start_discovery()
         sim = self.mcfg.modem.simulate
@@ -217,6 +269,31 @@ class ModemDaemon(DaemonBase):
         for err in errors:
             self.log.warning("not listening on %s", err)
 
+    def offered_points(
+        self, interface_addrs: Sequence[IPAddress]
+    ) -> list[Ipv4ConnectionPoint | Ipv6ConnectionPoint]:
+        """The connection points a Peer Offer carries when none are configured:
+        the addresses we listen on that the interface has (a wildcard listen
+        address stands for every address of its family on the interface),
+        each with the port it is bound to. Never a point nobody listens on.
+        """
+        points: list[Ipv4ConnectionPoint | Ipv6ConnectionPoint] = []
+        seen: set[tuple[IPAddress, int]] = set()
+        on_lo = self.cfg.network.interface == "lo"
+        for host, port in self.listening:
+            bound = ipaddress.ip_address(host.split("%", 1)[0])
+            for a in interface_addrs:
+                if a.version != bound.version or (a.is_loopback and not on_lo):
+                    continue
+                if not bound.is_unspecified and a != bound:
+                    continue
+                if (a, port) in seen:
+                    continue
+                seen.add((a, port))
+                cls = Ipv6ConnectionPoint if a.version == 6 else Ipv4ConnectionPoint
+                points.append(cls(a, port, self.use_tls))  # type: ignore[arg-type]
+        return points
+
     def _start_discovery(self) -> None:
         net = self.cfg.network
         if not net.interface:
@@ -229,12 +306,16 @@ class ModemDaemon(DaemonBase):
             port = cp.port if cp.port is not None else net.tcp_port
             tls = self.use_tls and (cp.tls if cp.tls is not None else True)
             points.append(cls(a, port, tls))  # type: ignore[arg-type]
-        if not points:
-            for a in interface_addresses(net.interface):
-                if a.is_loopback and net.interface != "lo":
-                    continue
-                cls = Ipv6ConnectionPoint if a.version == 6 else Ipv4ConnectionPoint
-                points.append(cls(a, net.tcp_port, self.use_tls))  # type: ignore[arg-type]
+        if not net.connection_points:
+            points = self.offered_points(interface_addresses(net.interface))
+            if not points:
+                self.log.warning(
+                    "none of the listen addresses (%s) is on interface %s: Peer Offers carry "
+                    "no connection point, so routers connect to the offer's source address "
+                    "(RFC 8175 §12.4); set network.connection_points or listen_addresses",
+                    ", ".join(h for h, _ in self.listening),
+                    net.interface,
+                )
         m = self.mcfg.modem
         self.discovery = ModemDiscovery(
             points, peer_type=PeerType(m.peer_type, m.secured_medium), registry=self.registry
@@ -298,7 +379,8 @@ class ModemDaemon(DaemonBase):
     def _accept(self) -> Any:
         live = sum(1 for c in self._conns.values() if not c.proto.session.closed)
         if self._closing or live >= self.mcfg.modem.max_sessions:
-            return _Refuser(self, "shutting down" if self._closing else "max_sessions reached")
+            why = "shutting down" if self._closing else "max_sessions reached"
+            return _Refuser(why, self._refused)
         m = self.mcfg.modem
         session = Session(
             Role.MODEM,
@@ -306,47 +388,71 @@ class ModemDaemon(DaemonBase):
                 m.extensions,
                 peer_type=PeerType(m.peer_type, m.secured_medium),
                 session_metrics=self.session_metrics,
-                profile=profile_by_name(m.profile),
+                wire_translation=profile_by_name(m.profile),
             ),
         )
-        return _Deferred(self, session)
+        return _Deferred(session, self._accepted)
+
+    def _accepted(self, session: Session, transport: asyncio.BaseTransport) -> asyncio.Protocol:
+        peername = transport.get_extra_info("peername")
+        host, port = peername[0], peername[1]
+        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        tls = transport.get_extra_info("sslcontext") is not None
+        proto = self._new_protocol(session, peer, tls, ("accepted", peer))
+        conn = self._conn_of(proto)
+        self.log.info("connection from %s%s", peer, " over TLS" if tls else "")
+        if conn is not None:
+            self._publish(SessionConnected(conn.id, conn.peer, tls))
+        proto.connection_made(transport)
+        return proto
+
+    def _refused(self, transport: asyncio.BaseTransport, reason: str) -> None:
+        peer = transport.get_extra_info("peername")
+        peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.log.warning("refusing connection from %s: %s", peer_s, reason)
+        self._publish(ConnectionRefused(peer_s, reason))
 
     def _handle_event(self, conn: _Conn, ev: Any) -> None:
         s = conn.proto.session
         if isinstance(ev, SessionUp):
             # Tell the new router about everything we know.
+            now = self._time()
             for d in self._dests.values():
                 if d.up:
                     try:
-                        s.add_destination(d.mac, d.metrics, addresses=d.addresses, extra=d.extra)
+                        s.add_destination(
+                            d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=now
+                        )
                     except SessionError as exc:
-                        self.log.warning("destination %s not sent: %s", format_mac(d.mac), exc)
+                        self.log.warning("destination %s not sent: %s", d.key, exc)
             conn.proto.flush()
         elif isinstance(ev, LinkCharacteristicsRequested):
             self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
         elif isinstance(ev, DestinationAnnounceRequested):
-            known = None if ev.ident else self._dests.get(ev.mac)
+            known = self._dests.get(ev.key)
             if known is not None and known.up:
                 k = known
                 self._call(
                     conn,
-                    lambda: s.respond_destination_announce(
-                        ev.mac, True, k.metrics, addresses=k.addresses
+                    lambda now: s.respond_destination_announce(
+                        ev.key, True, k.metrics, addresses=k.address_texts, now=now
                     ),
                 )
             else:
                 self._call(
                     conn,
-                    lambda: s.respond_destination_announce(
-                        ev.mac, False, text="destination not reachable", extra=ev.ident
+                    lambda now: s.respond_destination_announce(
+                        ev.key, False, text="destination not reachable", now=now
                     ),
                 )
 
     async def _answer_link(self, conn: _Conn, ev: LinkCharacteristicsRequested) -> None:
         s = conn.proto.session
-        info = s.destination(ev.mac)
+        info = s.destination(ev.key)
         current = info.metrics if info is not None else self.session_metrics
-        req = LinkRequest(conn.id, ev.mac, ev.cdrr, ev.cdrt, ev.latency, current)
+        req = LinkRequest(
+            conn.id, ev.mac, ev.cdrr, ev.cdrt, ev.latency, current, ev.extra, ev.ident
+        )
         try:
             result = self._link_handler(req)
             decision = await result if inspect.isawaitable(result) else result
@@ -354,40 +460,107 @@ class ModemDaemon(DaemonBase):
         except Exception as exc:
             self.log.exception("link characteristics handler failed")
             decision = LinkDecision(StatusCode.REQUEST_DENIED, Metrics(), f"handler error: {exc}")
+        # A Hop Count the decision lacks after a Hop Control (RFC 8629 §3.2)
+        # is added by the extension itself.
+        extra = decision.extra
         try:
             self._call(
                 conn,
-                lambda: s.respond_link_characteristics(
-                    ev.mac,
+                lambda now: s.respond_link_characteristics(
+                    ev.key,
                     decision.status,
                     decision.metrics,
                     text=decision.text,
-                    extra=(*ev.ident, *decision.extra),
+                    extra=extra,
+                    now=now,
                 ),
             )
         except SessionClosedError:
             return
-        d = self._dests.get(ev.mac)
+        except SessionError as exc:
+            self.log.warning("answer to the link characteristics request for %s: %s", ev.key, exc)
+            return
+        d = self._dests.get(ev.key)
         if d is not None:
             d.metrics = d.metrics.merged(decision.metrics)
 
     # -- API ----------------------------------------------------------------------------
 
-    def _each_session(self, fn: Callable[[Session], Any]) -> None:
+    def _each_session(self, fn: Callable[[Session, float], Any], *, first: bool = False) -> None:
+        """Run ``fn`` on every live session. With ``first``, a refusal by the
+        first session is raised (nothing was sent anywhere), so a change no
+        session could carry never enters the table."""
+        now: float | None = None
+        tried = 0
         for conn in list(self._conns.values()):
             s = conn.proto.session
             if s.state is not State.IN_SESSION:
                 continue
+            if now is None:
+                now = self._time()
+            tried += 1
             try:
-                self._call(conn, lambda s=s: fn(s))  # type: ignore[misc]
+                fn(s, now)
             except SessionClosedError:
                 continue
             except SessionError as exc:
+                if first and tried == 1:
+                    raise DaemonArgumentError(str(exc)) from None
                 self.log.warning("session %s: %s", conn.id, exc)
+            finally:
+                conn.proto.flush()
+
+    def _key(self, mac: bytes | str | DestKey, extra: Sequence[DataItem]) -> DestKey:
+        if isinstance(mac, DestKey):
+            return mac
+        return DestKey(_mac_key(mac), self._ident(extra))
+
+    def _ident(self, extra: Sequence[DataItem]) -> tuple[DataItem, ...]:
+        ids = self.registry.identity_items
+        return tuple(i for i in extra if i.TYPE in ids) if ids else ()
+
+    def _insert(
+        self, key: DestKey, metrics: Metrics, addresses: Sequence[str], extra: list[DataItem]
+    ) -> _Dest:
+        """Check a new destination against the table and the RFC; store it."""
+        if key in self._dests:
+            raise DestinationExistsError(f"mac: destination {key} already exists")
+        full = _checked_with(self.session_metrics, metrics, lambda: "with the session-wide metrics")
+        for other in self._dests:
+            if len(other.mac) != len(key.mac):
+                raise DaemonArgumentError(
+                    f"mac: {key.mac_str} has {len(key.mac)} octets, but this modem's "
+                    f"destinations use {len(other.mac)} (RFC 8175 §13.7)",
+                    "mac",
+                )
+            break
+        new = self._addresses(key, EMPTY, addresses, (), "addresses") if addresses else EMPTY
+        d = _Dest(key, full, new, extra=extra)
+        if new is not EMPTY:
+            self._owners.commit(key, EMPTY, new)
+        self._dests[key] = d
+        return d
+
+    def _addresses(
+        self,
+        key: DestKey,
+        current: AddressSet,
+        add: Sequence[str],
+        drop: Sequence[str],
+        field: str,
+    ) -> AddressSet:
+        try:
+            items = parse_l3(add, True, field) + parse_l3(drop, False, "drop")
+        except InvalidArgumentError as exc:
+            raise DaemonArgumentError(str(exc), exc.field) from None
+        new, problems = self._owners.apply(key, current, items)
+        if problems:
+            raise DaemonArgumentError(f"{field}: " + "; ".join(problems), field)
+        return new
 
     async def add_destination(
         self,
-        mac: bytes | str,
+        mac: bytes | str | DestKey,
         metrics: Metrics | None = None,
         *,
         addresses: Sequence[str] = (),
@@ -398,25 +571,26 @@ class ModemDaemon(DaemonBase):
         ``extra``: items of negotiated extensions (kept, and sent again to
         routers that connect later); identity items (RFC 8703 Link
         Identifier) make it a separate destination behind the same MAC.
+        Refused (with the field named) if it could not be sent.
         """
-        gw = _mac_key(mac)
-        key = self._key(gw, extra)
-        if key in self._dests:
-            raise DaemonError(f"destination {format_mac(gw)} already exists")
-        metrics = metrics or Metrics()
+        key = self._key(mac, extra)
+        metrics = metrics or _NO_METRICS
+        rest = [i for i in extra if i not in key.ident] if extra else []
+        d = self._insert(key, metrics, addresses, rest)
         try:
-            metrics.validate()
-        except ValueError as exc:
-            raise DaemonError(str(exc)) from None
-        d = _Dest(gw, self.session_metrics.merged(metrics), list(addresses), extra=list(extra))
-        self._dests[key] = d
-        self._each_session(
-            lambda s: s.add_destination(gw, d.metrics, addresses=d.addresses, extra=d.extra)
-        )
+            self._each_session(
+                lambda s, now: s.add_destination(
+                    key, d.metrics, addresses=d.address_texts, extra=d.extra, now=now
+                ),
+                first=True,
+            )
+        except DaemonError:
+            self._remove(d)
+            raise
 
     async def update_destination(
         self,
-        mac: bytes | str,
+        mac: bytes | str | DestKey,
         metrics: Metrics | None = None,
         *,
         add: Sequence[str] = (),
@@ -424,82 +598,83 @@ class ModemDaemon(DaemonBase):
         extra: Sequence[DataItem] = (),
     ) -> None:
         """New metrics, address changes and/or extension items for a destination."""
-        gw = _mac_key(mac)
-        key = self._key(gw, extra)
+        key = self._key(mac, extra)
         d = self._dests.get(key)
         if d is None:
-            raise DaemonError(f"no destination {format_mac(gw)}")
-        metrics = metrics or Metrics()
-        try:
-            metrics.validate()
-        except ValueError as exc:
-            raise DaemonError(str(exc)) from None
-        d.metrics = d.metrics.merged(metrics)
-        d.addresses = [a for a in d.addresses if a not in drop] + [
-            a for a in add if a not in d.addresses
-        ]
+            raise DestinationNotFoundError(f"mac: no destination {key}")
+        metrics = metrics or _NO_METRICS
+        full = _checked_with(d.metrics, metrics, lambda: f"with {key}'s current metrics")
+        new = self._addresses(key, d.addresses, add, drop, "add") if add or drop else d.addresses
+        rest = [i for i in extra if i not in key.ident]
+        if d.up:
+            self._each_session(
+                lambda s, now: s.update_destination(
+                    key, metrics, add=list(add), drop=list(drop), extra=rest, now=now
+                ),
+                first=True,
+            )
+        self._owners.commit(key, d.addresses, new)
+        d.addresses = new
+        d.metrics = full
         # Replayed to routers that connect later: keep the lasting items given
-        # at add time (identity, Hop Count, ...) current, but never store
-        # one-off items (Pause, credit grants) that an update carried.
+        # at add time (Hop Count, ...) current, but never store one-off items
+        # (Pause, credit grants) that an update carried.
         kept = {i.TYPE: i for i in d.extra}
-        for item in extra:
+        for item in rest:
             if item.TYPE in kept:
                 kept[item.TYPE] = item
         d.extra = list(kept.values())
-        if d.up:
-            self._each_session(
-                lambda s: s.update_destination(
-                    gw, metrics, add=list(add), drop=list(drop), extra=list(extra)
-                )
-            )
 
-    async def drop_destination(self, mac: bytes | str, *, extra: Sequence[DataItem] = ()) -> None:
+    async def drop_destination(
+        self, mac: bytes | str | DestKey, *, extra: Sequence[DataItem] = ()
+    ) -> None:
         """The destination is gone: Destination Down to every router
         (``extra``: its identity items, RFC 8703)."""
-        gw = _mac_key(mac)
-        key = self._key(gw, extra)
-        d = self._dests.pop(key, None)
+        key = self._key(mac, extra)
+        d = self._dests.get(key)
         if d is None:
-            raise DaemonError(f"no destination {format_mac(gw)}")
-        ident = self._ident(extra)
+            raise DestinationNotFoundError(f"mac: no destination {key}")
+        self._remove(d)
         if d.up:
             self._each_session(
-                lambda s: s.drop_destination(gw, extra=ident) if key in s._dests else None
+                lambda s, now: s.drop_destination(key, now=now) if s.knows(key) else None
             )
+
+    def _remove(self, d: _Dest) -> None:
+        self._owners.release(d.key, d.addresses)
+        self._dests.pop(d.key, None)
 
     async def update_session_metrics(
         self, metrics: Metrics, *, extra: Sequence[DataItem] = ()
     ) -> None:
         """Session-wide metrics (and/or ``extra`` extension items) changed:
-        Session Update to every router."""
-        try:
-            metrics.validate()
-        except ValueError as exc:
-            raise DaemonError(str(exc)) from None
-        self.session_metrics = self.session_metrics.merged(metrics)
-        # §12.7: session-wide values override every destination's; keep our
-        # table equal to what routers hold, so a router that connects later
-        # is told the same values.
+        Session Update to every router.
+
+        §12.7: they apply to every destination, so a value that would break a
+        destination's metrics (a current rate above its maximum) is refused
+        with the destination and field named; change that destination first.
+        """
+        metrics = _checked(metrics, "")
+        merged = _checked(self.session_metrics.merged(metrics), "with the session-wide metrics")
+        for d in self._dests.values():
+            _checked(d.metrics.merged(metrics), f"for destination {d.key}; change it first")
+        self._each_session(
+            lambda s, now: s.update_session(metrics, extra=list(extra), now=now), first=True
+        )
+        self.session_metrics = merged
+        # Keep our table equal to what routers hold, so a router that
+        # connects later is told the same values.
         for d in self._dests.values():
             d.metrics = d.metrics.merged(metrics)
-        self._each_session(lambda s: s.update_session(metrics, extra=list(extra)))
 
-    def _key(self, gw: bytes, extra: Sequence[DataItem]) -> bytes:
-        return _dest_key(gw, self._ident(extra))
-
-    def _ident(self, extra: Sequence[DataItem]) -> tuple[DataItem, ...]:
-        ids = self.registry.identity_items
-        return tuple(i for i in extra if i.TYPE in ids) if ids else ()
-
-    def _resend(self, d: _Dest) -> None:
-        def up(s: Session) -> None:
-            s.add_destination(d.mac, d.metrics, addresses=d.addresses, extra=d.extra)
-
-        self._each_session(up)
-
-    def known_destinations(self) -> dict[bytes, Metrics]:
+    def known_destinations(self) -> dict[DestKey, Metrics]:
         """The application's destination table (whether or not a router listens)."""
-        return {mac: d.metrics for mac, d in self._dests.items() if d.up}
+        return {key: d.metrics for key, d in self._dests.items() if d.up}
+
+    def destination_table(self) -> list[tuple[DestKey, Metrics, tuple[str, ...], bool]]:
+        """Every destination the modem knows: key, metrics, addresses, and
+        whether it is up (the simulator takes flapping ones down)."""
+        return [(k, d.metrics, tuple(d.address_texts), d.up) for k, d in self._dests.items()]
 
     async def shutdown(self) -> None:
         """Terminate every session (bounded wait) and stop listening."""
@@ -522,49 +697,70 @@ class ModemDaemon(DaemonBase):
         sim = self.mcfg.modem.simulate
         rng = random.Random(sim.seed)
         period = sim.interval_ms / 1000.0
-        down_until: dict[bytes, float] = {}
+        down_until: dict[DestKey, float] = {}
         loop = asyncio.get_running_loop()
-        base = {mac: d.metrics for mac, d in self._dests.items()}
+        base = {key: d.metrics for key, d in self._dests.items()}
         while True:
             await asyncio.sleep(period)
             now = loop.time()
-            for mac, until in list(down_until.items()):
+            for key, until in list(down_until.items()):
                 if now >= until:
-                    del down_until[mac]
-                    d = self._dests.get(mac)
+                    del down_until[key]
+                    d = self._dests.get(key)
                     if d is not None and not d.up:
                         d.up = True
                         self._each_session(
-                            lambda s, d=d: s.add_destination(
-                                d.mac, d.metrics, addresses=d.addresses
-                            )  # type: ignore[misc]
+                            lambda s, t, d=d: s.add_destination(  # type: ignore[misc]
+                                d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=t
+                            )
                         )
-            for mac, d in list(self._dests.items()):
+            for key, d in list(self._dests.items()):
                 if not d.up:
                     continue
                 if sim.flap_probability and rng.random() < sim.flap_probability:
                     d.up = False
-                    down_until[mac] = now + sim.down_ms / 1000.0
-                    ident = self._ident(d.extra)
+                    down_until[key] = now + sim.down_ms / 1000.0
                     self._each_session(
-                        lambda s, mac=mac, d=d, ident=ident: (
-                            s.drop_destination(d.mac, extra=ident)  # type: ignore[misc]
-                            if mac in s._dests
-                            else None
+                        lambda s, t, key=key: (  # type: ignore[misc]
+                            s.drop_destination(key, now=t) if s.knows(key) else None
                         )
                     )
                     continue
-                new = _walk(rng, d.metrics, base.get(mac, d.metrics), sim.walk_percent)
+                new = _walk(rng, d.metrics, base.get(key, d.metrics), sim.walk_percent)
                 changed = d.metrics.changed_in(new)
                 if changed.is_empty():
                     continue
                 d.metrics = d.metrics.merged(changed)
-                ident = self._ident(d.extra)
                 self._each_session(
-                    lambda s, d=d, ch=changed, ident=ident: s.update_destination(  # type: ignore[misc]
-                        d.mac, ch, extra=ident
+                    lambda s, t, key=key, ch=changed: s.update_destination(  # type: ignore[misc]
+                        key, ch, now=t
                     )
                 )
+
+
+_NO_METRICS: Final = Metrics()
+
+
+def _checked_with(base: Metrics, change: Metrics, context: Callable[[], str]) -> Metrics:
+    """``base`` with ``change`` applied, if that keeps the RFC's rules; else
+    DaemonArgumentError naming the field (``change``'s own fault first)."""
+    _checked(change, "")
+    problem = base.rate_conflict(change)
+    if problem is not None:
+        raise DaemonArgumentError(f"{problem} ({context()})", problem.split(":")[0])
+    return base.merged(change)
+
+
+def _checked(metrics: Metrics, context: str) -> Metrics:
+    """``metrics``, if they keep the RFC's rules; else DaemonArgumentError
+    naming the field (``context`` says what they were combined with)."""
+    try:
+        metrics.validate()
+    except ValueError as exc:
+        text = str(exc)
+        field = text.split(":", 1)[0]
+        raise DaemonArgumentError(f"{text} ({context})" if context else text, field) from None
+    return metrics
 
 
 def _walk(rng: random.Random, cur: Metrics, base: Metrics, pct: float) -> Metrics:
@@ -607,29 +803,24 @@ def _host_of(peer: str) -> str:
 class _Deferred(asyncio.Protocol):
     """Creates the session protocol once the peer address is known."""
 
-    def __init__(self, daemon: ModemDaemon, session: Session) -> None:
-        self._daemon = daemon
+    def __init__(
+        self,
+        session: Session,
+        made: Callable[[Session, asyncio.BaseTransport], asyncio.Protocol],
+    ) -> None:
         self._session = session
-        self._inner: Any = None
+        self._made = made
+        self._inner: asyncio.Protocol | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        d = self._daemon
-        peername = transport.get_extra_info("peername")
-        host, port = peername[0], peername[1]
-        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-        tls = transport.get_extra_info("sslcontext") is not None
-        self._inner = d._new_protocol(self._session, peer, tls, ("accepted", peer))
-        conn = d._conn_of(self._inner)
-        d.log.info("connection from %s%s", peer, " over TLS" if tls else "")
-        if conn is not None:
-            d._publish(SessionConnected(conn.id, conn.peer, tls))
-        self._inner.connection_made(transport)
+        self._inner = self._made(self._session, transport)
 
     def data_received(self, data: bytes) -> None:
-        self._inner.data_received(data)
+        if self._inner is not None:
+            self._inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return bool(self._inner.eof_received()) if self._inner else False
+        return bool(self._inner.eof_received()) if self._inner is not None else False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._inner is not None:
@@ -639,15 +830,12 @@ class _Deferred(asyncio.Protocol):
 class _Refuser(asyncio.Protocol):
     """Closes a connection the modem will not serve (sends nothing: §7.2)."""
 
-    def __init__(self, daemon: ModemDaemon, reason: str) -> None:
-        self._daemon = daemon
+    def __init__(self, reason: str, refused: Callable[[asyncio.BaseTransport, str], None]) -> None:
         self._reason = reason
+        self._refused = refused
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = transport.get_extra_info("peername")
-        peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self._daemon.log.warning("refusing connection from %s: %s", peer_s, self._reason)
-        self._daemon._publish(ConnectionRefused(peer_s, self._reason))
+        self._refused(transport, self._reason)
         transport.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -13,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 from ..ext.profiles import ProfileError, profile_by_name
 from ..fsm import (
     ConnectionPoint,
+    DestKey,
     Metrics,
     PeerOffered,
     Role,
     RouterDiscovery,
     Session,
 )
-from ..fsm.session import _dest_key
 from ..transport import (
     DiscoverySocket,
     SessionProtocol,
@@ -28,14 +29,26 @@ from ..transport import (
 )
 from ..transport.sockopts import interface_index
 from ..wire import DataItem, PeerType
-from .base import BuilderBase, DaemonBase, DaemonError, Extension, _Conn, _mac_key
+from .base import (
+    BuilderBase,
+    DaemonArgumentError,
+    DaemonBase,
+    DaemonError,
+    DestinationNotFoundError,
+    _Conn,
+    _mac_key,
+)
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
 
 if TYPE_CHECKING:
     from ..config import RouterConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Seconds one connection attempt (TCP, then TLS) may take.
 CONNECT_TIMEOUT = 5.0
+#: RFC 8305 §5 "Connection Attempt Delay": the next connection point is
+#: tried this long after the previous one started, unless it failed sooner.
+ATTEMPT_DELAY = 0.25
 
 
 def _fmt_peer(address: IPAddress, port: int) -> str:
@@ -52,7 +65,7 @@ class RouterDaemonBuilder(BuilderBase["RouterConfig"]):
 
             self._cfg = RouterConfig()
         d = RouterDaemon(self._cfg, **self._common())
-        await d._start()
+        await d.start()
         return d
 
 
@@ -84,7 +97,8 @@ class RouterDaemon(DaemonBase):
         """Start building a router daemon."""
         return RouterDaemonBuilder()
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Connect to the static peers and start discovery (``spawn()`` calls this)."""
         self._loop = asyncio.get_running_loop()
         self._setup_tls(client_context)
         r = self.rcfg.router
@@ -237,13 +251,13 @@ class RouterDaemon(DaemonBase):
         try:
             addr = ipaddress.ip_address(host)
         except ValueError:
-            raise DaemonError(f"static peer {host!r}: not an IP address") from None
+            raise DaemonArgumentError(f"static peer {host!r}: not an IP address", "host") from None
         key = (str(addr), port)
         if profile is not None:
             try:
                 profile_by_name(profile)
             except ProfileError as exc:
-                raise DaemonError(f"static peer {host!r}: {exc}") from None
+                raise DaemonArgumentError(f"static peer {host!r}: {exc}", "profile") from None
             self._peer_profiles[key] = profile
         if key in self._static:
             return
@@ -268,41 +282,95 @@ class RouterDaemon(DaemonBase):
     async def _connect_any(
         self, points: Iterable[ConnectionPoint], origin: Any
     ) -> SessionProtocol | None:
+        """Connect to the first connection point that answers.
+
+        The points are raced Happy-Eyeballs style (RFC 8305): one attempt
+        starts every :data:`ATTEMPT_DELAY` seconds (at once when one fails),
+        address families interleaved; the first TCP connection wins and the
+        others are abandoned, so a dead point never delays the session.
+        """
         reasons: list[str] = []
+        usable: list[ConnectionPoint] = []
         last_peer = ""
         for cp in points:
             last_peer = _fmt_peer(cp.address, cp.port)
             if cp.tls and not self.use_tls:
                 reasons.append(f"{last_peer} wants TLS, which is not configured here")
-                continue
-            if not cp.tls and self.use_tls:
+            elif not cp.tls and self.use_tls:
                 msg = f"{last_peer} offers plaintext but TLS is required; refused"
                 self.log.warning(msg)
                 reasons.append(msg)
-                continue
+            else:
+                usable.append(cp)
+        won: tuple[ConnectionPoint, socket.socket] | None = None
+        if usable:
+            won = await self._race(_interleave(usable), reasons)
+        if won is not None:
+            cp, sock = won
             try:
-                return await self._open(cp, origin)
+                return await self._open(cp, sock, origin)
             except TimeoutError:
-                why = f"no answer within {CONNECT_TIMEOUT:g} s"
-                if self.cfg.network.gtsm_enforce:
-                    # IP_MINTTL also drops the kernel's RST (TTL 64) for a
-                    # closed port, so "refused" looks like silence.
-                    why += " (gtsm_enforce drops replies sent with TTL < 255, even a refusal)"
-                reasons.append(f"{last_peer}: {why}")
+                reasons.append(f"{_fmt_peer(cp.address, cp.port)}: TLS handshake timed out")
             except (OSError, ssl.SSLError, DaemonError) as exc:
-                reasons.append(f"{last_peer}: {exc or type(exc).__name__}")
+                reasons.append(f"{_fmt_peer(cp.address, cp.port)}: {exc or type(exc).__name__}")
         if reasons and not self._closing:
             reason = "; ".join(reasons)
             self.log.warning("could not connect to modem: %s", reason)
             self._publish(ConnectFailed(last_peer, reason))
         return None
 
-    async def _open(self, cp: ConnectionPoint, origin: Any) -> SessionProtocol:
+    async def _race(
+        self, points: list[ConnectionPoint], reasons: list[str]
+    ) -> tuple[ConnectionPoint, socket.socket] | None:
+        """Staggered TCP connects (RFC 8305 §5); the first to succeed wins."""
+        waiting = list(points)
+        running: dict[asyncio.Task[socket.socket], ConnectionPoint] = {}
+        won: tuple[ConnectionPoint, socket.socket] | None = None
+        try:
+            while won is None and (waiting or running):
+                if waiting:
+                    cp = waiting.pop(0)
+                    running[asyncio.ensure_future(self._tcp_connect(cp))] = cp
+                done, _ = await asyncio.wait(
+                    running,
+                    timeout=ATTEMPT_DELAY if waiting else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in done:
+                    cp = running.pop(task)
+                    peer = _fmt_peer(cp.address, cp.port)
+                    exc = task.exception()
+                    if exc is None:
+                        if won is None:
+                            won = (cp, task.result())
+                        else:
+                            task.result().close()  # a second winner in the same turn
+                    elif isinstance(exc, TimeoutError):
+                        why = f"no answer within {CONNECT_TIMEOUT:g} s"
+                        if self.cfg.network.gtsm_enforce:
+                            # IP_MINTTL also drops the kernel's RST (TTL 64) for a
+                            # closed port, so "refused" looks like silence.
+                            why += (
+                                " (gtsm_enforce drops replies sent with TTL < 255, even a refusal)"
+                            )
+                        reasons.append(f"{peer}: {why}")
+                    else:
+                        reasons.append(f"{peer}: {exc or type(exc).__name__}")
+        finally:
+            for task in running:
+                task.cancel()
+            for task in running:
+                with contextlib.suppress(BaseException):
+                    sock = await task
+                    sock.close()
+        return won
+
+    async def _tcp_connect(self, cp: ConnectionPoint) -> socket.socket:
+        """One TCP connection attempt, with our socket options (GTSM)."""
         loop = asyncio.get_running_loop()
         net = self.cfg.network
         family = socket.AF_INET6 if cp.address.version == 6 else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
-        made: list[SessionProtocol] = []
         try:
             sock.setblocking(False)
             set_ttl_255(sock, enforce=net.gtsm_enforce)
@@ -313,6 +381,16 @@ class RouterDaemon(DaemonBase):
             else:
                 target = (str(cp.address), cp.port)
             await asyncio.wait_for(loop.sock_connect(sock, target), CONNECT_TIMEOUT)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def _open(self, cp: ConnectionPoint, sock: socket.socket, origin: Any) -> SessionProtocol:
+        """Run TLS (if asked) and the session on a connected socket."""
+        loop = asyncio.get_running_loop()
+        made: list[SessionProtocol] = []
+        try:
             peer = _fmt_peer(cp.address, cp.port)
             session = Session(Role.ROUTER, self._router_session_config((str(cp.address), cp.port)))
 
@@ -333,9 +411,7 @@ class RouterDaemon(DaemonBase):
             )
         except BaseException:
             for p in made:  # the protocol exists but never got a connection
-                conn = self._by_proto.pop(id(p), None)
-                if conn is not None:
-                    self._conns.pop(conn.id, None)
+                self._forget_protocol(p)
             sock.close()
             raise
         return proto
@@ -355,14 +431,14 @@ class RouterDaemon(DaemonBase):
             r.extensions,
             peer_type=PeerType(r.peer_type),
             auto_accept_destinations=r.auto_accept_destinations,
-            profile=profile_by_name(name),
+            wire_translation=profile_by_name(name),
         )
 
     # -- API -------------------------------------------------------------------
 
     async def request_link_characteristics(
         self,
-        mac: bytes | str,
+        mac: bytes | str | DestKey,
         *,
         cdrr: int | None = None,
         cdrt: int | None = None,
@@ -373,12 +449,13 @@ class RouterDaemon(DaemonBase):
         """Send a Link Characteristics Request; the answer arrives as a
         ``LinkCharacteristicsResponse`` event. ``extra``: items of negotiated
         extensions (e.g. RFC 8629 Hop Control) and identity items."""
-        conn = self._conn_for_mac(mac, session_id, extra=extra)
+        conn, key = self._conn_for(mac, session_id, extra=extra)
         s = conn.proto.session
+        rest = [i for i in extra if i not in key.ident]
         self._call(
             conn,
-            lambda: s.request_link_characteristics(
-                mac, cdrr=cdrr, cdrt=cdrt, latency=latency, extra=list(extra)
+            lambda now: s.request_link_characteristics(
+                key, cdrr=cdrr, cdrt=cdrt, latency=latency, extra=rest, now=now
             ),
         )
 
@@ -395,27 +472,37 @@ class RouterDaemon(DaemonBase):
         conn = self._get_conn(session_id)
         s = conn.proto.session
         self._call(
-            conn, lambda: s.announce_destination(key, addresses=list(addresses), extra=list(extra))
+            conn,
+            lambda now: s.announce_destination(
+                key, addresses=list(addresses), extra=list(extra), now=now
+            ),
         )
 
     async def drop_destination(
         self,
-        mac: bytes | str,
+        mac: bytes | str | DestKey,
         *,
         extra: Sequence[DataItem] = (),
         session_id: str | None = None,
     ) -> None:
         """Tell the modem we no longer want this destination (``extra``: its
         identity items, RFC 8703)."""
-        conn = self._conn_for_mac(mac, session_id, extra=extra)
-        self._call(conn, lambda: conn.proto.session.drop_destination(mac, extra=list(extra)))
+        conn, key = self._conn_for(mac, session_id, extra=extra)
+        s = conn.proto.session
+        self._call(conn, lambda now: s.drop_destination(key, now=now))
 
     async def respond_destination_up(
-        self, mac: bytes | str, accept: bool, *, session_id: str | None = None
+        self,
+        mac: bytes | str | DestKey,
+        accept: bool,
+        *,
+        extra: Sequence[DataItem] = (),
+        session_id: str | None = None,
     ) -> None:
         """Answer a ``DestinationUpRequested`` (auto-accept off)."""
-        conn = self._conn_for_mac(mac, session_id, any_state=True)
-        self._call(conn, lambda: conn.proto.session.respond_destination_up(mac, accept))
+        conn, key = self._conn_for(mac, session_id, any_state=True, extra=extra)
+        s = conn.proto.session
+        self._call(conn, lambda now: s.respond_destination_up(key, accept, now=now))
 
     async def update_session(
         self,
@@ -432,31 +519,32 @@ class RouterDaemon(DaemonBase):
             s = conn.proto.session
             self._call(
                 conn,
-                lambda s=s: s.update_session(  # type: ignore[misc]
-                    add=list(add), drop=list(drop), extra=list(extra)
+                lambda now, s=s: s.update_session(  # type: ignore[misc]
+                    add=list(add), drop=list(drop), extra=list(extra), now=now
                 ),
             )
 
-    def _conn_for_mac(
+    def _conn_for(
         self,
-        mac: bytes | str,
+        mac: bytes | str | DestKey,
         session_id: str | None,
         *,
         any_state: bool = False,
         extra: Sequence[DataItem] = (),
-    ) -> _Conn:
-        key = _mac_key(mac)
+    ) -> tuple[_Conn, DestKey]:
+        """The session that carries a destination, and its key there."""
+        if isinstance(mac, DestKey):
+            key = mac
+        else:
+            ids = self.registry.identity_items
+            key = DestKey(_mac_key(mac), tuple(i for i in extra if i.TYPE in ids))
         if session_id is not None:
-            return self._get_conn(session_id)
+            return self._get_conn(session_id), key
         for conn in self._conns.values():
             s = conn.proto.session
-            dkey = _dest_key(key, s._ident_of(extra)) if extra else key
-            # O(1) lookups; s.destinations would snapshot them all.
-            if s.is_up(dkey) if not extra else dkey in s._dests:
-                return conn
-            if any_state and dkey in s._dests:
-                return conn
-        raise DaemonError(f"destination {mac if isinstance(mac, str) else key.hex(':')} unknown")
+            if s.is_up(key) or (any_state and s.knows(key)):
+                return conn, key
+        raise DestinationNotFoundError(f"mac: no destination {key}")
 
     async def shutdown(self) -> None:
         """End every session with Session Termination (bounded wait), stop."""
@@ -470,13 +558,22 @@ class RouterDaemon(DaemonBase):
         await self._stop_tasks()
         self.log.info("router stopped")
 
-    def _handle_event(self, conn: _Conn, ev: Any) -> None:
-        pass
-
     @property
     def discovery(self) -> RouterDiscovery | None:
         """The discovery engine while discovery runs (counters live here)."""
         return self._discovery
 
 
-__all__ = ["Extension", "Metrics", "RouterDaemon", "RouterDaemonBuilder"]
+def _interleave(points: list[ConnectionPoint]) -> list[ConnectionPoint]:
+    """Alternate address families (RFC 8305 §4), keeping the offered order
+    within each and starting with the family the modem listed first."""
+    first = points[0].address.version
+    a = [p for p in points if p.address.version == first]
+    b = [p for p in points if p.address.version != first]
+    out: list[ConnectionPoint] = []
+    for i in range(max(len(a), len(b))):
+        out += a[i : i + 1] + b[i : i + 1]
+    return out
+
+
+__all__ = ["ATTEMPT_DELAY", "CONNECT_TIMEOUT", "Metrics", "RouterDaemon", "RouterDaemonBuilder"]

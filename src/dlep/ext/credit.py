@@ -49,7 +49,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, Self, cast
 
+from ..fsm.destinations import DestKey
 from ..fsm.events import Event, Inconsistency
+from ..fsm.plugins import GaugeSample, GaugeSpec
 from ..wire import (
     ANY,
     OPTIONAL,
@@ -60,7 +62,6 @@ from ..wire import (
     MessageType,
     StatusCode,
     UnitSpec,
-    format_mac,
     message_name,
 )
 from .base import Extension, ExtensionViolation, Placement
@@ -380,6 +381,8 @@ class CreditWindowAssociated(Event):
 
     mac: bytes
     tid: int
+    #: Identity items naming the destination with ``mac`` (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +399,8 @@ class CreditGranted(Event):
     credits: int
     message_type: int
     mac: bytes | None = None
+    #: Identity items naming the destination with ``mac`` (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,7 +459,7 @@ class CreditLedger:
     def __init__(self) -> None:
         self.windows: dict[int, CreditWindow] = {}
         self.classifications: dict[int, TrafficClassification] = {}
-        self.associations: dict[bytes, int] = {}
+        self.associations: dict[DestKey, int] = {}
         self._classifiers: dict[int, Classifier] = {}
 
     # -- traffic classification -----------------------------------------
@@ -471,24 +476,25 @@ class CreditLedger:
             out |= tc.fids
         return frozenset(out)
 
-    def associate(self, dest: bytes, tid: int) -> bool:
+    def associate(self, dest: DestKey | bytes | str, tid: int) -> bool:
         """Destination ``dest`` uses traffic class ``tid``; True if that changed.
 
         KeyError if no traffic class ``tid`` is defined.
         """
         if tid not in self.classifications:
             raise KeyError(tid)
+        dest = _dest_key(dest)
         old = self.associations.get(dest)
         self.associations[dest] = tid
         return old != tid
 
-    def forget(self, dest: bytes) -> None:
+    def forget(self, dest: DestKey | bytes | str) -> None:
         """Destination ``dest`` is gone."""
-        self.associations.pop(dest, None)
+        self.associations.pop(_dest_key(dest), None)
 
     def classify(
         self,
-        dest: bytes,
+        dest: DestKey | bytes | str,
         *,
         dscp: int | None = None,
         vid: int | None = None,
@@ -496,7 +502,7 @@ class CreditLedger:
     ) -> int | None:
         """The FID of a packet to ``dest``; None: no classifier matches, and
         RFC 9893 §2.1 says such a packet must not be sent."""
-        tid = self.associations.get(dest)
+        tid = self.associations.get(_dest_key(dest))
         if tid is None:
             return None
         c = self._classifiers.get(tid)
@@ -601,7 +607,10 @@ class _Host(Protocol):
     @property
     def extensions(self) -> frozenset[int]: ...
 
-    def send_message(self, message_type: int, items: Sequence[DataItem]) -> None: ...
+    @property
+    def now(self) -> float: ...
+
+    def send_message(self, message_type: int, items: Sequence[DataItem], *, now: float) -> None: ...
 
     def emit(self, event: Event) -> None: ...
 
@@ -645,7 +654,7 @@ class CreditSessionState:
         self._want_request: set[int] = set()
         self._want_status: set[int] = set()
         # router: windows to report in the Destination Up Response, per destination
-        self._dest_status: dict[bytes, list[int]] = {}
+        self._dest_status: dict[DestKey, list[int]] = {}
         # modem: grants waiting for the outstanding Credit Control's response
         self._pending_grants: dict[int, int] = {}
         # modem: the last Credit Window Initialization sent per FID, and what
@@ -667,8 +676,11 @@ class CreditSessionState:
     def _emit(self, event: Event) -> None:
         self._session().emit(event)
 
-    def _send(self, message_type: int, items: Sequence[DataItem]) -> None:
-        self._session().send_message(message_type, items)
+    def _send(self, message_type: int, items: Sequence[DataItem], now: float | None = None) -> None:
+        host = self._session()
+        # Inside a hook the received message's time applies; an application
+        # call outside the engine passes its own (host.now refuses otherwise).
+        host.send_message(message_type, items, now=host.now if now is None else now)
 
     def _require(self, role: str, what: str) -> None:
         if self.role != role:
@@ -688,7 +700,7 @@ class CreditSessionState:
 
     def classify(
         self,
-        dest: bytes | str,
+        dest: DestKey | bytes | str,
         *,
         dscp: int | None = None,
         vid: int | None = None,
@@ -705,22 +717,25 @@ class CreditSessionState:
         self._require("router", "consume")
         return self.ledger.consume(fid, octets)
 
-    def request_credits(self, fids: Iterable[int] | None = None) -> bool:
+    def request_credits(
+        self, fids: Iterable[int] | None = None, *, now: float | None = None
+    ) -> bool:
         """Router: ask the modem for credits (Credit Control with a Credit
         Window Request, and a Credit Window Status per requested window).
 
         ``fids`` None means every window (FID 0xFFFF). Returns True if the
         message went out now, False if it waits for the response to the
         Credit Control already outstanding (requests are merged meanwhile).
+        ``now``: the time, when called outside an engine call (a hook).
         """
         self._require("router", "request_credits")
         wanted = {ALL_FIDS} if fids is None else {_uint("fid", f, 16) for f in fids}
         if not wanted:
             raise ValueError("request_credits: no FIDs given")
         self._want_request |= wanted
-        return self._flush_router()
+        return self._flush_router(now)
 
-    def _flush_router(self) -> bool:
+    def _flush_router(self, now: float | None = None) -> bool:
         if not (self._want_request or self._want_status):
             return False
         if not self.channel.try_begin():
@@ -736,7 +751,7 @@ class CreditSessionState:
         self._want_request.clear()
         self._want_status.clear()
         try:
-            self._send(CREDIT_CONTROL, items)
+            self._send(CREDIT_CONTROL, items, now)
         except Exception:
             self.channel.outstanding = False
             raise
@@ -744,12 +759,13 @@ class CreditSessionState:
 
     # -- modem API ------------------------------------------------------------
 
-    def grant(self, fid: int, credits: int) -> bool:
+    def grant(self, fid: int, credits: int, *, now: float | None = None) -> bool:
         """Modem: give the router ``credits`` more octets in window ``fid``
         (Credit Control with a Credit Window Grant).
 
         Returns True if sent now, False if it waits (added up per window)
-        for the response to the outstanding Credit Control.
+        for the response to the outstanding Credit Control. ``now``: the
+        time, when called outside an engine call (a hook).
         """
         self._require("modem", "grant")
         _uint("fid", fid, 16)
@@ -757,14 +773,14 @@ class CreditSessionState:
         if fid not in self.ledger.windows:
             raise ValueError(f"grant: no credit window {fid} (initialise it first)")
         self._pending_grants[fid] = min(self._pending_grants.get(fid, 0) + credits, U64_MAX)
-        return self._flush_modem()
+        return self._flush_modem(now)
 
-    def _flush_modem(self) -> bool:
+    def _flush_modem(self, now: float | None = None) -> bool:
         if not self._pending_grants or not self.channel.try_begin():
             return False
         grants = sorted(self._pending_grants.items())
         try:
-            self._send(CREDIT_CONTROL, [CreditWindowGrant(f, n) for f, n in grants])
+            self._send(CREDIT_CONTROL, [CreditWindowGrant(f, n) for f, n in grants], now)
         except Exception:
             self.channel.outstanding = False
             raise
@@ -781,7 +797,7 @@ class CreditSessionState:
 
     def destination_items(
         self,
-        dest: bytes | str,
+        dest: DestKey | bytes | str,
         tid: int | None = None,
         grants: Mapping[int, int] | None = None,
     ) -> list[DataItem]:
@@ -797,7 +813,7 @@ class CreditSessionState:
         if tid is None:
             tid = self.ledger.associations.get(key)
             if tid is None:
-                raise ValueError(f"destination {format_mac(key)} has no traffic class yet")
+                raise ValueError(f"destination {key} has no traffic class yet")
         try:
             self.ledger.associate(key, tid)
         except KeyError:
@@ -831,7 +847,7 @@ class CreditSessionState:
         for tc in tcs:
             self.ledger.set_classification(tc)
         for cwi in cwis:
-            self._record_cwi(cwi)
+            self.record_cwi(cwi)
         return [*tcs, *cwis]
 
     def resync_items(self, fids: Iterable[int] | None = None) -> list[DataItem]:
@@ -848,7 +864,8 @@ class CreditSessionState:
             out.append(CreditWindowInitialization(fid, w.credits, old.max_size, old.scale))
         return out
 
-    def _record_cwi(self, cwi: CreditWindowInitialization) -> None:
+    def record_cwi(self, cwi: CreditWindowInitialization) -> None:
+        """Modem: a Credit Window Initialization went out; track its window."""
         self._cwi[cwi.fid] = cwi
         self.ledger.initialize(cwi.fid, cwi.credits, cwi.max_octets)
 
@@ -862,7 +879,7 @@ class CreditSessionState:
         self._last = msg
         return False
 
-    def on_items(self, msg: Message, dest: bytes | None) -> None:
+    def on_items(self, msg: Message, dest: DestKey | None) -> None:
         """The credit items of core message ``msg`` (about ``dest``)."""
         if self.seen(msg):
             return
@@ -890,7 +907,7 @@ class CreditSessionState:
         if cwis:
             self._apply_initializations(cwis, mt)
         if mt in (_M.DESTINATION_UP, _M.DESTINATION_UPDATE):
-            key = dest if dest is not None else _mac_of(msg)
+            key = dest if dest is not None else DestKey(_mac_of(msg))
             if len(cwas) != 1:
                 raise ExtensionViolation(
                     f"{_name(mt)} for {_key_name(key)} carries {len(cwas)} Credit Window "
@@ -898,7 +915,7 @@ class CreditSessionState:
                 )
             self._apply_association(key, cwas[0].tid)
         if grants:
-            key = dest if dest is not None else _mac_of(msg)
+            key = dest if dest is not None else DestKey(_mac_of(msg))
             fids = self._apply_grants(grants, mt, key)
             if mt == _M.DESTINATION_UP:
                 # §2.3.3: the Status items go in the Destination Up Response.
@@ -910,7 +927,7 @@ class CreditSessionState:
                 self._want_request.update(fids)
                 self._flush_router()
 
-    def response_items(self, message_type: int, dest: bytes | None) -> list[DataItem]:
+    def response_items(self, message_type: int, dest: DestKey | None) -> list[DataItem]:
         """Items to add to a response we send: the router's Credit Window
         Status for the grants of the Destination Up being answered."""
         if not self.is_router or message_type != _M.DESTINATION_UP_RESPONSE or dest is None:
@@ -956,7 +973,7 @@ class CreditSessionState:
                 f"{_name(msg.type)} is not a credit window message", StatusCode.UNEXPECTED_MESSAGE
             )
 
-    def forget(self, dest: bytes) -> None:
+    def forget(self, dest: DestKey) -> None:
         """Destination ``dest`` left the session."""
         self.ledger.forget(dest)
         self._dest_status.pop(dest, None)
@@ -1041,7 +1058,7 @@ class CreditSessionState:
             changed.append(self.ledger.initialize(cwi.fid, cwi.credits, cwi.max_octets).info())
         self._emit(CreditWindowsChanged(tuple(changed), mt))
 
-    def _apply_association(self, dest: bytes, tid: int) -> None:
+    def _apply_association(self, dest: DestKey, tid: int) -> None:
         try:
             changed = self.ledger.associate(dest, tid)
         except KeyError:
@@ -1050,10 +1067,10 @@ class CreditSessionState:
                 "which no Traffic Classification defines (RFC 9893 §2.3.2)"
             ) from None
         if changed:
-            self._emit(CreditWindowAssociated(dest, tid))
+            self._emit(CreditWindowAssociated(dest.mac, tid, dest.ident))
 
     def _apply_grants(
-        self, grants: list[CreditWindowGrant], mt: int, dest: bytes | None
+        self, grants: list[CreditWindowGrant], mt: int, dest: DestKey | None
     ) -> list[int]:
         fids = [g.fid for g in grants]
         if len(set(fids)) != len(fids):
@@ -1067,7 +1084,17 @@ class CreditSessionState:
                 # §2.3.3: SHOULD log and discard.
                 self._emit(Inconsistency(mt, f"Credit Window Grant for unknown FID {g.fid}"))
                 continue
-            self._emit(CreditGranted(g.fid, g.credits, added, self.ledger.credits(g.fid), mt, dest))
+            self._emit(
+                CreditGranted(
+                    g.fid,
+                    g.credits,
+                    added,
+                    self.ledger.credits(g.fid),
+                    mt,
+                    None if dest is None else dest.mac,
+                    () if dest is None else dest.ident,
+                )
+            )
         return fids
 
     def _apply_statuses(self, statuses: list[CreditWindowStatus], mt: int) -> None:
@@ -1090,8 +1117,8 @@ def _name(mt: int) -> str:
     return message_name(mt)
 
 
-def _key_name(key: bytes) -> str:
-    return format_mac(key)
+def _key_name(key: DestKey) -> str:
+    return str(key)
 
 
 def _mac_of(msg: Message) -> bytes:
@@ -1101,10 +1128,12 @@ def _mac_of(msg: Message) -> bytes:
     return mac.address
 
 
-def _dest_key(dest: bytes | str) -> bytes:
+def _dest_key(dest: DestKey | bytes | str) -> DestKey:
+    if isinstance(dest, DestKey):
+        return dest
     if isinstance(dest, str):
-        return MacAddress.parse(dest).address
-    return bytes(dest)
+        return DestKey(MacAddress.parse(dest).address)
+    return DestKey(bytes(dest))
 
 
 # --------------------------------------------------------------------------
@@ -1230,7 +1259,7 @@ class CreditWindowExtension(Extension):
         for cwi in self.windows:
             if cwi not in st.init_sent:
                 st.init_sent.add(cwi)
-                st._record_cwi(cwi)
+                st.record_cwi(cwi)
                 out.append(cwi)
         return out
 
@@ -1244,17 +1273,36 @@ class CreditWindowExtension(Extension):
     observes: ClassVar[frozenset[int]] = frozenset({_M.DESTINATION_UP, _M.DESTINATION_UPDATE})
 
     def on_items(
-        self, session: Session, msg: Message, dest: bytes | None, items: Sequence[DataItem]
+        self, session: Session, msg: Message, dest: DestKey | None, items: Sequence[DataItem]
     ) -> None:
         self.state(session).on_items(msg, dest)
 
     def response_items(
-        self, session: Session, message_type: int, dest: bytes | None
+        self, session: Session, message_type: int, dest: DestKey | None
     ) -> Sequence[DataItem]:
         return self.state(session).response_items(message_type, dest)
 
     def on_message(self, session: Session, msg: Message) -> None:
         self.state(session).on_message(msg)
 
-    def on_destination_gone(self, session: Session, dest: bytes) -> None:
+    def on_destination_gone(self, session: Session, dest: DestKey) -> None:
         self.state(session).forget(dest)
+
+    gauges: ClassVar[tuple[GaugeSpec, ...]] = (
+        GaugeSpec(
+            "dlep_credit_window_octets",
+            "Credits available in a credit window (RFC 9893), by flow identifier",
+            ("fid",),
+        ),
+        GaugeSpec(
+            "dlep_credit_window_max_octets",
+            "Maximum size of a credit window (RFC 9893), by flow identifier",
+            ("fid",),
+        ),
+    )
+
+    def gauge_samples(self, session: Session) -> Iterable[GaugeSample]:
+        """Credits and maximum size of every credit window."""
+        for w in self.state(session).windows():
+            yield GaugeSample("dlep_credit_window_octets", (str(w.fid),), w.credits)
+            yield GaugeSample("dlep_credit_window_max_octets", (str(w.fid),), w.max_size)

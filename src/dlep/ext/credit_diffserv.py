@@ -18,8 +18,8 @@ Modem::
                  CreditWindowInitialization.from_octets(11, 65536, 1 << 20)],
     )
     credit = credit_state(session)
-    session.add_destination(mac, extra=credit.destination_items(mac, tid=1))
-    credit.grant(10, 1500)
+    session.add_destination(mac, extra=credit.destination_items(mac, tid=1), now=now)
+    credit.grant(10, 1500, now=now)
 
 Router::
 
@@ -28,7 +28,7 @@ Router::
     if fid is not None and credit.consume(fid, len(frame)):
         send(frame)
     else:
-        credit.request_credits([fid] if fid is not None else None)
+        credit.request_credits([fid] if fid is not None else None, now=now)
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
-from ..fsm.events import DestinationInfo, Event
+from ..fsm.destinations import DestinationInfo, DestKey
+from ..fsm.events import Event
 from ..fsm.session import Role, Session
 from ..wire import (
     DEFAULT_REGISTRY,
@@ -127,6 +128,13 @@ class LatencyRangeReported(Event):
     mac: bytes | None
     latency_range: LatencyRange
     message_type: int
+    #: Identity items naming the destination with ``mac`` (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey | None:
+        """The destination's key, None for the session-wide value."""
+        return None if self.mac is None else DestKey(self.mac, self.ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +144,13 @@ class LatencyRangeRequested(Event):
 
     mac: bytes
     latency_range: LatencyRange
+    #: Identity items naming the destination with ``mac`` (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey:
+        """The destination's key."""
+        return DestKey(self.mac, self.ident)
 
 
 # --------------------------------------------------------------------------
@@ -170,12 +185,12 @@ class LatencyRangeState:
     """Per-session state: the session-wide range and per-destination ones."""
 
     session: LatencyRange | None = None
-    destinations: dict[bytes, LatencyRange] = field(default_factory=dict)
+    destinations: dict[DestKey, LatencyRange] = field(default_factory=dict)
 
-    def current(self, dest: bytes | None = None) -> LatencyRange | None:
+    def current(self, dest: DestKey | bytes | None = None) -> LatencyRange | None:
         """The range in effect for ``dest`` (or the session when None)."""
         if dest is not None:
-            found = self.destinations.get(dest)
+            found = self.destinations.get(_key(dest))
             if found is not None:
                 return found
         return self.session
@@ -226,7 +241,7 @@ class LatencyRangeExtension(Extension):
             st = session.ext_state[self.code] = LatencyRangeState()
         return st
 
-    def current(self, session: Session, dest: bytes | None = None) -> LatencyRange | None:
+    def current(self, session: Session, dest: DestKey | bytes | None = None) -> LatencyRange | None:
         """The range in effect: for destination ``dest`` (its own, else the
         session-wide one) or, without ``dest``, the session-wide one."""
         return self.state(session).current(dest)
@@ -270,7 +285,7 @@ class LatencyRangeExtension(Extension):
         _emit(session, LatencyRangeReported(None, item, msg.type))
 
     def on_items(
-        self, session: Session, msg: Message, dest: bytes | None, items: Sequence[DataItem]
+        self, session: Session, msg: Message, dest: DestKey | None, items: Sequence[DataItem]
     ) -> None:
         """Apply a received range by the Latency rules; 130 where a Latency
         would be refused (a Session Update from a router, RFC 8175 §12.7)."""
@@ -289,7 +304,7 @@ class LatencyRangeExtension(Extension):
                         "like Latency, which a router does not send there (RFC 8757 §3, "
                         "RFC 8175 §12.7)"
                     )
-                _emit(session, LatencyRangeRequested(dest, item))
+                _emit(session, LatencyRangeRequested(dest.mac, item, dest.ident))
                 continue
             if msg.type == M.SESSION_UPDATE or dest is None:
                 # Session-wide: like Latency, it applies to every destination.
@@ -298,10 +313,15 @@ class LatencyRangeExtension(Extension):
                 _emit(session, LatencyRangeReported(None, item, msg.type))
             else:
                 st.destinations[dest] = item
-                _emit(session, LatencyRangeReported(dest, item, msg.type))
+                _emit(session, LatencyRangeReported(dest.mac, item, msg.type, dest.ident))
 
-    def on_destination_gone(self, session: Session, dest: bytes) -> None:
+    def on_destination_gone(self, session: Session, dest: DestKey) -> None:
         self.state(session).destinations.pop(dest, None)
+
+
+def _key(dest: DestKey | bytes) -> DestKey:
+    """A plain MAC names the destination without identity items."""
+    return dest if isinstance(dest, DestKey) else DestKey(bytes(dest))
 
 
 __all__ = [

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final, Self
 
+from ..fsm.destinations import DestKey
 from ..wire import (
     OPTIONAL,
     DataItem,
@@ -302,7 +303,7 @@ class LinkIdExtension(Extension):
             st.length = lil.length
 
     def on_items(
-        self, session: Session, msg: Message, dest: bytes | None, items: Sequence[DataItem]
+        self, session: Session, msg: Message, dest: DestKey | None, items: Sequence[DataItem]
     ) -> None:
         if msg.type == _M.SESSION_INITIALIZATION_RESPONSE:
             self.on_peer_init(session, msg)  # idempotent

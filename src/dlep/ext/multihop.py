@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Final, Self
 
-from ..fsm.events import DestinationInfo, Event
+from ..fsm.destinations import DestinationInfo, DestKey
+from ..fsm.events import Event
 from ..fsm.session import Role, Session
 from ..wire import (
     OPTIONAL,
@@ -228,6 +229,13 @@ class HopCountReported(Event):
     mac: bytes
     hop_count: HopCount
     message_type: int
+    #: Identity items naming the destination with ``mac`` (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey:
+        """The destination's key."""
+        return DestKey(self.mac, self.ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +251,13 @@ class HopControlRequested(Event):
 
     mac: bytes | None
     action: int
+    #: Identity items naming the destination with ``mac`` (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey | None:
+        """The destination's key, None for a device-wide request."""
+        return None if self.mac is None else DestKey(self.mac, self.ident)
 
     @property
     def name(self) -> str:
@@ -362,6 +377,19 @@ def _emit(session: Session, event: Event) -> None:
     session.emit(event)
 
 
+@dataclass(slots=True)
+class MultiHopState:
+    """Per-session state.
+
+    Attributes:
+        owed: modem: destinations whose open Link Characteristics Request
+            carried a Hop Control, so its response must carry a Hop Count
+            (RFC 8629 §3.2).
+    """
+
+    owed: set[DestKey] = field(default_factory=set)
+
+
 class MultiHopExtension(Extension):
     """RFC 8629 Multi-Hop Forwarding (extension 1)."""
 
@@ -387,8 +415,40 @@ class MultiHopExtension(Extension):
             group | {HopControl.TYPE} if group & metrics else group for group in spec.one_of
         ]
 
+    def state(self, session: Session) -> MultiHopState:
+        """This extension's state on ``session`` (``session.ext_state[1]``)."""
+        st = session.ext_state.get(self.code)
+        if not isinstance(st, MultiHopState):
+            st = session.ext_state[self.code] = MultiHopState()
+        return st
+
+    def new_state(self, session: Session) -> MultiHopState:
+        return MultiHopState()
+
+    def response_items(
+        self, session: Session, message_type: int, dest: DestKey | None
+    ) -> Sequence[DataItem]:
+        """Modem: the Hop Count RFC 8629 §3.2 requires in the answer to a
+        Hop Control request, unless the application's answer carries one.
+
+        The value is the destination's last reported Hop Count (absent: 1,
+        §3.1); an application that changed the hops passes the new one.
+        """
+        if message_type != M.LINK_CHARACTERISTICS_RESPONSE or dest is None:
+            return ()
+        owed = self.state(session).owed
+        if dest not in owed:
+            return ()
+        owed.discard(dest)
+        info = session.destination(dest)
+        current = hop_count_item(info) if info is not None else None
+        return (current if current is not None else HopCount(1),)
+
+    def on_destination_gone(self, session: Session, dest: DestKey) -> None:
+        self.state(session).owed.discard(dest)
+
     def on_items(
-        self, session: Session, msg: Message, dest: bytes | None, items: Sequence[DataItem]
+        self, session: Session, msg: Message, dest: DestKey | None, items: Sequence[DataItem]
     ) -> None:
         """Check RFC 8629's per-message rules; emit the receive-side events.
 
@@ -413,7 +473,7 @@ class MultiHopExtension(Extension):
                         "Response (RFC 8629 §3.1)"
                     )
                 if dest is not None:
-                    events.append(HopCountReported(dest, item, msg.type))
+                    events.append(HopCountReported(dest.mac, item, msg.type, dest.ident))
             elif isinstance(item, HopControl):
                 if router:
                     raise ExtensionViolation(f"Hop Control in {where} from a modem (RFC 8629 §3.2)")
@@ -426,9 +486,14 @@ class MultiHopExtension(Extension):
                         f"Hop Control {item.name} in a Session Update: per-destination only, "
                         "MUST NOT be sent in a Session Update (RFC 8629 §3.2.2, §3.2.3)"
                     )
-                events.append(
-                    HopControlRequested(None if msg.type == M.SESSION_UPDATE else dest, item.action)
-                )
+                if msg.type == M.SESSION_UPDATE or dest is None:
+                    events.append(HopControlRequested(None, item.action))
+                else:
+                    # §3.2: the Link Characteristics Response MUST carry an
+                    # updated Hop Count (response_items adds it if the
+                    # application's answer does not).
+                    self.state(session).owed.add(dest)
+                    events.append(HopControlRequested(dest.mac, item.action, dest.ident))
         for event in events:
             _emit(session, event)
 

@@ -33,11 +33,13 @@ from __future__ import annotations
 
 import struct
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final, Self
 
+from ..fsm.destinations import DestKey
 from ..fsm.events import Event
+from ..fsm.plugins import GaugeSample, GaugeSpec
 from ..wire import (
     ANY,
     OPTIONAL,
@@ -382,7 +384,7 @@ class QueuesPaused(Event):
         paused: every queue now paused in that scope.
     """
 
-    dest: bytes | None
+    dest: DestKey | None
     queues: frozenset[int]
     paused: frozenset[int]
 
@@ -391,7 +393,7 @@ class QueuesPaused(Event):
 class QueuesRestarted(Event):
     """The modem allowed queues again (same attributes as :class:`QueuesPaused`)."""
 
-    dest: bytes | None
+    dest: DestKey | None
     queues: frozenset[int]
     paused: frozenset[int]
 
@@ -423,7 +425,7 @@ class PauseState:
 
     parameters: QueueParameters | None = None
     session_paused: set[int] = field(default_factory=set)
-    dest_paused: dict[bytes, set[int]] = field(default_factory=dict)
+    dest_paused: dict[DestKey, set[int]] = field(default_factory=dict)
 
 
 DEFAULT_QUEUES: Final = QueueParameters((QueueParameter(0, 0, ()),))
@@ -493,15 +495,15 @@ class PauseExtension(Extension):
         latest; modem: ours), None before session initialisation."""
         return self.state(session).parameters
 
-    def paused(self, session: Session, dest: bytes | None = None) -> frozenset[int]:
+    def paused(self, session: Session, dest: DestKey | bytes | None = None) -> frozenset[int]:
         """Router: queues paused session-wide (``dest`` None) or for ``dest``
         alone (not including the session-wide ones)."""
         st = self.state(session)
         if dest is None:
             return frozenset(st.session_paused)
-        return frozenset(st.dest_paused.get(dest, ()))
+        return frozenset(st.dest_paused.get(_key(dest), ()))
 
-    def is_paused(self, session: Session, dest: bytes, dscp: int | None = None) -> bool:
+    def is_paused(self, session: Session, dest: DestKey | bytes, dscp: int | None = None) -> bool:
         """Router: must traffic to ``dest`` be held back now?
 
         With ``dscp``: traffic of that DSCP (its queue is paused, or all
@@ -509,7 +511,7 @@ class PauseExtension(Extension):
         established queue). Session-wide and per-destination pauses both count.
         """
         st = self.state(session)
-        paused = st.session_paused | st.dest_paused.get(dest, set())
+        paused = st.session_paused | st.dest_paused.get(_key(dest), set())
         if ALL_QUEUES in paused:
             return True
         params = st.parameters
@@ -542,7 +544,7 @@ class PauseExtension(Extension):
         self.state(session).parameters = params
 
     def on_items(
-        self, session: Session, msg: Message, dest: bytes | None, items: Sequence[DataItem]
+        self, session: Session, msg: Message, dest: DestKey | None, items: Sequence[DataItem]
     ) -> None:
         if msg.type == _M.SESSION_INITIALIZATION_RESPONSE:
             self.on_peer_init(session, msg)  # idempotent
@@ -578,8 +580,29 @@ class PauseExtension(Extension):
             else:
                 st.dest_paused.pop(where, None)
 
-    def on_destination_gone(self, session: Session, dest: bytes) -> None:
+    def on_destination_gone(self, session: Session, dest: DestKey) -> None:
         self.state(session).dest_paused.pop(dest, None)
+
+    gauges: ClassVar[tuple[GaugeSpec, ...]] = (
+        GaugeSpec(
+            "dlep_session_paused_queues", "Queues paused session-wide by the modem (RFC 8651)"
+        ),
+        GaugeSpec(
+            "dlep_destination_paused_queues",
+            "Queues paused for one destination by the modem (RFC 8651; only when > 0)",
+            ("mac",),
+        ),
+    )
+
+    def gauge_samples(self, session: Session) -> Iterable[GaugeSample]:
+        """Router: how many queues are paused, session-wide and per destination."""
+        if _is_modem(session):
+            return
+        st = self.state(session)
+        yield GaugeSample("dlep_session_paused_queues", (), len(st.session_paused))
+        for key, queues in sorted(st.dest_paused.items(), key=lambda kv: str(kv[0])):
+            if queues:
+                yield GaugeSample("dlep_destination_paused_queues", (str(key),), len(queues))
 
     def check_outgoing(
         self, session: Session, message_type: int, items: Sequence[DataItem]
@@ -645,6 +668,11 @@ class PauseExtension(Extension):
 
 def _is_modem(session: Session) -> bool:
     return bool(session.role.value == "modem")
+
+
+def _key(dest: DestKey | bytes) -> DestKey:
+    """A plain MAC names the destination without identity items."""
+    return dest if isinstance(dest, DestKey) else DestKey(bytes(dest))
 
 
 def _emit(session: Session, event: Event) -> None:

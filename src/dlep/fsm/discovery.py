@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from ..wire import (
     DEFAULT_REGISTRY,
@@ -75,10 +76,14 @@ class DiscoveryCounters:
     last_error: str = field(default="")
 
 
+#: RFC 8175 §12.1: signals must arrive with this TTL / hop limit (GTSM, RFC 5082).
+REQUIRED_TTL: Final = 255
+
+
 def _check_ttl(counters: DiscoveryCounters, ttl: int | None) -> bool:
-    if ttl is not None and ttl != 255:
+    if ttl is not None and ttl != REQUIRED_TTL:
         counters.bad_ttl += 1
-        counters.last_error = f"TTL/hop limit {ttl}, not 255"
+        counters.last_error = f"TTL/hop limit {ttl}, not {REQUIRED_TTL}"
         return False
     return True
 

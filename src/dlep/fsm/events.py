@@ -5,27 +5,28 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from ..wire import DataItem, PeerType, format_mac
+from ..wire import DataItem, PeerType
+from .keys import DestinationInfo, DestKey
 from .metrics import Metrics
 
-
-@dataclass(frozen=True, slots=True)
-class DestinationInfo:
-    """What the session knows about one destination (a snapshot)."""
-
-    mac: bytes
-    metrics: Metrics = field(default_factory=Metrics)
-    ipv4: frozenset[ipaddress.IPv4Address] = frozenset()
-    ipv6: frozenset[ipaddress.IPv6Address] = frozenset()
-    ipv4_subnets: frozenset[ipaddress.IPv4Network] = frozenset()
-    ipv6_subnets: frozenset[ipaddress.IPv6Network] = frozenset()
-    #: Non-core items last received for this destination, by item type.
-    extra: tuple[DataItem, ...] = ()
-
-    @property
-    def mac_str(self) -> str:
-        """MAC in colon notation."""
-        return format_mac(self.mac)
+__all__ = [
+    "DestinationAnnounceRequested",
+    "DestinationDown",
+    "DestinationInfo",
+    "DestinationRefused",
+    "DestinationUp",
+    "DestinationUpRequested",
+    "DestinationUpdate",
+    "Event",
+    "Inconsistency",
+    "LinkCharacteristicsRequested",
+    "LinkCharacteristicsResponse",
+    "LinkCharacteristicsTimeout",
+    "ResponseStatus",
+    "SessionTerminated",
+    "SessionUp",
+    "SessionUpdated",
+]
 
 
 class Event:
@@ -64,15 +65,18 @@ class SessionTerminated(Event):
     Attributes:
         status: status code of the termination (ours or the peer's); None
             when the connection simply went away.
-        reason: readable cause.
-        by_peer: the peer ended it (or the connection dropped).
-        destinations: MACs that went away with the session.
+        reason: readable cause (when we ended it because of the peer's
+            fault, the fault).
+        by_peer: the peer ended it (sent Session Termination, or closed the
+            connection); False when we sent the Session Termination or
+            closed, whatever the cause.
+        destinations: the destinations that went away with the session.
     """
 
     status: int | None
     reason: str
     by_peer: bool
-    destinations: tuple[bytes, ...] = ()
+    destinations: tuple[DestKey, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,11 @@ class DestinationDown(Event):
     #: pass them as ``extra`` to select it in API calls.
     ident: tuple[DataItem, ...] = ()
 
+    @property
+    def key(self) -> DestKey:
+        """The destination's key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
+
 
 @dataclass(frozen=True, slots=True)
 class DestinationRefused(Event):
@@ -114,6 +123,11 @@ class DestinationRefused(Event):
     #: Identity items naming the destination with ``mac`` (RFC 8703);
     #: pass them as ``extra`` to select it in API calls.
     ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey:
+        """The destination's key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +151,11 @@ class DestinationAnnounceRequested(Event):
     #: pass them back as ``extra`` when answering.
     ident: tuple[DataItem, ...] = ()
 
+    @property
+    def key(self) -> DestKey:
+        """The destination's key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
+
 
 @dataclass(frozen=True, slots=True)
 class LinkCharacteristicsRequested(Event):
@@ -150,6 +169,14 @@ class LinkCharacteristicsRequested(Event):
     #: Identity items naming the destination with ``mac`` (RFC 8703);
     #: pass them as ``extra`` to select it in API calls.
     ident: tuple[DataItem, ...] = ()
+    #: Items of negotiated extensions the request carried (e.g. RFC 8629
+    #: Hop Control, which obliges the response to carry a Hop Count).
+    extra: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey:
+        """The destination's key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +190,11 @@ class LinkCharacteristicsResponse(Event):
     #: Identity items naming the destination with ``mac`` (RFC 8703);
     #: pass them as ``extra`` to select it in API calls.
     ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey:
+        """The destination's key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +211,11 @@ class LinkCharacteristicsTimeout(Event):
     #: pass them as ``extra`` to select it in API calls.
     ident: tuple[DataItem, ...] = ()
 
+    @property
+    def key(self) -> DestKey:
+        """The destination's key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
+
 
 @dataclass(frozen=True, slots=True)
 class ResponseStatus(Event):
@@ -187,7 +224,15 @@ class ResponseStatus(Event):
     message_type: int
     status: int
     text: str = ""
+    #: The destination's MAC, for a destination message.
     mac: bytes | None = None
+    #: Its identity items (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey | None:
+        """The destination's key, for a destination message."""
+        return None if self.mac is None else DestKey(self.mac, self.ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,4 +242,12 @@ class Inconsistency(Event):
 
     message_type: int
     reason: str
+    #: The destination's MAC, for a destination message.
     mac: bytes | None = None
+    #: Its identity items (RFC 8703).
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey | None:
+        """The destination's key, for a destination message."""
+        return None if self.mac is None else DestKey(self.mac, self.ident)

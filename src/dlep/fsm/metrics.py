@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Final
 
 from ..wire import (
+    MANDATORY_METRICS,
     CurrentDataRateReceive,
     CurrentDataRateTransmit,
     DataItem,
@@ -38,6 +40,16 @@ METRIC_FIELDS: Final[dict[str, type[MetricItem]]] = {
 #: Item type code -> Metrics field name.
 FIELD_OF_TYPE: Final[dict[int, str]] = {cls.TYPE: name for name, cls in METRIC_FIELDS.items()}
 METRIC_TYPES: Final = frozenset(FIELD_OF_TYPE)
+_NAMES: Final = tuple(METRIC_FIELDS)
+_CLASSES: Final = tuple(METRIC_FIELDS.values())
+_TYPES: Final = tuple(cls.TYPE for cls in _CLASSES)
+_MAXES: Final = tuple(cls.MAX for cls in _CLASSES)
+#: All nine values of a Metrics as a tuple, in one C call (the hot paths
+#: below work on these tuples rather than field by field).
+_VALUES: Final = operator.attrgetter(*_NAMES)
+_UNSET: Final = (None,) * len(_NAMES)
+#: The metrics a modem must declare in its Session Initialization Response (§12.6).
+MANDATORY_TYPES: Final = frozenset(c.TYPE for c in MANDATORY_METRICS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,26 +72,36 @@ class Metrics:
 
     def validate(self) -> None:
         """Raise ValueError naming the first field out of its RFC range."""
-        for name, cls in METRIC_FIELDS.items():
-            value = getattr(self, name)
-            if value is None:
+        vals = _VALUES(self)
+        for value, mx in zip(vals, _MAXES, strict=True):  # the common case, fast
+            if value is not None and not (type(value) is int and 0 <= value <= mx):
+                break
+        else:
+            return self._check_rates(vals)
+        for name, value, mx in zip(_NAMES, vals, _MAXES, strict=True):
+            if value is None or (type(value) is int and 0 <= value <= mx):
                 continue
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"metrics.{name}: expected an integer, got {value!r}")
-            if not 0 <= value <= cls.MAX:
-                raise ValueError(f"metrics.{name}: {value} out of range 0..{cls.MAX}")
-        for cur, mx in (("cdrr", "mdrr"), ("cdrt", "mdrt")):
-            c, m = getattr(self, cur), getattr(self, mx)
+            if not 0 <= value <= mx:
+                raise ValueError(f"metrics.{name}: {value} out of range 0..{mx}")
+        self._check_rates(vals)
+
+    @staticmethod
+    def _check_rates(vals: tuple[int | None, ...]) -> None:
+        """§13.14/§13.15: a current data rate never above its maximum."""
+        for cur, top in ((2, 0), (3, 1)):  # (cdrr, mdrr), (cdrt, mdrt)
+            c, m = vals[cur], vals[top]
             if c is not None and m is not None and c > m:
                 raise ValueError(
-                    f"metrics.{cur}: {c} exceeds metrics.{mx} {m} (RFC 8175 §13.14-13.15)"
+                    f"metrics.{_NAMES[cur]}: {c} exceeds metrics.{_NAMES[top]} {m} "
+                    "(RFC 8175 §13.14-13.15)"
                 )
 
     def items(self) -> list[MetricItem]:
         """The metric data items for the fields that are set."""
         out: list[MetricItem] = []
-        for name, cls in METRIC_FIELDS.items():
-            value = getattr(self, name)
+        for cls, value in zip(_CLASSES, _VALUES(self), strict=True):
             if value is not None:
                 item = _new(cls)
                 _set(item, "value", value)
@@ -88,30 +110,60 @@ class Metrics:
 
     def types(self) -> frozenset[int]:
         """Item type codes of the fields that are set."""
-        return frozenset(
-            cls.TYPE for n, cls in METRIC_FIELDS.items() if getattr(self, n) is not None
-        )
+        return frozenset(t for t, v in zip(_TYPES, _VALUES(self), strict=True) if v is not None)
+
+    def rate_conflict(self, newer: Metrics) -> str | None:
+        """Why ``self.merged(newer)`` would break §13.14/§13.15 (a current
+        data rate above the maximum), or None. Checks only the four rate
+        fields, without building the merged value; ``newer`` itself must be
+        valid already."""
+        for cur, top in (("cdrr", "mdrr"), ("cdrt", "mdrt")):
+            c, m = getattr(newer, cur), getattr(newer, top)
+            if c is None and m is None:
+                continue
+            if c is None:
+                c = getattr(self, cur)
+            if m is None:
+                m = getattr(self, top)
+            if c is not None and m is not None and c > m:
+                return f"metrics.{cur}: {c} exceeds metrics.{top} {m} (RFC 8175 §13.14-13.15)"
+        return None
 
     def is_empty(self) -> bool:
         """True if no field is set."""
-        return all(getattr(self, n) is None for n in METRIC_FIELDS)
+        return bool(_VALUES(self) == _UNSET)
 
     def merged(self, newer: Metrics) -> Metrics:
         """This, with every field that ``newer`` sets taken from ``newer``."""
-        vals = {}
-        for n in METRIC_FIELDS:
-            v = getattr(newer, n)
-            vals[n] = v if v is not None else getattr(self, n)
-        return Metrics(**vals)
+        # Unrolled: this runs for every destination message, and a frozen
+        # dataclass is built fastest from positional arguments.
+        n = newer
+        return Metrics(
+            self.mdrr if n.mdrr is None else n.mdrr,
+            self.mdrt if n.mdrt is None else n.mdrt,
+            self.cdrr if n.cdrr is None else n.cdrr,
+            self.cdrt if n.cdrt is None else n.cdrt,
+            self.latency if n.latency is None else n.latency,
+            self.resources if n.resources is None else n.resources,
+            self.rlqr if n.rlqr is None else n.rlqr,
+            self.rlqt if n.rlqt is None else n.rlqt,
+            self.mtu if n.mtu is None else n.mtu,
+        )
 
     def changed_in(self, newer: Metrics) -> Metrics:
         """Only the fields ``newer`` sets to a value different from this one."""
-        vals: dict[str, Any] = {}
-        for n in METRIC_FIELDS:
-            v = getattr(newer, n)
-            if v is not None and v != getattr(self, n):
-                vals[n] = v
-        return Metrics(**vals)
+        n = newer
+        return Metrics(
+            None if n.mdrr == self.mdrr else n.mdrr,
+            None if n.mdrt == self.mdrt else n.mdrt,
+            None if n.cdrr == self.cdrr else n.cdrr,
+            None if n.cdrt == self.cdrt else n.cdrt,
+            None if n.latency == self.latency else n.latency,
+            None if n.resources == self.resources else n.resources,
+            None if n.rlqr == self.rlqr else n.rlqr,
+            None if n.rlqt == self.rlqt else n.rlqt,
+            None if n.mtu == self.mtu else n.mtu,
+        )
 
     def restricted(self, types: frozenset[int]) -> Metrics:
         """Only the fields whose item types are in ``types``."""

@@ -119,7 +119,7 @@ class SessionProtocol(asyncio.Protocol):
                     self._pending = []
                     self._pending_size = 0
                     self._write(b"".join(pending))
-        if session._events:
+        if session.has_events:
             self._on_events(self, session.events())
         if session.closed:
             self._cancel_timer()

@@ -167,7 +167,7 @@ class ListDestinationsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class Destination(_message.Message):
-    __slots__ = ("session_id", "mac", "metrics", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets", "extensions")
+    __slots__ = ("session_id", "mac", "metrics", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets", "extensions", "key")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +176,7 @@ class Destination(_message.Message):
     IPV4_SUBNETS_FIELD_NUMBER: _ClassVar[int]
     IPV6_SUBNETS_FIELD_NUMBER: _ClassVar[int]
     EXTENSIONS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     mac: str
     metrics: Metrics
@@ -184,7 +185,8 @@ class Destination(_message.Message):
     ipv4_subnets: _containers.RepeatedScalarFieldContainer[str]
     ipv6_subnets: _containers.RepeatedScalarFieldContainer[str]
     extensions: _containers.RepeatedCompositeFieldContainer[ExtensionValue]
-    def __init__(self, session_id: _Optional[str] = ..., mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., ipv4: _Optional[_Iterable[str]] = ..., ipv6: _Optional[_Iterable[str]] = ..., ipv4_subnets: _Optional[_Iterable[str]] = ..., ipv6_subnets: _Optional[_Iterable[str]] = ..., extensions: _Optional[_Iterable[_Union[ExtensionValue, _Mapping]]] = ...) -> None: ...
+    key: str
+    def __init__(self, session_id: _Optional[str] = ..., mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., ipv4: _Optional[_Iterable[str]] = ..., ipv6: _Optional[_Iterable[str]] = ..., ipv4_subnets: _Optional[_Iterable[str]] = ..., ipv6_subnets: _Optional[_Iterable[str]] = ..., extensions: _Optional[_Iterable[_Union[ExtensionValue, _Mapping]]] = ..., key: _Optional[str] = ...) -> None: ...
 
 class ExtensionValue(_message.Message):
     __slots__ = ("name", "text", "value", "item_type")
@@ -369,10 +371,11 @@ class WatchEventsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("time", "session_id", "peer", "session_connected", "session_up", "session_down", "session_update", "destination_up", "destination_update", "destination_down", "destination_refused", "destination_up_requested", "destination_announce_requested", "link_request", "link_response", "link_timeout", "peer_discovered", "error", "lagged", "other")
+    __slots__ = ("time", "session_id", "peer", "text", "session_connected", "session_up", "session_down", "session_update", "destination_up", "destination_update", "destination_down", "destination_refused", "destination_up_requested", "destination_announce_requested", "link_request", "link_response", "link_timeout", "peer_discovered", "error", "lagged", "other")
     TIME_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PEER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     SESSION_CONNECTED_FIELD_NUMBER: _ClassVar[int]
     SESSION_UP_FIELD_NUMBER: _ClassVar[int]
     SESSION_DOWN_FIELD_NUMBER: _ClassVar[int]
@@ -393,6 +396,7 @@ class Event(_message.Message):
     time: float
     session_id: str
     peer: str
+    text: str
     session_connected: SessionConnected
     session_up: SessionUp
     session_down: SessionDown
@@ -410,7 +414,7 @@ class Event(_message.Message):
     error: Error
     lagged: Lagged
     other: Other
-    def __init__(self, time: _Optional[float] = ..., session_id: _Optional[str] = ..., peer: _Optional[str] = ..., session_connected: _Optional[_Union[SessionConnected, _Mapping]] = ..., session_up: _Optional[_Union[SessionUp, _Mapping]] = ..., session_down: _Optional[_Union[SessionDown, _Mapping]] = ..., session_update: _Optional[_Union[SessionUpdate, _Mapping]] = ..., destination_up: _Optional[_Union[DestinationUp, _Mapping]] = ..., destination_update: _Optional[_Union[DestinationUpdate, _Mapping]] = ..., destination_down: _Optional[_Union[DestinationDown, _Mapping]] = ..., destination_refused: _Optional[_Union[DestinationRefused, _Mapping]] = ..., destination_up_requested: _Optional[_Union[DestinationUpRequested, _Mapping]] = ..., destination_announce_requested: _Optional[_Union[DestinationAnnounceRequested, _Mapping]] = ..., link_request: _Optional[_Union[LinkCharacteristicsRequested, _Mapping]] = ..., link_response: _Optional[_Union[LinkCharacteristicsResponse, _Mapping]] = ..., link_timeout: _Optional[_Union[LinkCharacteristicsTimeout, _Mapping]] = ..., peer_discovered: _Optional[_Union[PeerDiscovered, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., lagged: _Optional[_Union[Lagged, _Mapping]] = ..., other: _Optional[_Union[Other, _Mapping]] = ...) -> None: ...
+    def __init__(self, time: _Optional[float] = ..., session_id: _Optional[str] = ..., peer: _Optional[str] = ..., text: _Optional[str] = ..., session_connected: _Optional[_Union[SessionConnected, _Mapping]] = ..., session_up: _Optional[_Union[SessionUp, _Mapping]] = ..., session_down: _Optional[_Union[SessionDown, _Mapping]] = ..., session_update: _Optional[_Union[SessionUpdate, _Mapping]] = ..., destination_up: _Optional[_Union[DestinationUp, _Mapping]] = ..., destination_update: _Optional[_Union[DestinationUpdate, _Mapping]] = ..., destination_down: _Optional[_Union[DestinationDown, _Mapping]] = ..., destination_refused: _Optional[_Union[DestinationRefused, _Mapping]] = ..., destination_up_requested: _Optional[_Union[DestinationUpRequested, _Mapping]] = ..., destination_announce_requested: _Optional[_Union[DestinationAnnounceRequested, _Mapping]] = ..., link_request: _Optional[_Union[LinkCharacteristicsRequested, _Mapping]] = ..., link_response: _Optional[_Union[LinkCharacteristicsResponse, _Mapping]] = ..., link_timeout: _Optional[_Union[LinkCharacteristicsTimeout, _Mapping]] = ..., peer_discovered: _Optional[_Union[PeerDiscovered, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., lagged: _Optional[_Union[Lagged, _Mapping]] = ..., other: _Optional[_Union[Other, _Mapping]] = ...) -> None: ...
 
 class SessionConnected(_message.Message):
     __slots__ = ("tls",)
@@ -549,20 +553,22 @@ class PeerDiscovered(_message.Message):
     def __init__(self, address: _Optional[str] = ..., peer_type: _Optional[str] = ..., connection_points: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Error(_message.Message):
-    __slots__ = ("kind", "message", "status", "status_name", "message_type", "mac")
+    __slots__ = ("kind", "message", "status", "status_name", "message_type", "mac", "key")
     KIND_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STATUS_NAME_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_TYPE_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
     kind: str
     message: str
     status: int
     status_name: str
     message_type: str
     mac: str
-    def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., message_type: _Optional[str] = ..., mac: _Optional[str] = ...) -> None: ...
+    key: str
+    def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., message_type: _Optional[str] = ..., mac: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
 
 class Lagged(_message.Message):
     __slots__ = ("dropped",)
