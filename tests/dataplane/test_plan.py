@@ -8,7 +8,7 @@ from dlep.config import KernelConfig
 from dlep.dataplane.kernel import plan_for
 from dlep.dataplane.table import DestState
 from dlep.ext.link_id import LinkIdentifier
-from dlep.fsm import Metrics
+from dlep.fsm import DestKey, Metrics
 
 MAC = bytes.fromhex("020000000001")
 LID = LinkIdentifier(bytes.fromhex("00000007"))
@@ -18,7 +18,7 @@ N = ipaddress.ip_network
 
 def gw() -> DestState:
     return DestState(
-        key=(MAC, ()),
+        key=DestKey(MAC),
         session_id="1",
         metrics=Metrics(cdrt=10_000_000, latency=1000),
         ipv4=frozenset({A("10.0.0.1"), A("10.0.0.9")}),  # type: ignore[arg-type]
@@ -41,7 +41,7 @@ def test_layer2_destination() -> None:
 
 def test_layer3_destination_routes_via_its_gateway() -> None:
     l3 = DestState(
-        key=(MAC, (LID,)),
+        key=DestKey(MAC, (LID,)),
         session_id="1",
         metrics=Metrics(cdrt=2_000_000),
         ipv4=frozenset({A("172.16.0.7")}),  # type: ignore[arg-type]

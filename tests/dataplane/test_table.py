@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from dlep.daemon import Lagged, SessionEvent
-from dlep.dataplane.table import DestinationTable, key_text
+from dlep.dataplane.table import DestinationTable
 from dlep.ext.link_id import LinkIdentifier
 from dlep.ext.multihop import HopCount
 from dlep.ext.pause import (
@@ -20,6 +20,7 @@ from dlep.fsm import (
     DestinationInfo,
     DestinationUp,
     DestinationUpdate,
+    DestKey,
     Metrics,
     SessionTerminated,
 )
@@ -27,6 +28,7 @@ from dlep.fsm import (
 MAC = bytes.fromhex("020000000001")
 MAC2 = bytes.fromhex("020000000002")
 LID = LinkIdentifier(bytes.fromhex("00000007"))
+KEY, KEY2, KEY_LID = DestKey(MAC), DestKey(MAC2), DestKey(MAC, (LID,))
 
 
 def info(mac: bytes = MAC, cdrt: int = 10_000_000, **kw: object) -> DestinationInfo:
@@ -46,7 +48,7 @@ def test_up_update_down() -> None:
     t = DestinationTable()
     [c] = t.handle(ev(DestinationUp(info())))
     assert c.kind == "up" and c.before is None and c.dest is not None
-    assert c.key == (MAC, ())
+    assert c.key == KEY
     assert c.dest.metrics.cdrt == 10_000_000
     [c] = t.handle(ev(DestinationUpdate(info(cdrt=5_000_000), Metrics(cdrt=5_000_000))))
     assert c.kind == "update" and c.before is not None and c.dest is not None
@@ -62,32 +64,32 @@ def test_session_loss_removes_only_that_sessions_destinations() -> None:
     t = DestinationTable()
     t.handle(ev(DestinationUp(info(MAC)), "1"))
     t.handle(ev(DestinationUp(info(MAC2)), "2"))
-    changes = t.handle(ev(SessionTerminated(None, "gone", True, (MAC,)), "1"))
-    assert [(c.kind, c.key[0]) for c in changes] == [("down", MAC)]
+    changes = t.handle(ev(SessionTerminated(None, "gone", True, (KEY,)), "1"))
+    assert [(c.kind, c.key) for c in changes] == [("down", KEY)]
     assert [d.mac for d in t.all()] == [MAC2]
 
 
 def test_link_identifier_destinations_are_separate() -> None:
     t = DestinationTable()
     t.handle(ev(DestinationUp(info(MAC))))
-    [c] = t.handle(ev(DestinationUp(info(MAC, extra=(LID, HopCount(3))))))
-    assert c.key == (MAC, (LID,)) and c.dest is not None
+    [c] = t.handle(ev(DestinationUp(info(MAC, extra=(HopCount(3),), ident=(LID,)))))
+    assert c.key == KEY_LID and c.dest is not None
     assert c.dest.layer3 and c.dest.hops == 3
-    assert "link 00:00:00:07" in key_text(c.key)
+    assert str(c.key) == "02:00:00:00:00:01#00000007"
     assert len(t) == 2
     [c] = t.handle(ev(DestinationDown(MAC, by_peer=True, ident=(LID,))))
-    assert c.key == (MAC, (LID,))
-    assert t.get((MAC, ())) is not None
+    assert c.key == KEY_LID
+    assert t.get(KEY) is not None
 
 
 def test_pause_and_restart_per_destination_and_session() -> None:
     t = DestinationTable()
     t.handle(ev(DestinationUp(info(MAC))))
     t.handle(ev(DestinationUp(info(MAC2))))
-    [c] = t.handle(ev(QueuesPaused(MAC, frozenset({255}), frozenset({255}))))
+    [c] = t.handle(ev(QueuesPaused(KEY, frozenset({255}), frozenset({255}))))
     assert c.kind == "pause" and c.dest is not None and c.dest.paused
-    assert not t.get((MAC2, ())).paused  # type: ignore[union-attr]
-    [c] = t.handle(ev(QueuesRestarted(MAC, frozenset({255}), frozenset())))
+    assert not t.get(KEY2).paused  # type: ignore[union-attr]
+    [c] = t.handle(ev(QueuesRestarted(KEY, frozenset({255}), frozenset())))
     assert c.kind == "restart" and c.dest is not None and not c.dest.paused
     # Session-wide pause reaches every destination of the session.
     changes = t.handle(ev(QueuesPaused(None, frozenset({0}), frozenset({0}))))
@@ -101,10 +103,10 @@ def test_partial_queue_pause_is_not_a_stop() -> None:
     t.handle(ev(DestinationUp(info(MAC))))
     params = QueueParameters((QueueParameter(0), QueueParameter(1), QueueParameter(2)))
     assert t.handle(ev(QueueParametersChanged(params))) == []
-    [c] = t.handle(ev(QueuesPaused(MAC, frozenset({1}), frozenset({1}))))
+    [c] = t.handle(ev(QueuesPaused(KEY, frozenset({1}), frozenset({1}))))
     assert c.kind == "update" and c.dest is not None
     assert not c.dest.paused and c.dest.paused_queues == {1}
-    [c] = t.handle(ev(QueuesPaused(MAC, frozenset({0, 2}), frozenset({0, 1, 2}))))
+    [c] = t.handle(ev(QueuesPaused(KEY, frozenset({0, 2}), frozenset({0, 1, 2}))))
     assert c.kind == "pause"
     # A pause survives a metrics update.
     [c] = t.handle(ev(DestinationUpdate(info(cdrt=1_000_000))))
@@ -117,8 +119,8 @@ def test_resync_after_lag() -> None:
     t.handle(ev(DestinationUp(info(MAC2))))
     assert t.needs_resync(Lagged(3))
     changes = t.resync([("1", info(MAC, cdrt=1_000_000))])
-    kinds = sorted((c.kind, c.key[0]) for c in changes)
-    assert kinds == [("down", MAC2), ("update", MAC)]
+    kinds = sorted((c.kind, c.key) for c in changes)
+    assert kinds == [("down", KEY2), ("update", KEY)]
 
 
 def test_json_form() -> None:

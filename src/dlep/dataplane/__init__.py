@@ -17,6 +17,6 @@ The package sits beside :mod:`dlep.api`, on top of the library API
 
 from __future__ import annotations
 
-from .table import Change, DestinationTable, DestKey, DestState
+from .table import Change, DestinationTable, DestState
 
-__all__ = ["Change", "DestKey", "DestState", "DestinationTable"]
+__all__ = ["Change", "DestState", "DestinationTable"]

@@ -58,8 +58,8 @@ def change_json(
         "destination": d.as_json(),
         "route_metric": route_metric(metric_cfg, d.metrics, d.hops),
     }
-    if change.key[1]:
-        out["link_id"] = [str(i) for i in change.key[1]]
+    if change.key.ident:
+        out["link_id"] = [str(i) for i in change.key.ident]
     if change.before is not None and change.dest is not None:
         out["previous"] = {
             "metrics": change.before.metrics.as_dict(),

@@ -15,9 +15,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..fsm import DestKey
 from .metric import metric_changed, route_metric, shaping_rate
 from .netlink import MAX_MINOR, FlushReport, Netlink
-from .table import Change, DestKey, DestState, key_text
+from .table import Change, DestState
 
 if TYPE_CHECKING:
     from ..config import KernelConfig
@@ -168,12 +169,12 @@ class KernelApplier:
             await self._reconcile(change.key, d)
         except Exception as exc:  # netlink errors: one change fails, the rest go on
             self.errors += 1
-            log.error("kernel: %s %s: %s", change.kind, key_text(change.key), exc)
+            log.error("kernel: %s %s: %s", change.kind, change.key, exc)
 
     async def _reconcile(self, key: DestKey, d: DestState | None) -> None:
         inst = self._installed.setdefault(key, _Installed())
         plan = plan_for(d, self.cfg, self._gateways) if d is not None else Plan()
-        mac = key[0]
+        mac = key.mac
         # Neighbours first, so new routes resolve at once.
         for ip in plan.neighbours:
             if ip not in inst.neighbours:
@@ -194,7 +195,7 @@ class KernelApplier:
             if old is not None and (rk not in plan.routes or metric != old):
                 await self.nl.route_del(rk[0], self.ifindex, rk[1], old)
         if old is not None and metric != old and plan.routes:
-            log.info("kernel: %s route metric %d -> %d", key_text(key), old, metric)
+            log.info("kernel: %s route metric %d -> %d", key, old, metric)
         inst.routes = set(plan.routes)
         inst.metric = metric if plan.routes else None
         for ip in list(inst.neighbours):
@@ -206,7 +207,7 @@ class KernelApplier:
             del self._installed[key]
 
     async def _shape(self, key: DestKey, inst: _Installed, plan: Plan) -> None:
-        mac, rate = key[0], plan.rate
+        mac, rate = key.mac, plan.rate
         if rate is None:
             if inst.minor is not None:
                 await self.nl.class_del(self.ifindex, inst.minor)
@@ -221,21 +222,21 @@ class KernelApplier:
             )
             await self.nl.filter_add(self.ifindex, minor, mac)
             inst.minor, inst.rate = minor, rate
-            log.info("kernel: %s shaped to %d bit/s", key_text(key), rate)
+            log.info("kernel: %s shaped to %d bit/s", key, rate)
         elif inst.rate != rate:
             await self.nl.class_set(
                 self.ifindex, inst.minor, rate, create=False, queue_limit=self.cfg.queue_limit
             )
-            log.info("kernel: %s shaped to %d bit/s", key_text(key), rate)
+            log.info("kernel: %s shaped to %d bit/s", key, rate)
             inst.rate = rate
         if plan.paused and not inst.paused:
             await self.nl.filter_add(self.ifindex, inst.minor, mac, hold=True)
             inst.paused = True
-            log.info("kernel: %s paused", key_text(key))
+            log.info("kernel: %s paused", key)
         elif inst.paused and not plan.paused:
             await self.nl.filter_del(self.ifindex, inst.minor, hold=True)
             inst.paused = False
-            log.info("kernel: %s restarted", key_text(key))
+            log.info("kernel: %s restarted", key)
 
     def _alloc_minor(self, mac: bytes) -> int:
         # One class per MAC; minors are not reused while the MAC has one.

@@ -47,7 +47,7 @@ class RouterDataplane:
         hook_function: HookFn | None = None,
     ) -> None:
         self.daemon = daemon
-        self.table = DestinationTable(daemon.registry.identity_items or (27,))
+        self.table = DestinationTable()
         self.kernel: KernelApplier | None = None
         if kernel is not None and kernel.enabled:
             name = kernel.interface or interface

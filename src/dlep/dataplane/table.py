@@ -6,9 +6,10 @@ subscription lagged) and answers with :class:`Change` values that the kernel
 applier and the hooks act on. It does no I/O, so every rule here is tested
 without netlink.
 
-Destinations are keyed by ``(mac, ident)``: the MAC octets and the identity
-items that name the destination together with it (RFC 8703 Link Identifier),
-so several Layer 3 destinations behind one gateway MAC stay apart.
+Destinations are keyed by the engine's :class:`~dlep.fsm.DestKey`: the MAC
+plus the identity items that name the destination together with it (RFC 8703
+Link Identifier), so several Layer 3 destinations behind one gateway MAC stay
+apart. Events and snapshots carry that key, so nothing is rebuilt here.
 """
 
 from __future__ import annotations
@@ -28,39 +29,19 @@ from ..fsm import (
     DestinationInfo,
     DestinationUp,
     DestinationUpdate,
+    DestKey,
     Metrics,
     SessionTerminated,
 )
 from ..wire import DataItem, format_mac
 
-__all__ = ["Change", "DestKey", "DestState", "DestinationTable", "key_text"]
+__all__ = ["Change", "DestState", "DestinationTable"]
 
 log = logging.getLogger("dlep.dataplane")
 
-DestKey = tuple[bytes, tuple[DataItem, ...]]
-"""(MAC octets, identity items): one destination."""
-
 ChangeKind = Literal["up", "update", "down", "pause", "restart"]
-#: RFC 8703 Link Identifier: the identity item type the built-ins define.
-LINK_IDENTIFIER_TYPE: Final = 27
 #: RFC 8651 §3.1: a modem that declares no queues has one, index 0.
 _DEFAULT_QUEUES: Final = frozenset({0})
-
-
-def key_text(key: DestKey) -> str:
-    """``02:00:00:00:00:01`` or ``02:00:00:00:00:01/link 00:00:00:07``."""
-    mac, ident = key
-    text = format_mac(mac)
-    for item in ident:
-        text += f"/link {item}"
-    return text
-
-
-def _wire_key(key: DestKey) -> bytes:
-    # The engine names a destination by its MAC followed by its encoded
-    # identity items (what QueuesPaused.dest carries).
-    mac, ident = key
-    return mac + b"".join(i.encode() for i in ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +65,12 @@ class DestState:
     @property
     def mac(self) -> bytes:
         """The destination's MAC (the gateway's, for a Link Identifier destination)."""
-        return self.key[0]
+        return self.key.mac
 
     @property
     def layer3(self) -> bool:
         """True for an RFC 8703 destination behind a gateway (not on our link)."""
-        return bool(self.key[1])
+        return bool(self.key.ident)
 
     def as_json(self) -> dict[str, object]:
         """The JSON form hooks receive (docs/dataplane.md)."""
@@ -127,14 +108,13 @@ class Change:
 class _SessionPause:
     queues: set[int] = field(default_factory=set)
     known: frozenset[int] = _DEFAULT_QUEUES
-    dests: dict[bytes, set[int]] = field(default_factory=dict)
+    dests: dict[DestKey, set[int]] = field(default_factory=dict)
 
 
 class DestinationTable:
     """Destinations by key, changed only by :meth:`handle` and :meth:`resync`."""
 
-    def __init__(self, identity_types: Iterable[int] = (LINK_IDENTIFIER_TYPE,)) -> None:
-        self._ident_types = frozenset(identity_types)
+    def __init__(self) -> None:
         self._dests: dict[DestKey, DestState] = {}
         self._pauses: dict[str, _SessionPause] = {}
 
@@ -163,8 +143,7 @@ class DestinationTable:
         if isinstance(e, DestinationUp | DestinationUpdate):
             return self._upsert(sid, e.info)
         if isinstance(e, DestinationDown):
-            key = (e.mac, tuple(e.ident))
-            return self._remove(key, sid)
+            return self._remove(e.key, sid)
         if isinstance(e, SessionTerminated):
             self._pauses.pop(sid, None)
             out: list[Change] = []
@@ -190,18 +169,15 @@ class DestinationTable:
         out: list[Change] = []
         for sid, info in snapshot:
             out += self._upsert(sid, info)
-            seen.add(self._key_of(info))
+            seen.add(info.key)
         for key in [k for k in self._dests if k not in seen]:
             out += self._remove(key, None)
         return out
 
     # -- internals ------------------------------------------------------------
 
-    def _key_of(self, info: DestinationInfo) -> DestKey:
-        return (info.mac, tuple(i for i in info.extra if i.TYPE in self._ident_types))
-
     def _upsert(self, sid: str, info: DestinationInfo) -> list[Change]:
-        key = self._key_of(info)
+        key = info.key
         before = self._dests.get(key)
         hops = next((i.hops for i in info.extra if isinstance(i, HopCount)), None)
         if hops is None and before is not None:
@@ -220,7 +196,7 @@ class DestinationTable:
         if before is not None and before.session_id != sid:
             log.warning(
                 "destination %s: now reported by session %s (was session %s)",
-                key_text(key),
+                key,
                 sid,
                 before.session_id,
             )
@@ -238,7 +214,7 @@ class DestinationTable:
         del self._dests[key]
         sp = self._pauses.get(before.session_id)
         if sp is not None:
-            sp.dests.pop(_wire_key(key), None)
+            sp.dests.pop(key, None)
         return [Change("down", key, None, before)]
 
     def _pause_event(self, sid: str, e: QueuesPaused | QueuesRestarted) -> list[Change]:
@@ -255,7 +231,7 @@ class DestinationTable:
         sp = self._pauses.get(sid)
         if sp is None:
             return frozenset()
-        return frozenset(sp.queues | sp.dests.get(_wire_key(key), set()))
+        return frozenset(sp.queues | sp.dests.get(key, set()))
 
     def _all_paused(self, sid: str, queues: frozenset[int]) -> bool:
         if ALL_QUEUES in queues:
