@@ -40,7 +40,13 @@ from .link_id import LinkIdentifier
 from .multihop import HopCount
 from .pause import ALL_QUEUES, Pause, Restart
 
-__all__ = ["EXTENSION_OF_KEY", "ExtensionValues", "parse_extension_values"]
+__all__ = [
+    "EXTENSION_OF_KEY",
+    "ExtensionValues",
+    "extension_values_from_items",
+    "parse_extension_values",
+    "value_key",
+]
 
 #: Key -> Extension Type Value it needs.
 EXTENSION_OF_KEY: Final[dict[str, int]] = {
@@ -52,6 +58,20 @@ EXTENSION_OF_KEY: Final[dict[str, int]] = {
     "latency_range": 4,
 }
 _U64_MAX: Final = (1 << 64) - 1
+#: Item type -> the key that sets it.
+_KEY_OF_ITEM: Final[dict[int, str]] = {
+    HopCount.TYPE: "hop_count",
+    LatencyRange.TYPE: "latency_range",
+    LinkIdentifier.TYPE: "link_id",
+    Pause.TYPE: "pause",
+    Restart.TYPE: "restart",
+}
+
+
+def value_key(item: DataItem) -> str:
+    """The key that sets ``item`` (``"hop_count"``, ...); for an item of a
+    third-party extension, its name."""
+    return _KEY_OF_ITEM.get(item.TYPE, item.NAME)
 
 
 @dataclass(frozen=True, slots=True)
