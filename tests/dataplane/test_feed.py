@@ -1,6 +1,7 @@
-"""External feeds: record checks, all-or-nothing batches, JSON lines (stream
-and loopback UDP), the streaming gRPC call, and extension values through the
-API. Loopback and Unix sockets only."""
+"""External feeds: record checks (dlep.daemon.changes), all-or-nothing batches
+(ModemDaemon.apply_destination_changes), JSON lines (stream and loopback UDP),
+the streaming gRPC call, and extension values through the API. Loopback and
+Unix sockets only."""
 
 from __future__ import annotations
 
@@ -14,12 +15,22 @@ import pytest
 
 from dlep.api._pb import management_pb2 as pb
 from dlep.api.client import ApiError, ManagementClient
-from dlep.dataplane.feed import FeedApplier, FeedError, JsonLinesFeed, parse_record
+from dlep.config import parse_modem_config
+from dlep.daemon import (
+    DaemonArgumentError,
+    DestinationChange,
+    ModemDaemon,
+    RouterDaemon,
+    parse_change,
+)
+from dlep.dataplane.feed import JsonLinesFeed
 from dlep.ext.latency_range import LatencyRange
 from dlep.ext.multihop import HopCount
 from dlep.ext.values import parse_extension_values
+from dlep.fsm import DestKey, Metrics
+from tests.integration.conftest import free_port, modem_data, router_config
 
-from .conftest import Pair, until
+from .conftest import EXTS, Pair, until
 
 M5 = "02:00:00:00:00:05"
 M6 = "02:00:00:00:00:06"
@@ -55,13 +66,13 @@ M6 = "02:00:00:00:00:06"
     ],
 )
 def test_record_errors_name_the_key(record: Any, error: str) -> None:
-    with pytest.raises(FeedError) as exc:
-        parse_record(record)
+    with pytest.raises(DaemonArgumentError) as exc:
+        parse_change(record)
     assert str(exc.value).startswith(error), str(exc.value)
 
 
 def test_record_accepts_units_and_extension_values() -> None:
-    rec = parse_record(
+    rec = parse_change(
         {
             "op": "up",
             "mac": M5,
@@ -73,9 +84,9 @@ def test_record_accepts_units_and_extension_values() -> None:
     )
     assert rec.metrics.cdrt == 20_000_000 and rec.metrics.latency == 2000
     assert rec.metrics.rlqt == 90 and rec.id == "7"
-    items = rec.ext.items()
+    items = rec.items()
     assert [i.NAME for i in items] == ["LinkIdentifier", "HopCount", "LatencyRange"]
-    assert rec.key == bytes.fromhex("020000000005") + items[0].encode()
+    assert rec.key == DestKey(bytes.fromhex("020000000005"), (items[0],))
 
 
 def test_extension_values_parse() -> None:
@@ -91,17 +102,19 @@ def test_extension_values_parse() -> None:
 
 
 async def test_batch_all_or_nothing(pair: Pair) -> None:
-    applier = FeedApplier(pair.modem)
+    apply = pair.modem.apply_destination_changes
     bad = [
         {"op": "up", "mac": M5, "id": "a", "metrics": {"cdrt": "10M"}, "addresses": ["10.1.0.5"]},
         {"op": "up", "mac": M6, "id": "b", "addresses": ["10.1.0.5"]},  # address taken by M5
         {"op": "update", "mac": "02:00:00:00:00:77", "metrics": {"cdrt": 1}},  # unknown
     ]
-    results = await applier.apply(bad)
+    results = await apply(bad)
     assert [r.ok for r in results] == [False, False, False]
     assert results[0].error == "not applied: another record of the batch has errors"
     assert results[0].id == "a"
-    assert results[1].error.startswith("records[1].addresses[0]: 10.1.0.5 already belongs to")
+    assert results[1].error == (
+        "records[1].addresses: 10.1.0.5 already belongs to destination 02:00:00:00:00:05"
+    )
     assert results[2].error == "records[2].mac: no destination 02:00:00:00:00:77"
     await asyncio.sleep(0.2)
     assert pair.modem.known_destinations() == {}
@@ -112,7 +125,7 @@ async def test_batch_all_or_nothing(pair: Pair) -> None:
         {"op": "update", "mac": M5, "metrics": {"cdrt": "5M"}, "add": ["10.1.0.55"]},
         {"op": "up", "mac": M6, "addresses": ["10.1.0.6"], "ext": {"hop_count": 3}},
     ]
-    results = await applier.apply(good)
+    results = await apply(good)
     assert all(r.ok for r in results), results
     await until(lambda: set(pair.router_dests()) == {M5, M6}, what="both at the router")
     await until(lambda: pair.router_dests()[M5].metrics.cdrt == 5_000_000, what="update")
@@ -120,22 +133,105 @@ async def test_batch_all_or_nothing(pair: Pair) -> None:
     assert {str(a) for a in d5.ipv4} == {"10.1.0.5", "10.1.0.55"}
     assert HopCount(3) in d6.extra
 
-    # Checked against the batch's own earlier records: down then up again is fine.
-    results = await applier.apply([{"op": "down", "mac": M6}, {"op": "up", "mac": M6}])
-    assert all(r.ok for r in results)
+    # A destination stays in the session until the router answers its
+    # Destination Down, so down and up again in one batch would be
+    # half-applied: refused whole, with the reason.
+    results = await apply([{"op": "down", "mac": M6}, {"op": "up", "mac": M6}])
+    assert [r.ok for r in results] == [False, False]
+    assert results[1].error.startswith(
+        "records[1].mac: destination 02:00:00:00:00:06 is still in session 1: its "
+        "Destination Down is not answered yet"
+    )
+    assert M6 in {k.mac_str for k in pair.modem.known_destinations()}
+    assert all(r.ok for r in await apply([{"op": "down", "mac": M6}]))
+    await until(lambda: M6 not in pair.router_dests(), what="down answered")
+    await until(
+        lambda: all(info.mac_str != M6 for _, info in pair.modem.destinations()),
+        what="down answered",
+    )
+    assert all(r.ok for r in await apply([{"op": "up", "mac": M6}]))
     # ... but an update that breaks CDR <= MDR once merged is refused.
-    [r] = await applier.apply([{"op": "update", "mac": M5, "metrics": {"mdrt": "1M"}}])
-    assert not r.ok and "exceeds metrics.mdrt" in r.error
+    [r] = await apply([{"op": "update", "mac": M5, "metrics": {"mdrt": "1M"}}])
+    assert not r.ok and r.error.startswith("records[0].metrics.cdrt: 5000000 exceeds metrics.mdrt")
+    # Session-wide metrics are checked against every destination too, as
+    # the batch's earlier records leave them.
+    results = await apply(
+        [
+            {"op": "session", "metrics": {"cdrt": "1M"}},
+            {"op": "update", "mac": M5, "metrics": {"cdrt": "5M"}},
+            {"op": "session", "metrics": {"mdrt": "4M"}},
+        ]
+    )
+    assert results[2].error == (
+        "records[2].metrics.cdrt: 5000000 exceeds metrics.mdrt 4000000 (RFC 8175 §13.14-13.15) "
+        "(for destination 02:00:00:00:00:05; change it first)"
+    )
+    assert pair.modem.session_metrics.cdrt == 50_000_000  # nothing applied
 
 
-async def test_undeclared_metric_and_unoffered_extension_are_refused(pair: Pair) -> None:
-    applier = FeedApplier(pair.modem)
-    # The modem of the fixture offers no credit windows: nothing to test there;
-    # a Link Identifier of the wrong length for the session is an engine matter.
-    results = await applier.apply([{"op": "up", "mac": M5, "ext": {"latency_range": [1, 2]}}])
+async def test_batch_of_python_changes_and_max_batch(pair: Pair) -> None:
+    key = DestKey(bytes.fromhex("020000000005"))
+    changes = [
+        DestinationChange("up", key, Metrics(cdrt=3_000_000), addresses=("10.4.0.5",), id="u"),
+        DestinationChange("update", key, Metrics(cdrt=2_000_000)),
+    ]
+    results = await pair.modem.apply_destination_changes(changes, max_batch=1)
+    assert [r.ok for r in results] == [False, False]
+    assert results[0].error == "batch of 2 records exceeds max_batch 1" and results[0].id == "u"
+    assert pair.modem.known_destinations() == {}
+    results = await pair.modem.apply_destination_changes(changes)
+    assert [r.ok for r in results] == [True, True]
+    assert pair.modem.known_destinations()[key].cdrt == 2_000_000
+    with pytest.raises(DaemonArgumentError, match="mac: a 'session' change takes no mac"):
+        DestinationChange("session", key)
+
+
+async def test_extension_values_reach_the_router(pair: Pair) -> None:
+    apply = pair.modem.apply_destination_changes
+    results = await apply([{"op": "up", "mac": M5, "ext": {"latency_range": [1, 2]}}])
     assert results[0].ok
     await until(lambda: M5 in pair.router_dests())
     assert LatencyRange(1, 2) in pair.router_dests()[M5].extra
+
+
+async def test_undeclared_unoffered_and_unnegotiated_are_refused() -> None:
+    """A modem offering Latency Range and Multi-Hop to a router that only
+    knows Multi-Hop; the modem declares only CDRT and latency."""
+    port = free_port()
+    data = modem_data(port, destinations=[], modem={"extensions": ["multi-hop", "latency-range"]})
+    # The metrics RFC 8175 §12.6 requires, no link quality.
+    rates = {"mdrr": "10M", "mdrt": "10M", "cdrr": "1M", "cdrt": "1M"}
+    data["modem"]["session_metrics"] = {**rates, "latency": 1000}
+    mcfg = parse_modem_config(data)
+    modem = await ModemDaemon.builder().config(mcfg).spawn()
+    router = (
+        await RouterDaemon.builder()
+        .config(router_config(port, router={"extensions": EXTS[:1]}))
+        .spawn()
+    )
+    try:
+        await until(lambda: any(s.state == "in-session" for s in modem.sessions()))
+        results = await modem.apply_destination_changes(
+            [
+                {"op": "up", "mac": M5, "metrics": {"rlqt": 50}},
+                {"op": "up", "mac": M6, "ext": {"latency_range": [1, 2]}},
+                {"op": "up", "mac": M6, "ext": {"link_id": "00:00:00:01"}},
+                {"op": "up", "mac": "02:00:00:00:00:07", "ext": {"hop_count": 1}},
+            ]
+        )
+        errors = [r.error for r in results]
+        assert errors[0].startswith(
+            "records[0].metrics.rlqt: not declared in modem.session_metrics"
+        )
+        assert errors[1].startswith("records[1].ext.latency_range: session 1 (")
+        assert "did not negotiate extension" in errors[1]
+        assert errors[2].startswith("records[2].ext.link_id: extension")
+        assert "is not offered by this modem" in errors[2]
+        assert errors[3] == "not applied: another record of the batch has errors"
+        assert modem.known_destinations() == {}
+    finally:
+        await router.shutdown()
+        await modem.shutdown()
 
 
 async def test_pause_through_the_feed_reaches_the_router(pair: Pair) -> None:
@@ -143,9 +239,9 @@ async def test_pause_through_the_feed_reaches_the_router(pair: Pair) -> None:
     from dlep.ext.pause import QueuesPaused
 
     sub = pair.router.subscribe()
-    applier = FeedApplier(pair.modem)
-    assert (await applier.apply([{"op": "up", "mac": M5}]))[0].ok
-    assert (await applier.apply([{"op": "update", "mac": M5, "ext": {"pause": [255]}}]))[0].ok
+    apply = pair.modem.apply_destination_changes
+    assert (await apply([{"op": "up", "mac": M5}]))[0].ok
+    assert (await apply([{"op": "update", "mac": M5, "ext": {"pause": [255]}}]))[0].ok
 
     async def paused() -> QueuesPaused:
         async for ev in sub:
@@ -154,7 +250,7 @@ async def test_pause_through_the_feed_reaches_the_router(pair: Pair) -> None:
         raise AssertionError("no pause")
 
     got = await asyncio.wait_for(paused(), 10)
-    assert got.dest == bytes.fromhex("020000000005") and 255 in got.paused
+    assert got.dest == DestKey(bytes.fromhex("020000000005")) and 255 in got.paused
     pair.router.unsubscribe(sub)
 
 
@@ -162,7 +258,7 @@ async def test_pause_through_the_feed_reaches_the_router(pair: Pair) -> None:
 
 
 async def test_json_lines_stream(pair: Pair) -> None:
-    feed = JsonLinesFeed(FeedApplier(pair.modem))
+    feed = JsonLinesFeed(pair.modem)
     reader = asyncio.StreamReader()
     out: list[bytes] = []
     await feed.start_stdin(reader, out.append)
@@ -190,7 +286,7 @@ async def test_json_lines_stream(pair: Pair) -> None:
 
 
 async def test_json_lines_udp_on_loopback(pair: Pair) -> None:
-    feed = JsonLinesFeed(FeedApplier(pair.modem))
+    feed = JsonLinesFeed(pair.modem)
     host, port = await feed.start_udp("127.0.0.1", 0)
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -214,7 +310,7 @@ async def test_json_lines_udp_on_loopback(pair: Pair) -> None:
     assert second["results"][0]["error"].startswith("records[0].metrics.cdrt:")
     await until(lambda: M5 in pair.router_dests())
     with pytest.raises(ValueError, match="loopback only"):
-        await JsonLinesFeed(FeedApplier(pair.modem)).start_udp("0.0.0.0", 0)
+        await JsonLinesFeed(pair.modem).start_udp("0.0.0.0", 0)
 
 
 # -- the streaming gRPC call and extension values in the API ------------------------------

@@ -134,7 +134,7 @@ def extension_values_from_pb(msg: pb.ExtensionValues) -> dict[str, Any]:
 
 
 def feed_record_from_pb(rec: pb.FeedRecord) -> dict[str, Any]:
-    """A FeedRecord as the JSON-lines record :mod:`dlep.dataplane.feed` checks."""
+    """A FeedRecord as the record :func:`dlep.daemon.changes.parse_change` checks."""
     out: dict[str, Any] = {"op": rec.op}
     if rec.mac:
         out["mac"] = rec.mac

@@ -35,6 +35,7 @@ from google.protobuf.message import Message
 
 from .. import __version__
 from ..daemon import Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
+from ..daemon.changes import check_offered
 from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
     AlreadyExistsError,
@@ -165,7 +166,8 @@ def _addresses(values: list[str], field: str, *, subnets: bool = True) -> list[s
 
 def _ext_values(modem: ModemDaemon, req: Any, *, add: bool) -> ExtensionValues:
     """The request's extension values, checked (INVALID_ARGUMENT names the key);
-    each needs its extension offered by the modem (FAILED_PRECONDITION)."""
+    each needs its extension offered by the modem (a DaemonError:
+    FAILED_PRECONDITION)."""
     if isinstance(req, pb.DropDestinationRequest):
         data: dict[str, Any] = {"link_id": req.link_id} if req.link_id else {}
     elif req.HasField("ext"):
@@ -178,13 +180,7 @@ def _ext_values(modem: ModemDaemon, req: Any, *, add: bool) -> ExtensionValues:
         raise _invalid(str(exc)) from None
     if add and (ext.pause or ext.restart):
         raise _invalid("ext.pause: Pause/Restart go in UpdateDestination (RFC 8651 §3.2)")
-    offered = modem.registry.items
-    for name, code in ext.extensions_needed().items():
-        if not any(modem.registry.item_extension.get(t) == code for t in offered):
-            raise _precondition(
-                f"ext.{name}: extension {code} is not offered by this modem "
-                "(add it to modem.extensions)"
-            )
+    check_offered(modem.registry, ext.items())
     return ext
 
 
@@ -563,23 +559,21 @@ class _Service(pb_grpc.ManagementServicer):
         self, requests: AsyncIterator[pb.FeedBatch]
     ) -> AsyncIterator[pb.FeedBatchResult]:
         modem = self._modem("FeedDestinations")
-        from ..dataplane.feed import FeedApplier
-
-        applier = self.server.feed_applier
-        if applier is None:
-            applier = self.server.feed_applier = FeedApplier(modem)
+        limit = modem.mcfg.modem.feed.max_batch
         n = 0
         async for batch in requests:
-            results = await applier.apply([convert.feed_record_from_pb(r) for r in batch.records])
+            records = [convert.feed_record_from_pb(r) for r in batch.records]
+            results = await modem.apply_destination_changes(records, max_batch=limit)
+            ok = all(r.ok for r in results)
             log.info(
                 "api: feed batch %d: %d record(s) %s",
                 n,
                 len(results),
-                "applied" if all(r.ok for r in results) else "rejected",
+                "applied" if ok else "rejected",
             )
             yield pb.FeedBatchResult(
                 batch=n,
-                ok=all(r.ok for r in results),
+                ok=ok,
                 results=[
                     pb.FeedRecordResult(index=r.index, id=r.id or "", ok=r.ok, error=r.error)
                     for r in results
@@ -648,8 +642,6 @@ class ManagementServer:
         self._socket_ino: int | None = None
         #: The subscriptions of the WatchEvents streams now open.
         self.watching: set[Subscription] = set()
-        #: The FeedDestinations batch applier (modem), created on first use.
-        self.feed_applier: Any = None
 
     @property
     def watchers(self) -> list[Subscription]:

@@ -7,9 +7,10 @@ its current data rate, paused and restarted with RFC 8651; and runs
 ``[router.hooks]``.
 
 Modem side: sources of destinations for a :class:`~dlep.daemon.ModemDaemon`:
-the Linux Wi-Fi driver (:mod:`dlep.dataplane.nl80211`) and external feeds
-(:mod:`dlep.dataplane.feed`: JSON lines on stdin or loopback UDP, and the
-management API's streaming ``FeedDestinations`` call).
+the Linux Wi-Fi driver (:mod:`dlep.dataplane.nl80211`) and the JSON-lines
+feed on stdin or loopback UDP (:mod:`dlep.dataplane.feed`). Both hand batches
+of changes to the library API's ``ModemDaemon.apply_destination_changes``,
+as the management API's streaming ``FeedDestinations`` call does.
 
 The package sits beside :mod:`dlep.api`, on top of the library API
 (:mod:`dlep.daemon`); see docs/dataplane.md.

@@ -46,10 +46,10 @@ import logging
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ..daemon import DaemonError, ModemDaemon
-from ..fsm import Metrics
+from ..daemon import DestinationChange, ModemDaemon
+from ..fsm import DestKey, Metrics
 from ..wire import format_mac
 from .tasks import cancel_all
 
@@ -325,18 +325,16 @@ class Nl80211Source:
             await asyncio.sleep(self.cfg.poll_ms / 1000.0)
 
     async def apply(self, changes: list[StationChange]) -> None:
-        """Hand the changes to the modem (an error skips that one change)."""
-        m = self.modem
+        """Hand the changes to the modem, each as a batch of its own: one
+        station's refused change (logged) never holds back another's."""
         for ch in changes:
-            try:
-                if ch.kind == "up":
-                    log.info("nl80211: station %s up", format_mac(ch.mac))
-                    await m.add_destination(ch.mac, ch.metrics)
-                elif ch.kind == "update":
-                    await m.update_destination(ch.mac, ch.metrics)
-                else:
-                    log.info("nl80211: station %s gone", format_mac(ch.mac))
-                    await m.drop_destination(ch.mac)
-            except DaemonError as exc:
+            if ch.kind != "update":
+                log.info("nl80211: station %s %s", format_mac(ch.mac), _SAID[ch.kind])
+            change = DestinationChange(ch.kind, DestKey(ch.mac), ch.metrics)
+            [result] = await self.modem.apply_destination_changes([change])
+            if not result.ok:
                 self.errors += 1
-                log.warning("nl80211: %s %s: %s", ch.kind, format_mac(ch.mac), exc)
+                log.warning("nl80211: %s %s: %s", ch.kind, format_mac(ch.mac), result.error)
+
+
+_SAID: Final = {"up": "up", "down": "gone"}

@@ -81,9 +81,9 @@ async def _router(daemon: RouterDaemon, dp: Dataplane) -> None:
 async def _modem(daemon: ModemDaemon, dp: Dataplane) -> None:
     m = daemon.mcfg.modem
     if m.feed.stdin or m.feed.udp is not None:
-        from .feed import FeedApplier, JsonLinesFeed
+        from .feed import JsonLinesFeed
 
-        feed = JsonLinesFeed(FeedApplier(daemon, max_batch=m.feed.max_batch))
+        feed = JsonLinesFeed(daemon, max_batch=m.feed.max_batch)
         dp.add(feed)
         try:
             if m.feed.stdin:
