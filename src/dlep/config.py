@@ -438,6 +438,24 @@ def _split_peer(text: str) -> tuple[str, int | None]:
     return _check_host(host, text), (_check_port(port, text) if sep else None)
 
 
+def _with_port(value: object, expected: str) -> tuple[str, int]:
+    """``host:port`` text -> (host, port); ValueError saying ``expected``."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected {expected}, got {_describe(value)}")
+    host, port = _split_peer(value)
+    if port is None:
+        raise ValueError(f"{value!r}: expected {expected} (the port is required)")
+    return host, port
+
+
+def _host_port(text: str | None) -> tuple[str, int] | None:
+    """``(host, port)`` of a validated ``host:port`` / ``[v6]:port``, or None."""
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 def parse_peer(text: str, default_port: int = DLEP_PORT) -> tuple[str, int]:
     """``"host:port"`` -> ``(host, port)``; IPv6 as ``"[::1]:854"``.
 
@@ -910,11 +928,7 @@ class ApiConfig(_Model):
     def _listen(cls, value: object) -> object:
         if value is None:
             return None
-        if not isinstance(value, str):
-            raise ValueError(f"expected 'host:port', got {_describe(value)}")
-        host, port = _split_peer(value)
-        if port is None:
-            raise ValueError(f"{value!r}: expected 'host:port' (the port is required)")
+        host, port = _with_port(value, "'host:port'")
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @model_validator(mode="after")
@@ -941,10 +955,7 @@ class ApiConfig(_Model):
 
     def tcp_address(self) -> tuple[str, int] | None:
         """``(host, port)`` of the TCP listener, or None when there is none."""
-        if self.tcp_listen is None:
-            return None
-        host, _, port = self.tcp_listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.tcp_listen)
 
 
 # --------------------------------------------------------------------------
@@ -1073,11 +1084,7 @@ def _hex_handle(value: object) -> int:
 def _loopback_udp(value: object) -> object:
     if value is None:
         return None
-    if not isinstance(value, str):
-        raise ValueError(f"expected 'address:port' on loopback, got {_describe(value)}")
-    host, port = _split_peer(value)
-    if port is None:
-        raise ValueError(f"{value!r}: give a port ('127.0.0.1:8855')")
+    host, port = _with_port(value, "'address:port' on loopback, e.g. '127.0.0.1:8855'")
     addr = ipaddress.ip_address(host)
     if not addr.is_loopback:
         raise ValueError(
@@ -1292,10 +1299,7 @@ class FeedConfig(_Model):
 
     def udp_address(self) -> tuple[str, int] | None:
         """``(host, port)`` of the UDP feed, or None."""
-        if self.udp is None:
-            return None
-        host, _, port = self.udp.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.udp)
 
 
 class Nl80211Config(_Model):
@@ -1489,10 +1493,7 @@ class MetricsEndpointConfig(_Model):
 
     def address(self) -> tuple[str, int] | None:
         """``(host, port)`` to bind, or None when the endpoint is off."""
-        if self.listen is None:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.listen)
 
 
 # --------------------------------------------------------------------------

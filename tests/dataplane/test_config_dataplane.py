@@ -84,7 +84,7 @@ def test_router_errors_name_the_key(data: dict[str, Any], key: str, fragment: st
     ("data", "key", "fragment"),
     [
         ({"modem": {"feed": {"udp": "192.0.2.1:9000"}}}, "modem.feed.udp", "loopback only"),
-        ({"modem": {"feed": {"udp": "127.0.0.1"}}}, "modem.feed.udp", "give a port"),
+        ({"modem": {"feed": {"udp": "127.0.0.1"}}}, "modem.feed.udp", "port is required"),
         ({"modem": {"feed": {"max_batch": 0}}}, "modem.feed.max_batch", ""),
         ({"modem": {"nl80211": {"enabled": True}}}, "modem.nl80211.interface", "required"),
         (

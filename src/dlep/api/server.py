@@ -196,6 +196,16 @@ def _optional(msg: Message, name: str) -> Any:
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
+def _refusal(exc: Exception, rpc: str) -> ApiError:
+    """The status an RPC that raised ``exc`` ends with: by the error's type,
+    INTERNAL (logged with the traceback) for anything unexpected."""
+    err = _error_of(exc)
+    if err is None:
+        log.exception("api: %s failed", rpc)
+        err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+    return err
+
+
 def _rpc(
     fn: Callable[[_Service, Req], Awaitable[Resp]],
 ) -> Callable[[_Service, Req, Ctx], Coroutine[Any, Any, Resp]]:
@@ -206,10 +216,7 @@ def _rpc(
         try:
             return await fn(self, request)
         except Exception as exc:
-            err = _error_of(exc)
-            if err is None:
-                log.exception("api: %s failed", fn.__name__)
-                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+            err = _refusal(exc, fn.__name__)
         await context.abort(err.code, err.message)
         raise AssertionError("context.abort returned")  # pragma: no cover
 
@@ -231,10 +238,7 @@ def _rpc_stream(
                 yield out
             return
         except Exception as exc:
-            err = _error_of(exc)
-            if err is None:
-                log.exception("api: %s failed", fn.__name__)
-                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+            err = _refusal(exc, fn.__name__)
         await context.abort(err.code, err.message)
 
     return method

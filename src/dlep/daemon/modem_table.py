@@ -70,10 +70,6 @@ class ModemTable:
             out.owners.commit(key, EMPTY, d.addresses)
         return out
 
-    def get(self, key: DestKey) -> ModemDest | None:
-        """The destination named ``key``, or None."""
-        return self.dests.get(key)
-
     def require(self, key: DestKey) -> ModemDest:
         """The destination named ``key``; DestinationNotFoundError if none."""
         d = self.dests.get(key)

@@ -417,10 +417,9 @@ class Netlink:
         else:
             await self.ipr.tc("change-class", "htb", **kw)
 
-    async def filter_add(self, ifindex: int, minor: int, mac: bytes, *, hold: bool = False) -> None:
-        """Steer frames to ``mac`` into class ``major:minor`` (``hold``: into
-        the hold class, at the higher-priority pause prio)."""
-        target = HOLD_MINOR if hold else minor
+    def _filter_msg(self, ifindex: int, minor: int, hold: bool) -> Any:
+        """The u32 filter message of ``minor`` (``hold``: its pause filter,
+        at the higher-priority pause prio), without attributes."""
         prio = minor if hold else NORMAL_PRIO_BASE + minor
         msg = _U32FilterMsg()
         msg["family"] = socket.AF_UNSPEC
@@ -428,6 +427,13 @@ class Netlink:
         msg["handle"] = 0
         msg["parent"] = self.major << 16
         msg["info"] = socket.htons(ETH_P_ALL) | (prio << 16)
+        return msg
+
+    async def filter_add(self, ifindex: int, minor: int, mac: bytes, *, hold: bool = False) -> None:
+        """Steer frames to ``mac`` into class ``major:minor`` (``hold``: into
+        the hold class, at the higher-priority pause prio)."""
+        target = HOLD_MINOR if hold else minor
+        msg = self._filter_msg(ifindex, minor, hold)
         msg["attrs"] = [
             ("TCA_KIND", "u32"),
             (
@@ -454,13 +460,7 @@ class Netlink:
         Built by hand: pyroute2's ``del-filter`` leaves the prio out, and a
         delete without a prio removes every filter of the qdisc.
         """
-        prio = minor if hold else NORMAL_PRIO_BASE + minor
-        msg = _U32FilterMsg()
-        msg["family"] = socket.AF_UNSPEC
-        msg["index"] = ifindex
-        msg["handle"] = 0
-        msg["parent"] = self.major << 16
-        msg["info"] = socket.htons(ETH_P_ALL) | (prio << 16)
+        msg = self._filter_msg(ifindex, minor, hold)
         msg["attrs"] = [("TCA_KIND", "u32")]
         request = self.ipr.nlm_request(
             msg, msg_type=RTM_DELTFILTER, msg_flags=NLM_F_REQUEST | NLM_F_ACK
