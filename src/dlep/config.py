@@ -65,13 +65,18 @@ __all__ = [
     "ConfigProblem",
     "ConnectionPointConfig",
     "DestinationConfig",
+    "FeedConfig",
+    "HooksConfig",
+    "KernelConfig",
     "LoggingConfig",
     "MetricsConfig",
     "MetricsEndpointConfig",
     "ModemConfig",
     "ModemSection",
     "NetworkConfig",
+    "Nl80211Config",
     "PeerEndpoint",
+    "RouteMetricConfig",
     "RouterConfig",
     "RouterSection",
     "SimulateConfig",
@@ -436,6 +441,24 @@ def _split_peer(text: str) -> tuple[str, int | None]:
             ) from None
     host, sep, port = raw.partition(":")
     return _check_host(host, text), (_check_port(port, text) if sep else None)
+
+
+def _with_port(value: object, expected: str) -> tuple[str, int]:
+    """``host:port`` text -> (host, port); ValueError saying ``expected``."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected {expected}, got {_describe(value)}")
+    host, port = _split_peer(value)
+    if port is None:
+        raise ValueError(f"{value!r}: expected {expected} (the port is required)")
+    return host, port
+
+
+def _host_port(text: str | None) -> tuple[str, int] | None:
+    """``(host, port)`` of a validated ``host:port`` / ``[v6]:port``, or None."""
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def parse_peer(text: str, default_port: int = DLEP_PORT) -> tuple[str, int]:
@@ -910,11 +933,7 @@ class ApiConfig(_Model):
     def _listen(cls, value: object) -> object:
         if value is None:
             return None
-        if not isinstance(value, str):
-            raise ValueError(f"expected 'host:port', got {_describe(value)}")
-        host, port = _split_peer(value)
-        if port is None:
-            raise ValueError(f"{value!r}: expected 'host:port' (the port is required)")
+        host, port = _with_port(value, "'host:port'")
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @model_validator(mode="after")
@@ -941,10 +960,7 @@ class ApiConfig(_Model):
 
     def tcp_address(self) -> tuple[str, int] | None:
         """``(host, port)`` of the TCP listener, or None when there is none."""
-        if self.tcp_listen is None:
-            return None
-        host, _, port = self.tcp_listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.tcp_listen)
 
 
 # --------------------------------------------------------------------------
@@ -1034,6 +1050,157 @@ class SimulateConfig(_Model):
 
 
 # --------------------------------------------------------------------------
+# [router.kernel], [router.hooks], [modem.feed], [modem.nl80211] (dlep.dataplane)
+# --------------------------------------------------------------------------
+
+#: Route protocol numbers that iproute2 reserves or other daemons use
+#: (rt_protos): owning one of them would make the start-up flush remove
+#: someone else's routes.
+RESERVED_ROUTE_PROTOCOLS: Final = frozenset(
+    {0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 42, 99, 186, 187, 188, 189, 192}
+)
+
+
+def _route_protocol(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"expected an integer 1..255, got {_describe(value)}")
+    if not 1 <= value <= 255:
+        raise ValueError(f"{value} out of range 1..255")
+    if value in RESERVED_ROUTE_PROTOCOLS:
+        raise ValueError(
+            f"{value} belongs to another routing source (iproute2 rt_protos); the start-up "
+            "flush would delete its routes: pick an unused number (default 77)"
+        )
+    return value
+
+
+def _hex_handle(value: object) -> int:
+    if isinstance(value, str):
+        text = value.strip().lower().removesuffix(":")
+        try:
+            value = int(text, 16)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a hexadecimal qdisc major (e.g. 'd1e0')") from None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 0xFFFE:
+        raise ValueError(f"qdisc major must be 1..fffe, got {value!r}")
+    return value
+
+
+def _loopback_udp(value: object) -> object:
+    if value is None:
+        return None
+    host, port = _with_port(value, "'address:port' on loopback, e.g. '127.0.0.1:8855'")
+    addr = ipaddress.ip_address(host)
+    if not addr.is_loopback:
+        raise ValueError(
+            f"{value!r}: the feed listens on loopback only (127.0.0.0/8 or ::1); anything that "
+            "can send to it can change what the modem announces"
+        )
+    return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
+
+
+RouteProtocol: TypeAlias = Annotated[int, PlainValidator(_route_protocol)]
+QdiscMajor: TypeAlias = Annotated[int, PlainValidator(_hex_handle)]
+
+
+class RouteMetricConfig(_Model):
+    """``[router.kernel.metric]``: how a destination's metrics become a route metric.
+
+    ``formula = "ett"`` (expected transmission time)::
+
+        ett_us  = packet_bits * 1e6 / rate  +  latency_us
+        cost_us = ett_us * 100 / max(rlq, 1) * max(hops, 1)
+        metric  = clamp(base + round(cost_us / unit_us), 1, max)
+
+    ``rate`` is CDRT (else MDRT, else ``default_rate``), ``rlq`` is RLQT
+    (else RLQR, else 100), ``hops`` the RFC 8629 Hop Count if reported.
+    ``formula = "fixed"`` gives every route ``fixed``. A new metric is only
+    installed when it differs from the installed one by more than
+    ``hysteresis_percent``, so small wobbles do not churn the routing table.
+    """
+
+    formula: Literal["ett", "fixed"] = "ett"
+    base: Annotated[int, Field(strict=True, ge=0, le=U32_MAX)] = 10
+    packet_bits: Annotated[int, Field(strict=True, ge=8, le=1_000_000)] = 12_000
+    unit_us: Annotated[int, Field(strict=True, ge=1, le=U32_MAX)] = 100
+    default_rate: Rate = 1_000_000
+    max: Annotated[int, Field(strict=True, ge=1, le=U32_MAX)] = 65_535
+    fixed: Annotated[int, Field(strict=True, ge=0, le=U32_MAX)] = 1024
+    hysteresis_percent: Annotated[float, Field(strict=True, ge=0.0, le=100.0)] = 10.0
+
+    @field_validator("default_rate")
+    @classmethod
+    def _positive_rate(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be above 0 bits/s")
+        return value
+
+
+class KernelConfig(_Model):
+    """``[router.kernel]``: apply what DLEP says to the Linux kernel (opt-in).
+
+    Neighbour entries, routes with a computed metric and one HTB class per
+    destination on ``interface`` (see docs/dataplane.md). ``netns`` applies
+    it in a named network namespace instead of the daemon's own.
+    """
+
+    enabled: StrictBool = False
+    interface: str | None = None
+    netns: str | None = None
+    neighbours: StrictBool = True
+    routes: StrictBool = True
+    shaping: StrictBool = True
+    route_protocol: RouteProtocol = 77
+    route_table: Annotated[int, Field(strict=True, ge=1, le=U32_MAX)] = 254
+    qdisc_handle: QdiscMajor = 0xD1E0
+    #: Shape to this share of CDRT (below 100 keeps the queue in the router).
+    rate_percent: Annotated[float, Field(strict=True, gt=0.0, le=1000.0)] = 100.0
+    #: Rate for a destination that reports no CDRT (and no MDRT).
+    default_rate: Rate = 1_000_000_000
+    queue_limit: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1000
+    metric: RouteMetricConfig = Field(default_factory=RouteMetricConfig)
+
+    @field_validator("interface", "netns")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value or "/" in value or len(value) > 255:
+            raise ValueError(f"{value!r} is not a usable name")
+        return value
+
+
+class HooksConfig(_Model):
+    """``[router.hooks]``: run a program (or a plug-in) for every destination change.
+
+    ``command`` is an argv list (no shell); it gets one JSON object on its
+    standard input per change. ``entry_point`` names a ``dlep.hooks`` entry
+    point: a callable taking the same object as a dict (it may be async).
+    """
+
+    command: tuple[str, ...] = ()
+    entry_point: PluginName | None = None
+    timeout_ms: PositiveMs = 5_000
+    queue: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 1_000
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _argv(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(
+                'expected an argv list like ["/usr/local/bin/hook", "--flag"], got a '
+                "string (no shell is used: split the words yourself)"
+            )
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        """True if a command or an entry point is configured."""
+        return bool(self.command) or self.entry_point is not None
+
+
+# --------------------------------------------------------------------------
 # [router] and [modem]
 # --------------------------------------------------------------------------
 
@@ -1097,6 +1264,8 @@ class RouterSection(_Model):
     #: Interoperability profile for discovered modems and static peers
     #: without their own (default: standard codes).
     profile: ProfileName = "standard"
+    kernel: KernelConfig = Field(default_factory=KernelConfig)
+    hooks: HooksConfig = Field(default_factory=HooksConfig)
 
     @field_validator("extensions")
     @classmethod
@@ -1122,6 +1291,51 @@ class RouterSection(_Model):
         return self
 
 
+class FeedConfig(_Model):
+    """``[modem.feed]``: destination changes as JSON lines (docs/dataplane.md).
+
+    ``stdin`` reads them from standard input (answers on standard output);
+    ``udp`` listens on a loopback address (answers to the sender).
+    """
+
+    stdin: StrictBool = False
+    udp: Annotated[str | None, BeforeValidator(_loopback_udp)] = None
+    max_batch: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 1_000
+
+    def udp_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of the UDP feed, or None."""
+        return _host_port(self.udp)
+
+
+class Nl80211Config(_Model):
+    """``[modem.nl80211]``: destinations from a Linux Wi-Fi interface's stations."""
+
+    enabled: StrictBool = False
+    interface: str | None = None
+    netns: str | None = None
+    poll_ms: Annotated[int, Field(strict=True, ge=50, le=U32_MAX)] = 1_000
+    #: A station silent for longer than this is a Destination Down.
+    inactive_ms: PositiveMs = 10_000
+    #: Reported as Latency (nl80211 does not measure it).
+    latency: LatencyUs = 2_000
+    #: Signal (dBm) mapped to RLQ 0 and RLQ 100, linear in between.
+    signal_floor_dbm: Annotated[int, Field(strict=True, ge=-127, le=0)] = -90
+    signal_ceiling_dbm: Annotated[int, Field(strict=True, ge=-127, le=0)] = -40
+    #: Maximum data rates; None = the highest rate seen for the station.
+    max_rate: Rate | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        if self.enabled and not self.interface:
+            problems.append((("interface",), "required when enabled (the Wi-Fi interface)"))
+        if self.signal_floor_dbm >= self.signal_ceiling_dbm:
+            problems.append((("signal_floor_dbm",), "must be below signal_ceiling_dbm"))
+        if problems:
+            raise _Problems(problems)
+        return self
+
+
 class ModemSection(_Model):
     """``[modem]``."""
 
@@ -1139,6 +1353,8 @@ class ModemSection(_Model):
     )
     destinations: tuple[DestinationConfig, ...] = ()
     simulate: SimulateConfig = Field(default_factory=SimulateConfig)
+    feed: FeedConfig = Field(default_factory=FeedConfig)
+    nl80211: Nl80211Config = Field(default_factory=Nl80211Config)
 
     @field_validator("extensions")
     @classmethod
@@ -1282,10 +1498,7 @@ class MetricsEndpointConfig(_Model):
 
     def address(self) -> tuple[str, int] | None:
         """``(host, port)`` to bind, or None when the endpoint is off."""
-        if self.listen is None:
-            return None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return _host_port(self.listen)
 
 
 # --------------------------------------------------------------------------
@@ -1313,6 +1526,15 @@ class RouterConfig(_Model):
                 (
                     ("router", "discovery"),
                     "is true but network.discovery_v4 and network.discovery_v6 are both false",
+                )
+            )
+        k = self.router.kernel
+        if k.enabled and not (k.interface or net.interface):
+            problems.append(
+                (
+                    ("router", "kernel", "interface"),
+                    "required when router.kernel.enabled is true (the modem-facing interface; "
+                    "network.interface is used when set)",
                 )
             )
         if problems:

@@ -322,6 +322,25 @@ class ManagementClient:
         finally:
             call.cancel()
 
+    # -- feed (modem) ------------------------------------------------------------
+
+    async def feed(self, batches: AsyncIterator[pb.FeedBatch]) -> AsyncIterator[pb.FeedBatchResult]:
+        """Send ``batches`` on one FeedDestinations stream; yields one result per batch."""
+        stream = self._chan().stream_stream(
+            _SERVICE + "FeedDestinations",
+            request_serializer=pb.FeedBatch.SerializeToString,
+            response_deserializer=pb.FeedBatchResult.FromString,
+        )
+        call = stream(batches)
+        try:
+            async for result in call:
+                assert isinstance(result, pb.FeedBatchResult)
+                yield result
+        except grpc.aio.AioRpcError as exc:
+            raise self._error(exc) from None
+        finally:
+            call.cancel()
+
 
 def _pb_metrics(m: Metrics | None) -> pb.Metrics:
     return convert.metrics_to_pb(m) if m is not None else pb.Metrics()

@@ -53,7 +53,9 @@ __all__ = [
     "destination_to_pb",
     "event_to_pb",
     "extension_value_to_pb",
+    "extension_values_from_pb",
     "extension_values_to_pb",
+    "feed_record_from_pb",
     "metrics_from_pb",
     "metrics_to_pb",
     "role_name",
@@ -106,6 +108,52 @@ def extension_value_to_pb(v: ExtensionValue) -> pb.ExtensionValue:
 def extension_values_to_pb(items: Iterable[DataItem]) -> list[pb.ExtensionValue]:
     """Every extension item of a destination, rendered."""
     return [extension_value_to_pb(describe(i)) for i in items]
+
+
+def extension_values_from_pb(msg: pb.ExtensionValues) -> dict[str, Any]:
+    """The values set in ``msg`` as the mapping :func:`dlep.ext.values.parse_extension_values`
+    checks (a lone latency_min or latency_max is kept so the check names it)."""
+    out: dict[str, Any] = {}
+    if msg.HasField("hop_count"):
+        out["hop_count"] = msg.hop_count
+    if msg.potentially_direct:
+        out["potentially_direct"] = True
+    has_min, has_max = msg.HasField("latency_min"), msg.HasField("latency_max")
+    if has_min or has_max:
+        out["latency_range"] = [
+            msg.latency_min if has_min else None,
+            msg.latency_max if has_max else None,
+        ]
+    if msg.link_id:
+        out["link_id"] = msg.link_id
+    if msg.pause:
+        out["pause"] = list(msg.pause)
+    if msg.restart:
+        out["restart"] = list(msg.restart)
+    return out
+
+
+def feed_record_from_pb(rec: pb.FeedRecord) -> dict[str, Any]:
+    """A FeedRecord as the record :func:`dlep.daemon.changes.parse_change` checks."""
+    out: dict[str, Any] = {"op": rec.op}
+    if rec.mac:
+        out["mac"] = rec.mac
+    if rec.id:
+        out["id"] = rec.id
+    if rec.HasField("metrics"):
+        out["metrics"] = metrics_from_pb(rec.metrics).as_dict()
+    for key, values in (
+        ("addresses", rec.addresses),
+        ("add", rec.add_addresses),
+        ("drop", rec.drop_addresses),
+    ):
+        if values:
+            out[key] = list(values)
+    if rec.HasField("ext"):
+        ext = extension_values_from_pb(rec.ext)
+        if ext:
+            out["ext"] = ext
+    return out
 
 
 def destination_to_pb(session_id: str, info: DestinationInfo) -> pb.Destination:

@@ -35,6 +35,8 @@ from google.protobuf.message import Message
 
 from .. import __version__
 from ..daemon import Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
+from ..daemon.changes import check_offered
+from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
     AlreadyExistsError,
     DlepError,
@@ -162,6 +164,26 @@ def _addresses(values: list[str], field: str, *, subnets: bool = True) -> list[s
     return out
 
 
+def _ext_values(modem: ModemDaemon, req: Any, *, add: bool) -> ExtensionValues:
+    """The request's extension values, checked (INVALID_ARGUMENT names the key);
+    each needs its extension offered by the modem (a DaemonError:
+    FAILED_PRECONDITION)."""
+    if isinstance(req, pb.DropDestinationRequest):
+        data: dict[str, Any] = {"link_id": req.link_id} if req.link_id else {}
+    elif req.HasField("ext"):
+        data = convert.extension_values_from_pb(req.ext)
+    else:
+        data = {}
+    try:
+        ext = parse_extension_values(data, "ext")
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
+    if add and (ext.pause or ext.restart):
+        raise _invalid("ext.pause: Pause/Restart go in UpdateDestination (RFC 8651 §3.2)")
+    check_offered(modem.registry, ext.items())
+    return ext
+
+
 def _optional(msg: Message, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
@@ -174,6 +196,16 @@ def _optional(msg: Message, name: str) -> Any:
 Ctx = grpc.aio.ServicerContext[Any, Any]
 
 
+def _refusal(exc: Exception, rpc: str) -> ApiError:
+    """The status an RPC that raised ``exc`` ends with: by the error's type,
+    INTERNAL (logged with the traceback) for anything unexpected."""
+    err = _error_of(exc)
+    if err is None:
+        log.exception("api: %s failed", rpc)
+        err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+    return err
+
+
 def _rpc(
     fn: Callable[[_Service, Req], Awaitable[Resp]],
 ) -> Callable[[_Service, Req, Ctx], Coroutine[Any, Any, Resp]]:
@@ -184,12 +216,30 @@ def _rpc(
         try:
             return await fn(self, request)
         except Exception as exc:
-            err = _error_of(exc)
-            if err is None:
-                log.exception("api: %s failed", fn.__name__)
-                err = ApiError(grpc.StatusCode.INTERNAL, f"internal error: {exc!r}")
+            err = _refusal(exc, fn.__name__)
         await context.abort(err.code, err.message)
         raise AssertionError("context.abort returned")  # pragma: no cover
+
+    return method
+
+
+def _rpc_stream(
+    fn: Callable[[_Service, AsyncIterator[Req]], AsyncIterator[Resp]],
+) -> Callable[[_Service, AsyncIterator[Req], Ctx], AsyncIterator[Resp]]:
+    """A stream-stream RPC implementation whose refusals become gRPC status
+    codes, as :func:`_rpc` does for the unary ones."""
+
+    @functools.wraps(fn)
+    async def method(
+        self: _Service, requests: AsyncIterator[Req], context: Ctx
+    ) -> AsyncIterator[Resp]:
+        try:
+            async for out in fn(self, requests):
+                yield out
+            return
+        except Exception as exc:
+            err = _refusal(exc, fn.__name__)
+        await context.abort(err.code, err.message)
 
     return method
 
@@ -353,7 +403,8 @@ class _Service(pb_grpc.ManagementServicer):
         key = _mac(req.mac)
         metrics = _metrics(req.metrics)
         addresses = _addresses(list(req.addresses), "addresses")
-        await modem.add_destination(key, metrics, addresses=addresses)
+        ext = _ext_values(modem, req, add=True)
+        await modem.add_destination(key, metrics, addresses=addresses, extra=ext.items())
         log.info("api: destination %s added", format_mac(key))
         return pb.AddDestinationResponse()
 
@@ -366,9 +417,11 @@ class _Service(pb_grpc.ManagementServicer):
         metrics = _metrics(req.metrics)
         add = _addresses(list(req.add_addresses), "add_addresses")
         drop = _addresses(list(req.drop_addresses), "drop_addresses")
-        if metrics.is_empty() and not add and not drop:
-            raise _invalid("metrics: nothing to update (give metrics or addresses)")
-        await modem.update_destination(key, metrics, add=add, drop=drop)
+        ext = _ext_values(modem, req, add=False)
+        only_id = set(ext.extensions_needed()) <= {"link_id"}
+        if metrics.is_empty() and not add and not drop and only_id:
+            raise _invalid("metrics: nothing to update (give metrics, addresses or ext)")
+        await modem.update_destination(key, metrics, add=add, drop=drop, extra=ext.items())
         log.info("api: destination %s updated", format_mac(key))
         return pb.UpdateDestinationResponse()
 
@@ -379,7 +432,8 @@ class _Service(pb_grpc.ManagementServicer):
         if isinstance(self.daemon, ModemDaemon):
             if sid is not None:
                 raise _invalid("session_id: a modem drops a destination from every session")
-            await self.daemon.drop_destination(key)
+            ident = _ext_values(self.daemon, req, add=False).identity()
+            await self.daemon.drop_destination(key, extra=list(ident))
         else:
             sid = self._session_of(key, sid)
             await self.daemon.drop_destination(key, session_id=sid)
@@ -501,6 +555,35 @@ class _Service(pb_grpc.ManagementServicer):
         finally:
             self.server.watching.discard(sub)
             self.daemon.unsubscribe(sub)
+
+    # -- feed (modem) ----------------------------------------------------------
+
+    @_rpc_stream
+    async def FeedDestinations(
+        self, requests: AsyncIterator[pb.FeedBatch]
+    ) -> AsyncIterator[pb.FeedBatchResult]:
+        modem = self._modem("FeedDestinations")
+        limit = modem.mcfg.modem.feed.max_batch
+        n = 0
+        async for batch in requests:
+            records = [convert.feed_record_from_pb(r) for r in batch.records]
+            results = await modem.apply_destination_changes(records, max_batch=limit)
+            ok = all(r.ok for r in results)
+            log.info(
+                "api: feed batch %d: %d record(s) %s",
+                n,
+                len(results),
+                "applied" if ok else "rejected",
+            )
+            yield pb.FeedBatchResult(
+                batch=n,
+                ok=ok,
+                results=[
+                    pb.FeedRecordResult(index=r.index, id=r.id or "", ok=r.ok, error=r.error)
+                    for r in results
+                ],
+            )
+            n += 1
 
 
 async def _wait_link_answer(

@@ -112,13 +112,30 @@ def run_daemon(
                 await metrics.aclose()
             await daemon.shutdown()
             return EXIT_RUNTIME
+        from ..dataplane.service import DataplaneError, start_dataplane
+
+        async def stop_all() -> None:
+            # The data plane first (it removes its kernel state), then the
+            # API and the metrics endpoint, then the daemon.
+            if dataplane is not None:
+                await dataplane.stop()
+            if api is not None:
+                await api.stop()
+            if metrics is not None:
+                await metrics.aclose()
+            await daemon.shutdown()
+
+        dataplane = None
+        try:
+            # [router.kernel] / [router.hooks] / [modem.feed] / [modem.nl80211]; None if off
+            dataplane = await start_dataplane(daemon)
+        except DataplaneError as exc:
+            log.error("%s", exc)
+            await stop_all()
+            return EXIT_RUNTIME
         await stop.wait()
         log.info("signal received, shutting down")
-        if api is not None:
-            await api.stop()
-        if metrics is not None:
-            await metrics.aclose()
-        await daemon.shutdown()
+        await stop_all()
         return EXIT_OK
 
     try:

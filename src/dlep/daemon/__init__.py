@@ -18,6 +18,7 @@ from .base import (
     SessionInfo,
     UnknownSessionError,
 )
+from .changes import ChangeResult, DestinationChange, parse_change
 from .events import (
     ConnectFailed,
     ConnectionRefused,
@@ -39,11 +40,13 @@ from .router import RouterDaemon, RouterDaemonBuilder
 
 __all__ = [
     "BuilderBase",
+    "ChangeResult",
     "ConnectFailed",
     "ConnectionRefused",
     "DaemonArgumentError",
     "DaemonError",
     "DaemonEvent",
+    "DestinationChange",
     "DestinationExistsError",
     "DestinationNotFoundError",
     "Extension",
@@ -61,4 +64,5 @@ __all__ = [
     "Subscription",
     "UnknownSessionError",
     "grant_what_is_possible",
+    "parse_change",
 ]

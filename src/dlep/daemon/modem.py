@@ -13,14 +13,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Self
 
+from ..ext.display import extension_name
 from ..ext.multihop import HopControl
 from ..ext.profiles import profile_by_name
+from ..ext.values import value_key
 from ..fsm import (
-    AddressIndex,
-    AddressSet,
     DestinationAnnounceRequested,
     DestKey,
-    InvalidArgumentError,
     LinkCharacteristicsRequested,
     Metrics,
     ModemDiscovery,
@@ -31,7 +30,6 @@ from ..fsm import (
     SessionUp,
     State,
 )
-from ..fsm.addresses import EMPTY, parse_l3
 from ..transport import (
     DiscoverySocket,
     interface_addresses,
@@ -51,11 +49,20 @@ from .base import (
     DaemonBase,
     DaemonError,
     DestinationExistsError,
-    DestinationNotFoundError,
     _Conn,
     _mac_key,
 )
+from .changes import (
+    NOT_APPLIED,
+    ChangeOp,
+    ChangeResult,
+    DestinationChange,
+    check_offered,
+    parse_change,
+    record_id,
+)
 from .events import ConnectionRefused, SessionConnected
+from .modem_table import ModemDest, ModemTable
 
 if TYPE_CHECKING:
     from ..config import ModemConfig
@@ -134,29 +141,6 @@ def grant_what_is_possible(req: LinkRequest) -> LinkDecision:
     return LinkDecision(status, Metrics(cdrr=cdrr, cdrt=cdrt, latency=latency), text)
 
 
-@dataclass(slots=True)
-class _Dest:
-    """The modem application's view of one destination.
-
-    Only what every session can be sent is ever stored here: the daemon's
-    API checks a change against the RFC's rules (and against the first
-    live session, for extension items) before it takes it.
-    """
-
-    key: DestKey
-    metrics: Metrics  # merged with the session-wide metrics
-    addresses: AddressSet
-    up: bool = True
-    extra: list[DataItem] = field(default_factory=list)
-
-    @property
-    def address_texts(self) -> list[str]:
-        a = self.addresses
-        if not a:
-            return []
-        return [str(x) for x in (*sorted(a.v4), *sorted(a.v6), *sorted(a.v4net), *sorted(a.v6net))]
-
-
 class ModemDaemonBuilder(BuilderBase["ModemConfig"]):
     """Fluent construction: ``await ModemDaemon.builder().config(cfg).spawn()``."""
 
@@ -204,15 +188,20 @@ class ModemDaemon(DaemonBase):
         self._servers: list[asyncio.AbstractServer] = []
         self._disc_socks: list[DiscoverySocket] = []
         self.discovery: ModemDiscovery | None = None
-        self._dests: dict[DestKey, _Dest] = {}
-        self._owners = AddressIndex()  # who holds each address, across the table
-        self.session_metrics = config.modem.session_metrics.to_metrics()
+        #: The application's destinations and the session-wide metrics.
+        self._table = ModemTable(config.modem.session_metrics.to_metrics())
         self.listening: list[tuple[str, int]] = []
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
         """Start building a modem daemon."""
         return ModemDaemonBuilder()
+
+    @property
+    def session_metrics(self) -> Metrics:
+        """The session-wide metrics: what a Session Initialization Response
+        declares, and the base every destination's metrics are merged on."""
+        return self._table.session_metrics
 
     # -- start -------------------------------------------------------------------
 
@@ -222,7 +211,7 @@ class ModemDaemon(DaemonBase):
         self._setup_tls(server_context)
         for i, d in enumerate(self.mcfg.modem.destinations):
             try:
-                self._insert(DestKey(d.mac_bytes()), d.metrics.to_metrics(), d.addresses(), [])
+                self._table.add(DestKey(d.mac_bytes()), d.metrics.to_metrics(), d.addresses(), [])
             except DaemonError as exc:
                 raise DaemonError(f"modem.destinations[{i}]: {exc}") from None
         await self._listen()
@@ -234,7 +223,7 @@ class ModemDaemon(DaemonBase):
             "modem listening on %s%s; %d destination(s) configured%s",
             ", ".join(f"{h}:{p}" for h, p in self.listening),
             " (TLS)" if self.use_tls else "",
-            len(self._dests),
+            len(self._table.dests),
             ", simulation on" if sim.enabled else "",
         )
 
@@ -417,7 +406,7 @@ class ModemDaemon(DaemonBase):
         if isinstance(ev, SessionUp):
             # Tell the new router about everything we know.
             now = self._time()
-            for d in self._dests.values():
+            for d in self._table.dests.values():
                 if d.up:
                     try:
                         s.add_destination(
@@ -429,7 +418,7 @@ class ModemDaemon(DaemonBase):
         elif isinstance(ev, LinkCharacteristicsRequested):
             self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
         elif isinstance(ev, DestinationAnnounceRequested):
-            known = self._dests.get(ev.key)
+            known = self._table.dests.get(ev.key)
             if known is not None and known.up:
                 k = known
                 self._call(
@@ -480,7 +469,7 @@ class ModemDaemon(DaemonBase):
         except SessionError as exc:
             self.log.warning("answer to the link characteristics request for %s: %s", ev.key, exc)
             return
-        d = self._dests.get(ev.key)
+        d = self._table.dests.get(ev.key)
         if d is not None:
             d.metrics = d.metrics.merged(decision.metrics)
 
@@ -519,44 +508,68 @@ class ModemDaemon(DaemonBase):
         ids = self.registry.identity_items
         return tuple(i for i in extra if i.TYPE in ids) if ids else ()
 
-    def _insert(
-        self, key: DestKey, metrics: Metrics, addresses: Sequence[str], extra: list[DataItem]
-    ) -> _Dest:
-        """Check a new destination against the table and the RFC; store it."""
-        if key in self._dests:
-            raise DestinationExistsError(f"mac: destination {key} already exists")
-        full = _checked_with(self.session_metrics, metrics, lambda: "with the session-wide metrics")
-        for other in self._dests:
-            if len(other.mac) != len(key.mac):
-                raise DaemonArgumentError(
-                    f"mac: {key.mac_str} has {len(key.mac)} octets, but this modem's "
-                    f"destinations use {len(other.mac)} (RFC 8175 §13.7)",
-                    "mac",
-                )
-            break
-        new = self._addresses(key, EMPTY, addresses, (), "addresses") if addresses else EMPTY
-        d = _Dest(key, full, new, extra=extra)
-        if new is not EMPTY:
-            self._owners.commit(key, EMPTY, new)
-        self._dests[key] = d
-        return d
+    def _change(self, table: ModemTable, ch: DestinationChange, *, send: bool = True) -> None:
+        """Apply ``ch`` to ``table``. With ``send`` every live session is told
+        (a refusal by the first one leaves the table as it was); without, the
+        change is only tried (``table`` is a copy)."""
+        key = ch.key
+        if ch.op == "session":
 
-    def _addresses(
+            def tell() -> None:
+                self._each_session(
+                    lambda s, now: s.update_session(ch.metrics, extra=list(ch.extra), now=now),
+                    first=True,
+                )
+
+            table.update_session(ch.metrics, tell if send else None)
+            return
+        assert key is not None
+        if ch.op == "up":
+
+            def up(d: ModemDest) -> None:
+                self._each_session(
+                    lambda s, now: s.add_destination(
+                        key, d.metrics, addresses=d.address_texts, extra=d.extra, now=now
+                    ),
+                    first=True,
+                )
+
+            table.add(key, ch.metrics, ch.addresses, list(ch.extra), up if send else None)
+        elif ch.op == "update":
+
+            def update(d: ModemDest) -> None:
+                if d.up:
+                    self._each_session(
+                        lambda s, now: s.update_destination(
+                            key,
+                            ch.metrics,
+                            add=list(ch.add),
+                            drop=list(ch.drop),
+                            extra=list(ch.extra),
+                            now=now,
+                        ),
+                        first=True,
+                    )
+
+            table.update(key, ch.metrics, ch.add, ch.drop, ch.extra, update if send else None)
+        else:
+            d = table.drop(key)
+            if send and d.up:
+                self._each_session(
+                    lambda s, now: s.drop_destination(key, now=now) if s.knows(key) else None
+                )
+
+    def _dest_change(
         self,
-        key: DestKey,
-        current: AddressSet,
-        add: Sequence[str],
-        drop: Sequence[str],
-        field: str,
-    ) -> AddressSet:
-        try:
-            items = parse_l3(add, True, field) + parse_l3(drop, False, "drop")
-        except InvalidArgumentError as exc:
-            raise DaemonArgumentError(str(exc), exc.field) from None
-        new, problems = self._owners.apply(key, current, items)
-        if problems:
-            raise DaemonArgumentError(f"{field}: " + "; ".join(problems), field)
-        return new
+        op: ChangeOp,
+        mac: bytes | str | DestKey,
+        metrics: Metrics | None = None,
+        extra: Sequence[DataItem] = (),
+        **kw: Any,
+    ) -> DestinationChange:
+        key = self._key(mac, extra)
+        rest = tuple(i for i in extra if i not in key.ident)
+        return DestinationChange(op, key, metrics or _NO_METRICS, extra=rest, **kw)
 
     async def add_destination(
         self,
@@ -573,20 +586,8 @@ class ModemDaemon(DaemonBase):
         Identifier) make it a separate destination behind the same MAC.
         Refused (with the field named) if it could not be sent.
         """
-        key = self._key(mac, extra)
-        metrics = metrics or _NO_METRICS
-        rest = [i for i in extra if i not in key.ident] if extra else []
-        d = self._insert(key, metrics, addresses, rest)
-        try:
-            self._each_session(
-                lambda s, now: s.add_destination(
-                    key, d.metrics, addresses=d.address_texts, extra=d.extra, now=now
-                ),
-                first=True,
-            )
-        except DaemonError:
-            self._remove(d)
-            raise
+        ch = self._dest_change("up", mac, metrics, extra, addresses=tuple(addresses))
+        self._change(self._table, ch)
 
     async def update_destination(
         self,
@@ -598,51 +599,15 @@ class ModemDaemon(DaemonBase):
         extra: Sequence[DataItem] = (),
     ) -> None:
         """New metrics, address changes and/or extension items for a destination."""
-        key = self._key(mac, extra)
-        d = self._dests.get(key)
-        if d is None:
-            raise DestinationNotFoundError(f"mac: no destination {key}")
-        metrics = metrics or _NO_METRICS
-        full = _checked_with(d.metrics, metrics, lambda: f"with {key}'s current metrics")
-        new = self._addresses(key, d.addresses, add, drop, "add") if add or drop else d.addresses
-        rest = [i for i in extra if i not in key.ident]
-        if d.up:
-            self._each_session(
-                lambda s, now: s.update_destination(
-                    key, metrics, add=list(add), drop=list(drop), extra=rest, now=now
-                ),
-                first=True,
-            )
-        self._owners.commit(key, d.addresses, new)
-        d.addresses = new
-        d.metrics = full
-        # Replayed to routers that connect later: keep the lasting items given
-        # at add time (Hop Count, ...) current, but never store one-off items
-        # (Pause, credit grants) that an update carried.
-        kept = {i.TYPE: i for i in d.extra}
-        for item in rest:
-            if item.TYPE in kept:
-                kept[item.TYPE] = item
-        d.extra = list(kept.values())
+        ch = self._dest_change("update", mac, metrics, extra, add=tuple(add), drop=tuple(drop))
+        self._change(self._table, ch)
 
     async def drop_destination(
         self, mac: bytes | str | DestKey, *, extra: Sequence[DataItem] = ()
     ) -> None:
         """The destination is gone: Destination Down to every router
         (``extra``: its identity items, RFC 8703)."""
-        key = self._key(mac, extra)
-        d = self._dests.get(key)
-        if d is None:
-            raise DestinationNotFoundError(f"mac: no destination {key}")
-        self._remove(d)
-        if d.up:
-            self._each_session(
-                lambda s, now: s.drop_destination(key, now=now) if s.knows(key) else None
-            )
-
-    def _remove(self, d: _Dest) -> None:
-        self._owners.release(d.key, d.addresses)
-        self._dests.pop(d.key, None)
+        self._change(self._table, self._dest_change("down", mac, None, extra))
 
     async def update_session_metrics(
         self, metrics: Metrics, *, extra: Sequence[DataItem] = ()
@@ -654,27 +619,108 @@ class ModemDaemon(DaemonBase):
         destination's metrics (a current rate above its maximum) is refused
         with the destination and field named; change that destination first.
         """
-        metrics = _checked(metrics, "")
-        merged = _checked(self.session_metrics.merged(metrics), "with the session-wide metrics")
-        for d in self._dests.values():
-            _checked(d.metrics.merged(metrics), f"for destination {d.key}; change it first")
-        self._each_session(
-            lambda s, now: s.update_session(metrics, extra=list(extra), now=now), first=True
-        )
-        self.session_metrics = merged
-        # Keep our table equal to what routers hold, so a router that
-        # connects later is told the same values.
-        for d in self._dests.values():
-            d.metrics = d.metrics.merged(metrics)
+        self._change(self._table, DestinationChange("session", None, metrics, extra=tuple(extra)))
+
+    async def apply_destination_changes(
+        self, changes: Sequence[object], *, max_batch: int | None = None
+    ) -> list[ChangeResult]:
+        """Apply a batch of changes all or nothing; one result per change.
+
+        Each element is a :class:`DestinationChange` or a record in its JSON
+        form (checked by :func:`~dlep.daemon.changes.parse_change`). Every
+        change is checked before any is applied: its fields; the table's
+        rules, against the table as the earlier changes of the batch leave
+        it (tried on a copy, by the same code the single calls use); metrics
+        declared at session initialisation (§12.6); extension items offered
+        by this modem and negotiated by every live session. If one fails,
+        none is applied: its result names the record and field
+        (``records[1].metrics.cdrt: ...``), the others say
+        :data:`~dlep.daemon.changes.NOT_APPLIED`. Nothing is awaited between
+        the checks and the end of the batch, so no other call interleaves.
+        """
+        if max_batch is not None and len(changes) > max_batch:
+            msg = f"batch of {len(changes)} records exceeds max_batch {max_batch}"
+            return [ChangeResult(i, False, msg, record_id(c)) for i, c in enumerate(changes)]
+        parsed: list[DestinationChange | None] = []
+        errors: dict[int, str] = {}
+        for i, obj in enumerate(changes):
+            if isinstance(obj, DestinationChange):
+                parsed.append(obj)
+                continue
+            try:
+                parsed.append(parse_change(obj, f"records[{i}]"))
+            except DaemonError as exc:
+                parsed.append(None)
+                errors[i] = str(exc)
+        trial = self._table.copy()
+        declared = frozenset(self.session_metrics.as_dict())
+        live = [c for c in self._conns.values() if c.proto.session.state is State.IN_SESSION]
+        for i, ch in enumerate(parsed):
+            if ch is None:
+                continue
+            try:
+                self._change(trial, ch, send=False)
+                self._check_sendable(ch, declared, live)
+            except DaemonError as exc:
+                errors[i] = f"records[{i}].{exc}"
+        if errors:
+            return [
+                ChangeResult(i, False, errors.get(i, NOT_APPLIED), record_id(obj))
+                for i, obj in enumerate(changes)
+            ]
+        results: list[ChangeResult] = []
+        for i, ch in enumerate(parsed):
+            assert ch is not None
+            try:
+                self._change(self._table, ch)
+            except DaemonError as exc:  # the trial makes this unreachable
+                self.log.error("change %d of a batch failed after its checks: %s", i, exc)
+                results.append(ChangeResult(i, False, f"records[{i}].{exc}", ch.id))
+                continue
+            results.append(ChangeResult(i, True, id=ch.id))
+        return results
+
+    def _check_sendable(
+        self, ch: DestinationChange, declared: frozenset[str], live: Sequence[_Conn]
+    ) -> None:
+        """Refuse what the ``live`` sessions would: metrics not declared at
+        session initialisation, items of extensions not offered or not
+        negotiated, and a Destination Up for a key a session still holds (its
+        Destination Down is not answered yet; also when the batch dropped it)."""
+        undeclared = sorted(set(ch.metrics.as_dict()) - declared)
+        if undeclared:
+            raise DaemonArgumentError(
+                f"metrics.{undeclared[0]}: not declared in modem.session_metrics; "
+                "RFC 8175 §12.6 allows only metrics the Session Initialization "
+                "Response declared",
+                f"metrics.{undeclared[0]}",
+            )
+        items = ch.items()
+        check_offered(self.registry, items)
+        for conn in live:
+            session = conn.proto.session
+            if ch.op == "up" and ch.key is not None and session.knows(ch.key):
+                raise DestinationExistsError(
+                    f"mac: destination {ch.key} is still in session {conn.id}: its "
+                    "Destination Down is not answered yet; send the up once it is"
+                )
+            for item in items:
+                owners = self.registry.item_owners.get(item.TYPE, frozenset())
+                if owners and owners.isdisjoint(session.extensions):
+                    code = min(owners)
+                    raise DaemonError(
+                        f"ext.{value_key(item)}: session {conn.id} ({conn.peer}) did not "
+                        f"negotiate extension {extension_name(code)} ({code})"
+                    )
 
     def known_destinations(self) -> dict[DestKey, Metrics]:
         """The application's destination table (whether or not a router listens)."""
-        return {key: d.metrics for key, d in self._dests.items() if d.up}
+        return {key: d.metrics for key, d in self._table.dests.items() if d.up}
 
     def destination_table(self) -> list[tuple[DestKey, Metrics, tuple[str, ...], bool]]:
         """Every destination the modem knows: key, metrics, addresses, and
         whether it is up (the simulator takes flapping ones down)."""
-        return [(k, d.metrics, tuple(d.address_texts), d.up) for k, d in self._dests.items()]
+        return [(k, d.metrics, tuple(d.address_texts), d.up) for k, d in self._table.dests.items()]
 
     async def shutdown(self) -> None:
         """Terminate every session (bounded wait) and stop listening."""
@@ -699,14 +745,14 @@ class ModemDaemon(DaemonBase):
         period = sim.interval_ms / 1000.0
         down_until: dict[DestKey, float] = {}
         loop = asyncio.get_running_loop()
-        base = {key: d.metrics for key, d in self._dests.items()}
+        base = {key: d.metrics for key, d in self._table.dests.items()}
         while True:
             await asyncio.sleep(period)
             now = loop.time()
             for key, until in list(down_until.items()):
                 if now >= until:
                     del down_until[key]
-                    d = self._dests.get(key)
+                    d = self._table.dests.get(key)
                     if d is not None and not d.up:
                         d.up = True
                         self._each_session(
@@ -714,7 +760,7 @@ class ModemDaemon(DaemonBase):
                                 d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=t
                             )
                         )
-            for key, d in list(self._dests.items()):
+            for key, d in list(self._table.dests.items()):
                 if not d.up:
                     continue
                 if sim.flap_probability and rng.random() < sim.flap_probability:
@@ -739,28 +785,6 @@ class ModemDaemon(DaemonBase):
 
 
 _NO_METRICS: Final = Metrics()
-
-
-def _checked_with(base: Metrics, change: Metrics, context: Callable[[], str]) -> Metrics:
-    """``base`` with ``change`` applied, if that keeps the RFC's rules; else
-    DaemonArgumentError naming the field (``change``'s own fault first)."""
-    _checked(change, "")
-    problem = base.rate_conflict(change)
-    if problem is not None:
-        raise DaemonArgumentError(f"{problem} ({context()})", problem.split(":")[0])
-    return base.merged(change)
-
-
-def _checked(metrics: Metrics, context: str) -> Metrics:
-    """``metrics``, if they keep the RFC's rules; else DaemonArgumentError
-    naming the field (``context`` says what they were combined with)."""
-    try:
-        metrics.validate()
-    except ValueError as exc:
-        text = str(exc)
-        field = text.split(":", 1)[0]
-        raise DaemonArgumentError(f"{text} ({context})" if context else text, field) from None
-    return metrics
 
 
 def _walk(rng: random.Random, cur: Metrics, base: Metrics, pct: float) -> Metrics:

@@ -231,42 +231,48 @@ class GetSessionMetricsResponse(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[SessionMetrics, _Mapping]]] = ..., defaults: _Optional[_Union[Metrics, _Mapping]] = ...) -> None: ...
 
 class AddDestinationRequest(_message.Message):
-    __slots__ = ("mac", "metrics", "addresses")
+    __slots__ = ("mac", "metrics", "addresses", "ext")
     MAC_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    EXT_FIELD_NUMBER: _ClassVar[int]
     mac: str
     metrics: Metrics
     addresses: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+    ext: ExtensionValues
+    def __init__(self, mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., addresses: _Optional[_Iterable[str]] = ..., ext: _Optional[_Union[ExtensionValues, _Mapping]] = ...) -> None: ...
 
 class AddDestinationResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class UpdateDestinationRequest(_message.Message):
-    __slots__ = ("mac", "metrics", "add_addresses", "drop_addresses")
+    __slots__ = ("mac", "metrics", "add_addresses", "drop_addresses", "ext")
     MAC_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     ADD_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     DROP_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    EXT_FIELD_NUMBER: _ClassVar[int]
     mac: str
     metrics: Metrics
     add_addresses: _containers.RepeatedScalarFieldContainer[str]
     drop_addresses: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., add_addresses: _Optional[_Iterable[str]] = ..., drop_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+    ext: ExtensionValues
+    def __init__(self, mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., add_addresses: _Optional[_Iterable[str]] = ..., drop_addresses: _Optional[_Iterable[str]] = ..., ext: _Optional[_Union[ExtensionValues, _Mapping]] = ...) -> None: ...
 
 class UpdateDestinationResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class DropDestinationRequest(_message.Message):
-    __slots__ = ("mac", "session_id")
+    __slots__ = ("mac", "session_id", "link_id")
     MAC_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
     mac: str
     session_id: str
-    def __init__(self, mac: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+    link_id: str
+    def __init__(self, mac: _Optional[str] = ..., session_id: _Optional[str] = ..., link_id: _Optional[str] = ...) -> None: ...
 
 class DropDestinationResponse(_message.Message):
     __slots__ = ()
@@ -577,3 +583,69 @@ class Other(_message.Message):
     type: str
     text: str
     def __init__(self, type: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ExtensionValues(_message.Message):
+    __slots__ = ("hop_count", "potentially_direct", "latency_min", "latency_max", "link_id", "pause", "restart")
+    HOP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    POTENTIALLY_DIRECT_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MIN_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MAX_FIELD_NUMBER: _ClassVar[int]
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_FIELD_NUMBER: _ClassVar[int]
+    RESTART_FIELD_NUMBER: _ClassVar[int]
+    hop_count: int
+    potentially_direct: bool
+    latency_min: int
+    latency_max: int
+    link_id: str
+    pause: _containers.RepeatedScalarFieldContainer[int]
+    restart: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, hop_count: _Optional[int] = ..., potentially_direct: _Optional[bool] = ..., latency_min: _Optional[int] = ..., latency_max: _Optional[int] = ..., link_id: _Optional[str] = ..., pause: _Optional[_Iterable[int]] = ..., restart: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class FeedRecord(_message.Message):
+    __slots__ = ("op", "mac", "metrics", "addresses", "add_addresses", "drop_addresses", "ext", "id")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    ADD_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    DROP_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    EXT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    op: str
+    mac: str
+    metrics: Metrics
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    add_addresses: _containers.RepeatedScalarFieldContainer[str]
+    drop_addresses: _containers.RepeatedScalarFieldContainer[str]
+    ext: ExtensionValues
+    id: str
+    def __init__(self, op: _Optional[str] = ..., mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., addresses: _Optional[_Iterable[str]] = ..., add_addresses: _Optional[_Iterable[str]] = ..., drop_addresses: _Optional[_Iterable[str]] = ..., ext: _Optional[_Union[ExtensionValues, _Mapping]] = ..., id: _Optional[str] = ...) -> None: ...
+
+class FeedBatch(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[FeedRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[FeedRecord, _Mapping]]] = ...) -> None: ...
+
+class FeedRecordResult(_message.Message):
+    __slots__ = ("index", "id", "ok", "error")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    id: str
+    ok: bool
+    error: str
+    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., ok: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class FeedBatchResult(_message.Message):
+    __slots__ = ("batch", "ok", "results")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    batch: int
+    ok: bool
+    results: _containers.RepeatedCompositeFieldContainer[FeedRecordResult]
+    def __init__(self, batch: _Optional[int] = ..., ok: _Optional[bool] = ..., results: _Optional[_Iterable[_Union[FeedRecordResult, _Mapping]]] = ...) -> None: ...

@@ -101,6 +101,11 @@ class ManagementStub:
                 request_serializer=dlep_dot_v1_dot_management__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=dlep_dot_v1_dot_management__pb2.Event.FromString,
                 _registered_method=True)
+        self.FeedDestinations = channel.stream_stream(
+                '/dlep.v1.Management/FeedDestinations',
+                request_serializer=dlep_dot_v1_dot_management__pb2.FeedBatch.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.FeedBatchResult.FromString,
+                _registered_method=True)
 
 
 class ManagementServicer:
@@ -203,6 +208,16 @@ class ManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FeedDestinations(self, request_iterator, context):
+        """Modem: destination changes from an external program (a radio vendor's
+        process keeps one stream open). Each FeedBatch is checked completely and
+        then applied all or nothing; one FeedBatchResult answers it, with one
+        result per record. docs/dataplane.md describes the records.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ManagementServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -270,6 +285,11 @@ def add_ManagementServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=dlep_dot_v1_dot_management__pb2.WatchEventsRequest.FromString,
                     response_serializer=dlep_dot_v1_dot_management__pb2.Event.SerializeToString,
+            ),
+            'FeedDestinations': grpc.stream_stream_rpc_method_handler(
+                    servicer.FeedDestinations,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.FeedBatch.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.FeedBatchResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -625,6 +645,33 @@ class Management:
             '/dlep.v1.Management/WatchEvents',
             dlep_dot_v1_dot_management__pb2.WatchEventsRequest.SerializeToString,
             dlep_dot_v1_dot_management__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FeedDestinations(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/dlep.v1.Management/FeedDestinations',
+            dlep_dot_v1_dot_management__pb2.FeedBatch.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.FeedBatchResult.FromString,
             options,
             channel_credentials,
             insecure,
