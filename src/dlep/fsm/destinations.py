@@ -55,7 +55,7 @@ from .events import (
 )
 from .keys import DestinationInfo, DestKey
 from .metrics import FIELD_OF_TYPE, Metrics
-from .parts import Parts
+from .parts import NO_METRICS, Parts
 
 M = MessageType
 
@@ -234,7 +234,6 @@ _NAME: Final[dict[int, str]] = {
 _EMPTY_METRICS: Final = Metrics()
 #: Items are immutable: one Success status serves every response.
 _SUCCESS: Final = Status(StatusCode.SUCCESS)
-_TYPE_OF_FIELD: Final = {name: t for t, name in FIELD_OF_TYPE.items()}
 
 
 class Destination:
@@ -708,7 +707,7 @@ class DestinationTable:
                 M.DESTINATION_UP_RESPONSE, [*ids, Status(StatusCode.INCONSISTENT_DATA, text[:200])]
             )
             return False
-        metrics = self._session_metrics().merged(Metrics(**p.metrics))
+        metrics = self._session_metrics().merged(p.metrics)
         if rec is None:
             rec = self._create(key, nxt, metrics)
         else:
@@ -761,8 +760,8 @@ class DestinationTable:
 
     def _a_peer_update(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
         p = rx
-        changed = Metrics(**p.metrics) if p.metrics else _EMPTY_METRICS
-        if p.metrics:
+        changed = p.metrics
+        if changed is not NO_METRICS:
             rec.metrics = rec.metrics.merged(changed)
         if p.l3:
             self._apply_partial(rec, rx.mtype, p.l3)
@@ -794,7 +793,7 @@ class DestinationTable:
         extra = tuple(i for i in rx.extra if type(i) not in ident_types)
         self._emit(
             LinkCharacteristicsRequested(
-                key.mac, m.get("cdrr"), m.get("cdrt"), m.get("latency"), key.ident, extra
+                key.mac, m.cdrr, m.cdrt, m.latency, key.ident, extra
             )
         )
 
@@ -819,7 +818,7 @@ class DestinationTable:
     ) -> None:
         p = rx
         rec.out_req = None
-        rec.metrics = rec.metrics.merged(Metrics(**p.metrics))
+        rec.metrics = rec.metrics.merged(p.metrics)
         self._apply_partial(rec, rx.mtype, p.l3)
         _remember(rec, p.extra)
         self._emit(DestinationUp(rec.info(), announced=True))
@@ -852,7 +851,7 @@ class DestinationTable:
         self._lcr_deadline.pop(key, None)
         st = p.status
         assert st is not None
-        rec.metrics = rec.metrics.merged(Metrics(**p.metrics))
+        rec.metrics = rec.metrics.merged(p.metrics)
         _remember(rec, p.extra)
         self._emit(LinkCharacteristicsResponse(key.mac, st.code, rec.metrics, st.text, key.ident))
 
@@ -978,16 +977,17 @@ _CELLS: Final = {
 }
 
 
-def declared_problem(metrics: dict[str, int], declared: frozenset[int], mtype: int) -> str | None:
+def declared_problem(metrics: Metrics, declared: frozenset[int], mtype: int) -> str | None:
     """Why ``metrics`` may not appear in a received message: a metric the
     Session Initialization Response did not declare (§12.6)."""
-    for name in metrics:
-        if _TYPE_OF_FIELD[name] not in declared:
-            return (
-                f"{message_name(mtype)} carries metric {name.upper()} that the Session "
-                "Initialization Response did not declare (§12.6)"
-            )
-    return None
+    undeclared = metrics.types() - declared
+    if not undeclared:
+        return None
+    name = FIELD_OF_TYPE[min(undeclared)].upper()
+    return (
+        f"{message_name(mtype)} carries metric {name} that the Session Initialization "
+        "Response did not declare (§12.6)"
+    )
 
 
 def extra_without_ident(extra: Iterable[DataItem], ident_types: frozenset[int]) -> list[DataItem]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from ..wire import DataItem, ItemType, Message, Status, UnknownItem, is_terminate
 from .addresses import L3_ITEM_TYPES, L3Item
-from .metrics import FIELD_OF_TYPE
+from .metrics import FIELD_OF_TYPE, Metrics
+
+#: ``Parts.metrics`` of a message that carries no metric item (compare with ``is``).
+NO_METRICS: Final = Metrics()
 
 _MAC: int = ItemType.MAC_ADDRESS
 _STATUS: int = ItemType.STATUS
@@ -20,7 +24,8 @@ class Parts:
         mtype: the message's type.
         mac: the MAC Address item's value (destination messages).
         status: the Status item (responses).
-        metrics: metric field name -> value.
+        metrics: the metric items' values (fields not carried are None);
+            :data:`NO_METRICS` itself when the message carries none.
         l3: address and attached subnet items, in message order.
         extra: every other item (extensions'), in message order; identity
             items (RFC 8703 Link Identifier) are among them.
@@ -30,7 +35,7 @@ class Parts:
     mtype: int = 0
     mac: bytes | None = None
     status: Status | None = None
-    metrics: dict[str, int] = field(default_factory=dict)
+    metrics: Metrics = NO_METRICS
     l3: list[L3Item] = field(default_factory=list)
     extra: list[DataItem] = field(default_factory=list)
     ident: list[DataItem] = field(default_factory=list)
@@ -40,13 +45,14 @@ def split(msg: Message, ident_types: frozenset[int] = frozenset()) -> Parts:
     """Sort ``msg``'s items (unknown items, already allowed by the codec, are skipped)."""
     parts = Parts(msg.type)
     fields_of = FIELD_OF_TYPE
+    metrics: dict[str, int] = {}
     for item in msg.items:
         if isinstance(item, UnknownItem):
             continue
         t = item.TYPE
         name = fields_of.get(t)
         if name is not None:
-            parts.metrics[name] = item.value  # type: ignore[attr-defined]  # a MetricItem
+            metrics[name] = item.value  # type: ignore[attr-defined]  # a MetricItem
         elif t == _MAC:
             parts.mac = item.address  # type: ignore[attr-defined]
         elif t in L3_ITEM_TYPES:
@@ -57,6 +63,8 @@ def split(msg: Message, ident_types: frozenset[int] = frozenset()) -> Parts:
             parts.extra.append(item)
             if t in ident_types:
                 parts.ident.append(item)
+    if metrics:
+        parts.metrics = Metrics(**metrics)
     return parts
 
 

@@ -84,6 +84,7 @@ from .events import (
 from .liveness import Liveness
 from .metrics import FIELD_OF_TYPE, Metrics
 from .negotiation import PeerInit, foreign_items, offer_items, read_peer_init
+from .parts import NO_METRICS as _NO_METRICS
 from .parts import split, terminate_status
 from .plugins import PluginHost, dest_key_of
 from .session_config import SessionConfig
@@ -777,7 +778,7 @@ class Session:
             self._reset(st.code, why, True)
             return
         peer = self._negotiate(msg)
-        self.session_metrics = Metrics(**peer.parts.metrics)
+        self.session_metrics = peer.parts.metrics
         self._declare(self.session_metrics)
         self._commit_peer_l3(peer.parts.l3)
         self._enter_session()
@@ -828,18 +829,18 @@ class Session:
 
     def _on_session_update(self, msg: Message) -> None:
         parts = split(msg, self._ident_types)
-        if parts.metrics:
+        changed = parts.metrics
+        if changed is not _NO_METRICS:
             if self.role is Role.MODEM:
                 raise PeerError("router sent metrics in a Session Update (§12.7)")
-            self._check_declared(parts.metrics, msg.type)
+            self._check_declared(changed, msg.type)
         new, problems = self._addresses.apply(PEER, self._peer_l3, parts.l3)
         if problems:
             # §13.8.1: inconsistent addresses in a session message end it.
             raise PeerError("Session Update: " + "; ".join(problems))
         self._addresses.commit(PEER, self._peer_l3, new)
         self._peer_l3 = new
-        changed = Metrics(**parts.metrics)
-        if parts.metrics:
+        if changed is not _NO_METRICS:
             self.session_metrics = self.session_metrics.merged(changed)
             self._dests.apply_session_metrics(changed, sent_by_us=False)
         self.send_raw(M.SESSION_UPDATE_RESPONSE, [Status(StatusCode.SUCCESS)])
@@ -903,7 +904,7 @@ class Session:
         n = self._dests.mac_len
         if n is not None and len(mac) != n:
             self._dests.check_mac(mac, message_name(msg.type), from_peer=True)
-        if parts.metrics:
+        if parts.metrics is not _NO_METRICS:
             self._check_declared(parts.metrics, msg.type)
         key = DestKey(mac, tuple(parts.ident))
         self._dests.receive(msg.type, key, parts)
@@ -911,7 +912,7 @@ class Session:
     def _gone(self, key: DestKey) -> None:
         self.plugins.destination_gone(self, key)
 
-    def _check_declared(self, metrics: dict[str, int], mtype: int) -> None:
+    def _check_declared(self, metrics: Metrics, mtype: int) -> None:
         problem = declared_problem(metrics, self._declared, mtype)
         if problem is not None:
             raise PeerError(problem)
