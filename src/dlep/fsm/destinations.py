@@ -792,9 +792,7 @@ class DestinationTable:
         ident_types = {type(i) for i in key.ident}
         extra = tuple(i for i in rx.extra if type(i) not in ident_types)
         self._emit(
-            LinkCharacteristicsRequested(
-                key.mac, m.cdrr, m.cdrt, m.latency, key.ident, extra
-            )
+            LinkCharacteristicsRequested(key.mac, m.cdrr, m.cdrt, m.latency, key.ident, extra)
         )
 
     # -- actions: the peer's responses -------------------------------------------------

@@ -178,7 +178,15 @@ class PluginHost:
     afterwards only the extensions both peers listed are (§13.6).
     """
 
-    __slots__ = ("_by_code", "_offered", "_registry", "active", "message_types", "states")
+    __slots__ = (
+        "_by_code",
+        "_offered",
+        "_registry",
+        "active",
+        "message_types",
+        "observed",
+        "states",
+    )
 
     def __init__(self, registry: Registry, offered: Sequence[Extension]) -> None:
         self._registry = registry
@@ -187,6 +195,9 @@ class PluginHost:
         self._by_code: dict[int, Extension] = {}
         #: Message types the active extensions define.
         self.message_types: frozenset[int] = frozenset()
+        #: Core message types an active extension observes (see
+        #: ``Extension.observes``): their receipt calls :meth:`on_items`.
+        self.observed: frozenset[int] = frozenset()
         #: Per-extension session state (``Extension.new_state``), by code.
         self.states: dict[int, Any] = {}
 
@@ -195,10 +206,13 @@ class PluginHost:
         self.active = tuple(p for p in self._offered if p.code in negotiated)
         self._by_code = {p.code: p for p in self.active}
         codes: set[int] = set()
+        observed: set[int] = set()
         for plugin in self.active:
             self.states[plugin.code] = plugin.new_state(session)
             codes.update(spec.code for spec in plugin.messages)
+            observed.update(plugin.observes)
         self.message_types = frozenset(codes)
+        self.observed = frozenset(observed)
 
     def get(self, code: int) -> Extension | None:
         """The active extension with this code, or None."""

@@ -56,6 +56,7 @@ from .items import (
     parse_mac,
 )
 from .messages import (
+    FixedLayout,
     Message,
     Signal,
     decode_message,
@@ -63,6 +64,7 @@ from .messages import (
     encode_items,
     encode_message,
     encode_signal,
+    learned_layout,
 )
 from .registry import (
     ANY,
@@ -96,6 +98,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "ExtensionsSupported",
+    "FixedLayout",
     "HeartbeatInterval",
     "Ipv4Address",
     "Ipv4AttachedSubnet",
@@ -137,6 +140,7 @@ __all__ = [
     "format_mac",
     "is_terminate",
     "item_name",
+    "learned_layout",
     "message_name",
     "parse_mac",
     "signal_name",

@@ -13,7 +13,7 @@ import builtins
 import struct
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import Final, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
 
 from .codes import SIGNAL_PREFIX, StatusCode, message_name, signal_name
 from .errors import DecodeError, EncodeError, ItemFormatError
@@ -323,17 +323,64 @@ _FMT = {FAST_U64: "Q", FAST_PERCENT: "B", FAST_U16: "H"}
 _MAX_LAYOUTS = 64
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    struct: struct.Struct
-    headers: tuple[int, ...]
-    build: tuple[tuple[type[DataItem], str, bool], ...]  # class, attr, percent?
+class FixedLayout:
+    """A learned layout: how one type and length of message is laid out.
+
+    Made only of fixed-size items (each type once), it was learned from a
+    message that passed every check of :func:`decode_message`. :meth:`values`
+    reads a later message of the same type and length with one precompiled
+    struct and gives exactly the values :func:`decode_message` would put in
+    its items, or None when the message differs in any way (then
+    :func:`decode_message` decides, and reports what is wrong).
+    """
+
+    __slots__ = ("_build", "_headers", "_percent", "_struct", "item_types")
+
+    def __init__(
+        self,
+        fmt: str,
+        headers: tuple[int, ...],
+        build: tuple[tuple[type[DataItem], str], ...],
+        percent: tuple[int, ...],
+    ) -> None:
+        self._struct = struct.Struct(fmt)
+        self._headers = headers
+        self._build = build
+        #: Positions (in :meth:`values`) of 0-100 percent values.
+        self._percent = percent
+        #: The item type codes, in message order.
+        self.item_types: tuple[int, ...] = tuple(h >> 16 for h in headers)
+
+    def values(self, data: bytes) -> tuple[Any, ...] | None:
+        """The item values of ``data`` (a whole message of this type and
+        length) in message order, or None if it does not fit this layout."""
+        vals = self._struct.unpack_from(data, MESSAGE_HEADER_LEN)
+        if vals[0::2] != self._headers:
+            return None
+        values = vals[1::2]
+        for i in self._percent:
+            if values[i] > 100:
+                return None
+        return values
+
+    def items(self, data: bytes) -> tuple[AnyItem, ...] | None:
+        """The items of ``data``, as :func:`decode_message` builds them, or None."""
+        values = self.values(data)
+        if values is None:
+            return None
+        out: list[AnyItem] = []
+        for (cls, attr), v in zip(self._build, values, strict=True):
+            o = _new(cls)
+            _set(o, attr, v)
+            out.append(o)
+        return tuple(out)
 
 
-def _learn_layout(items: tuple[AnyItem, ...], data: bytes, start: int) -> _Layout | None:
+def _learn_layout(items: tuple[AnyItem, ...], data: bytes, start: int) -> FixedLayout | None:
     fmt = ["!"]
     headers: list[int] = []
-    build: list[tuple[type[DataItem], str, bool]] = []
+    build: list[tuple[type[DataItem], str]] = []
+    percent: list[int] = []
     off = start
     seen: set[type[DataItem]] = set()
     for item in items:
@@ -347,29 +394,39 @@ def _learn_layout(items: tuple[AnyItem, ...], data: bytes, start: int) -> _Layou
         t, length = _HDR.unpack_from(data, off)
         if fast == FAST_MAC:
             fmt.append(f"I{length}s")
-            build.append((cls, "address", False))
+            build.append((cls, "address"))
         elif fast in _FMT:
             fmt.append("I" + _FMT[fast])
-            build.append((cls, "value", fast == FAST_PERCENT))
+            build.append((cls, "value"))
+            if fast == FAST_PERCENT:
+                percent.append(len(build) - 1)
         else:
             return None
         headers.append((t << 16) | length)
         off += 4 + length
-    return _Layout(struct.Struct("".join(fmt)), tuple(headers), tuple(build))
+    return FixedLayout("".join(fmt), tuple(headers), tuple(build), tuple(percent))
 
 
-def _apply_layout(layout: _Layout, data: bytes, start: int) -> tuple[AnyItem, ...] | None:
-    vals = layout.struct.unpack_from(data, start)
-    if vals[0::2] != layout.headers:
+def learned_layout(
+    mtype: int,
+    length: int,
+    registry: Registry = DEFAULT_REGISTRY,
+    *,
+    extensions: frozenset[int] | None = None,
+) -> FixedLayout | None:
+    """The layout :func:`decode_message` learned for messages of type
+    ``mtype`` with ``length`` octets of items (same ``registry`` and
+    ``extensions``), or None if it has none (yet).
+
+    A receiver that sees the same shape of message all day can keep the
+    layout and read values with it, calling :func:`decode_message` whenever
+    :meth:`FixedLayout.values` says None.
+    """
+    spec = registry.messages.get(mtype)
+    if spec is None:
         return None
-    out: list[AnyItem] = []
-    for (cls, attr, percent), v in zip(layout.build, vals[1::2], strict=True):
-        if percent and v > 100:
-            return None
-        o = _new(cls)
-        _set(o, attr, v)
-        out.append(o)
-    return tuple(out)
+    layout: FixedLayout | None = registry.layouts(spec, extensions).get(length)
+    return layout
 
 
 def decode_message(
@@ -409,7 +466,7 @@ def decode_message(
     layouts = registry.layouts(spec, extensions)
     layout = layouts.get(length)
     if layout is not None:
-        items = _apply_layout(layout, data, MESSAGE_HEADER_LEN)
+        items = layout.items(data)
         if items is not None:
             return Message(mtype, items)
     items = _decode_items(data, MESSAGE_HEADER_LEN, spec, registry, extensions)
