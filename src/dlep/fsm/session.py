@@ -200,6 +200,9 @@ class Session:
         self._translate = self.config.wire_translation
         self.state = State.INITIALIZING
         self._framer = MessageFramer()
+        # Framed messages not yet handled (receive_data with a limit).
+        self._inbox: list[bytes] = []
+        self._inbox_at = 0
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
         self._clock = Clock()
@@ -266,13 +269,35 @@ class Session:
                 items = [*offer_items(cfg, cfg.offered_extensions), *own.items()]
                 self.send_raw(M.SESSION_INITIALIZATION, items)
 
-    def receive_data(self, data: bytes, now: float) -> None:
-        """Bytes arrived on the connection (any split; framing is handled)."""
+    def receive_data(self, data: bytes, now: float, *, limit: int | None = None) -> bool:
+        """Bytes arrived on the connection (any split; framing is handled).
+
+        With ``limit``, handle at most that many messages and keep the rest
+        (and return True): call :meth:`receive_more` until it returns False.
+        A driver that drains events between such steps keeps every event
+        short-lived, which keeps the garbage collector's work small when a
+        single read brings thousands of messages.
+        """
         if self.state is State.RESET:
-            return
+            return False
+        inbox = self._framer.feed(data)
+        if self._inbox_at < len(self._inbox):
+            inbox = self._inbox[self._inbox_at :] + inbox
+        self._inbox = inbox
+        self._inbox_at = 0
+        return self.receive_more(now, limit)
+
+    def receive_more(self, now: float, limit: int | None = None) -> bool:
+        """Handle (up to ``limit``) messages left by :meth:`receive_data`;
+        True if some are still waiting."""
+        inbox = self._inbox
+        at = self._inbox_at
+        end = len(inbox) if limit is None else min(len(inbox), at + limit)
         with self._clock.at(now, False):
             dests = self._dests
-            for raw in self._framer.feed(data):
+            while at < end:
+                raw = inbox[at]
+                at += 1
                 fast = self._fast
                 if fast is not None and self.state is _IN_SESSION:
                     parts = fast.read(raw, dests.mac_len)
@@ -284,6 +309,11 @@ class Session:
                 self._receive_message(raw, now)
                 if self.closed:
                     break
+        if self.closed:
+            self._inbox = []
+            at = 0
+        self._inbox_at = at
+        return at < len(self._inbox)
 
     def connection_lost(self, now: float, reason: str = "connection lost") -> None:
         """The TCP connection ended (RFC 8175 §7.5.1: straight to Session Reset)."""
