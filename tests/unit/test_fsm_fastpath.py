@@ -60,7 +60,12 @@ NOW = 10.0
 
 
 def _router(*, fast: bool = True, declared: Metrics = ALL_METRICS, **cfg: Any) -> Session:
-    """A router session in session with a fake modem that declared ``declared``."""
+    """A router session in session with a fake modem that declared ``declared``.
+
+    Its own registry: the decoder's layout cache (64 shapes per message
+    type) is per registry, and other tests fill the default one.
+    """
+    cfg.setdefault("registry", core_registry())
     s = Session(Role.ROUTER, router_config(**cfg))
     s.start(NOW)
     s.data_to_send()
