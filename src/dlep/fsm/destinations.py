@@ -236,50 +236,95 @@ _EMPTY_METRICS: Final = Metrics()
 _SUCCESS: Final = Status(StatusCode.SUCCESS)
 
 
+_NO_ITEMS: Final[list[DataItem]] = []  # read-only default (never appended to)
+_NO_L3: Final[list[L3Item]] = []  # read-only default
+
+
+class _Held:
+    """What the application asked for while our Destination Up or Announce
+    was unanswered."""
+
+    __slots__ = ("down", "extra", "l3", "metrics")
+
+    def __init__(self) -> None:
+        self.metrics: Metrics | None = None
+        self.l3: list[L3Item] = _NO_L3
+        self.extra: list[DataItem] = _NO_ITEMS
+        self.down = False
+
+
 class Destination:
     """The engine's record of one destination.
 
     Attributes:
-        key: its key (MAC and identity items).
+        mac, ident: its key (:attr:`key`): MAC and identity items.
         state: a :class:`DestState` other than ABSENT.
         metrics: every metric known for it, session-wide ones included.
         addresses: its addresses and attached subnets.
         extra: the latest non-core item of each type (extensions').
         out_req: our request about it awaiting the peer's response (§8).
         peer_req: the peer's request about it awaiting our response.
-        held_*: what the application asked for while our Destination Up or
-            Announce was unanswered, sent when it succeeds.
+        held: what the application asked for while our Destination Up or
+            Announce was unanswered, sent when it succeeds (None: nothing);
+            read through ``held_metrics``, ``held_l3``, ``held_extra``,
+            ``held_down``.
     """
 
     __slots__ = (
         "addresses",
         "extra",
-        "held_down",
-        "held_extra",
-        "held_l3",
-        "held_metrics",
-        "key",
+        "held",
+        "ident",
+        "mac",
         "metrics",
         "out_req",
         "peer_req",
         "state",
     )
 
+    # Memory: a router may hold 100,000 of these. The key is kept as its
+    # parts (the table's dict is keyed by the MAC itself when there are no
+    # identity items), and what is held is one optional object, not four
+    # slots that are empty for nearly every destination.
+
     def __init__(self, key: DestKey, state: DestState, metrics: Metrics) -> None:
-        self.key = key
+        self.mac = key.mac
+        self.ident = key.ident
         self.state = state
         self.metrics = metrics
         self.addresses = EMPTY  # shared until the first address arrives
         self.extra: dict[int, DataItem] = _NO_EXTRA
         self.out_req: int | None = None
         self.peer_req: int | None = None
-        self.held_metrics: Metrics | None = None
-        # Shared empty values until first written (see _NO_EXTRA): most
-        # destinations never hold anything, and each container is one more
-        # object for the garbage collector to walk.
-        self.held_l3: list[L3Item] = _NO_L3
-        self.held_extra: list[DataItem] = _NO_ITEMS
-        self.held_down = False
+        self.held: _Held | None = None
+
+    @property
+    def key(self) -> DestKey:
+        """Its key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
+
+    def hold(self) -> _Held:
+        """What is held for it (created on first use)."""
+        held = self.held
+        if held is None:
+            held = self.held = _Held()
+        return held
+
+    @property
+    def held_metrics(self) -> Metrics | None:
+        return None if self.held is None else self.held.metrics
+
+    @property
+    def held_l3(self) -> list[L3Item]:
+        return _NO_L3 if self.held is None else self.held.l3
+
+    @property
+    def held_extra(self) -> list[DataItem]:
+        return _NO_ITEMS if self.held is None else self.held.extra
+
+    @property
+    def held_down(self) -> bool:
+        return self.held is not None and self.held.down
 
     @property
     def visible(self) -> bool:
@@ -291,7 +336,7 @@ class Destination:
         """A snapshot for the application."""
         a = self.addresses
         return DestinationInfo(
-            self.key.mac,
+            self.mac,
             self.metrics,
             frozenset(a.v4),
             frozenset(a.v6),
@@ -302,8 +347,6 @@ class Destination:
         )
 
 
-_NO_ITEMS: Final[list[DataItem]] = []  # read-only default (never appended to)
-_NO_L3: Final[list[L3Item]] = []  # read-only default
 _NO_EXTRA: Final[dict[int, DataItem]] = {}  # read-only default: see _remember
 
 
@@ -315,6 +358,11 @@ def _remember(rec: Destination, items: Iterable[DataItem]) -> None:
         if extra is _NO_EXTRA:
             extra = rec.extra = {}
         extra[item.TYPE] = item
+
+
+def _slot(key: DestKey) -> bytes | DestKey:
+    """Where ``key`` sits in the table's dict: its MAC if it has no identity items."""
+    return key if key.ident else key.mac
 
 
 class _Call(NamedTuple):
@@ -364,7 +412,9 @@ class DestinationTable:
         self._declared = declared
         self._addresses = addresses
         self._auto_accept = auto_accept
-        self._recs: dict[DestKey, Destination] = {}
+        # Keyed by the MAC alone when a destination has no identity items
+        # (nearly always): no key object per destination (see _slot).
+        self._recs: dict[bytes | DestKey, Destination] = {}
         #: Open Link Characteristics Requests of ours with a report deadline.
         self._lcr_deadline: dict[DestKey, float] = {}
         #: Octets of every MAC in this session, once the first one is seen (§13.7).
@@ -376,11 +426,11 @@ class DestinationTable:
         return len(self._recs)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._recs
+        return isinstance(key, DestKey) and _slot(key) in self._recs
 
     def get(self, key: DestKey) -> Destination | None:
         """The record of ``key`` in any state, or None."""
-        return self._recs.get(key)
+        return self._recs.get(_slot(key))
 
     def visible(self) -> Iterator[Destination]:
         """The destinations that are up (or going down) in the session."""
@@ -392,13 +442,15 @@ class DestinationTable:
 
     def info(self, key: DestKey) -> DestinationInfo | None:
         """The snapshot of ``key`` if it is up, else None."""
-        rec = self._recs.get(key)
+        rec = self._recs.get(_slot(key))
         return rec.info() if rec is not None and rec.visible else None
 
     def snapshot(self) -> dict[DestKey, DestinationInfo]:
         """Snapshots of every destination that is up."""
         return {
-            k: r.info() for k, r in self._recs.items() if (r.state is _UP or r.state is _GOING_DOWN)
+            r.key: r.info()
+            for r in self._recs.values()
+            if (r.state is _UP or r.state is _GOING_DOWN)
         }
 
     # -- deadlines (the router's report of a slow Link Characteristics Response) --
@@ -437,7 +489,7 @@ class DestinationTable:
     def receive(self, mtype: int, key: DestKey, parts: Parts) -> None:
         """A destination message arrived (already decoded and checked by the session)."""
         inp = _RECEIVED.get(mtype) or self._input_of(mtype, parts)
-        rec = self._recs.get(key)
+        rec = self._recs.get(_slot(key))
         if rec is None and inp not in _CREATING:
             raise PeerError(
                 f"{message_name(mtype)} for unannounced destination {key.mac_str}"
@@ -478,14 +530,14 @@ class DestinationTable:
         application gave (sent), ``full`` those merged with the session's (kept)."""
         new = self._check_addresses(key, EMPTY, l3, "add_destination") if l3 else EMPTY
         call = _Call(metrics, l3, new, extra, full=full)
-        self._fire(key, self._recs.get(key), DestInput.ADD, call)
+        self._fire(key, self._recs.get(_slot(key)), DestInput.ADD, call)
 
     def announce(
         self, key: DestKey, l3: list[L3Item], extra: list[DataItem], session_metrics: Metrics
     ) -> None:
         """Router: ask the modem about a destination (Destination Announce)."""
         call = _Call(l3=l3, extra=extra, full=session_metrics)
-        self._fire(key, self._recs.get(key), DestInput.ANNOUNCE, call)
+        self._fire(key, self._recs.get(_slot(key)), DestInput.ANNOUNCE, call)
 
     def update(
         self, key: DestKey, metrics: Metrics, l3: list[L3Item], extra: list[DataItem]
@@ -572,19 +624,19 @@ class DestinationTable:
         """
         for rec in self._recs.values():
             rec.metrics = rec.metrics.merged(changed)
-            if sent_by_us and rec.held_metrics is not None:
+            held = rec.held
+            if sent_by_us and held is not None and held.metrics is not None:
                 left = {
-                    n: v
-                    for n, v in rec.held_metrics.as_dict().items()
-                    if getattr(changed, n) is None
+                    n: v for n, v in held.metrics.as_dict().items() if getattr(changed, n) is None
                 }
-                rec.held_metrics = Metrics(**left) if left else None
+                held.metrics = Metrics(**left) if left else None
 
     def clear(self) -> tuple[DestKey, ...]:
         """Session Reset: forget everything; return the keys that were up."""
-        up = tuple(k for k, r in self._recs.items() if (r.state is _UP or r.state is _GOING_DOWN))
-        for key in list(self._recs):
-            self._gone(key)
+        recs = list(self._recs.values())
+        up = tuple(r.key for r in recs if (r.state is _UP or r.state is _GOING_DOWN))
+        for rec in recs:
+            self._gone(rec.key)
         self._recs.clear()
         self._lcr_deadline.clear()
         return up
@@ -637,7 +689,7 @@ class DestinationTable:
         raise SessionError(f"destination {key} is not up")
 
     def _require(self, key: DestKey) -> Destination:
-        rec = self._recs.get(key)
+        rec = self._recs.get(_slot(key))
         if rec is None:
             raise UnknownDestinationError(f"no destination {key} in this session")
         return rec
@@ -652,7 +704,7 @@ class DestinationTable:
 
     def _create(self, key: DestKey, state: DestState, metrics: Metrics) -> Destination:
         rec = Destination(key, state, metrics)
-        self._recs[key] = rec
+        self._recs[_slot(key)] = rec
         if self.mac_len is None:
             self.mac_len = len(key.mac)
         return rec
@@ -665,7 +717,7 @@ class DestinationTable:
         self._gone(rec.key)
         self._addresses.release(rec.key, rec.addresses)
         self._lcr_deadline.pop(rec.key, None)
-        del self._recs[rec.key]
+        del self._recs[rec.mac if not rec.ident else rec.key]
 
     def _apply_partial(self, rec: Destination, mtype: int, l3: list[L3Item]) -> None:
         """Addresses from a message that has no response to refuse them in:
@@ -676,7 +728,7 @@ class DestinationTable:
         new, problems = self._addresses.apply(rec.key, rec.addresses, l3)
         self._set_addresses(rec, new)
         if problems:
-            self._emit(Inconsistency(mtype, "; ".join(problems), rec.key.mac, rec.key.ident))
+            self._emit(Inconsistency(mtype, "; ".join(problems), rec.mac, rec.ident))
 
     def _flush_held(self, rec: Destination) -> None:
         """Send what was held while our Destination Up/Announce was open."""
@@ -685,11 +737,9 @@ class DestinationTable:
             # The latest value of each extension item (repeats are not allowed).
             extra = list({item.TYPE: item for item in rec.held_extra}.values())
             self._send(M.DESTINATION_UPDATE, [*rec.key.ids(), *m.items(), *rec.held_l3, *extra])
-        rec.held_metrics = None
-        rec.held_l3 = _NO_L3
-        rec.held_extra = _NO_ITEMS
-        if rec.held_down:
-            rec.held_down = False
+        down = rec.held_down
+        rec.held = None
+        if down:
             self._fire(rec.key, rec, DestInput.DROP, None)
 
     # -- actions: the peer's requests ------------------------------------------------
@@ -879,10 +929,10 @@ class DestinationTable:
             raise SessionError(f"destination {key} is going down")
         # Refuse now what could not be sent later.
         self._check(M.DESTINATION_UPDATE, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
-        held = rec.held_metrics
-        rec.held_metrics = c.metrics if held is None else held.merged(c.metrics)
-        rec.held_l3 = coalesce(rec.held_l3, c.l3)
-        rec.held_extra = [*rec.held_extra, *c.extra]
+        held = rec.hold()
+        held.metrics = c.metrics if held.metrics is None else held.metrics.merged(c.metrics)
+        held.l3 = coalesce(held.l3, c.l3)
+        held.extra = [*held.extra, *c.extra]
         self._commit_change(rec, c)
 
     def _commit_change(self, rec: Destination, c: _Call) -> None:
@@ -898,7 +948,7 @@ class DestinationTable:
         rec.out_req = M.DESTINATION_DOWN
 
     def _a_hold_down(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
-        rec.held_down = True
+        rec.hold().down = True
 
     def _a_accept_up(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
 

@@ -134,20 +134,26 @@ class Metrics:
         return bool(_VALUES(self) == _UNSET)
 
     def merged(self, newer: Metrics) -> Metrics:
-        """This, with every field that ``newer`` sets taken from ``newer``."""
+        """This, with every field that ``newer`` sets taken from ``newer``.
+
+        Where both hold equal values this one's value objects are kept: a
+        router's destinations then share the session's objects for the
+        values they have in common (rates, MTU), which a hundred thousand
+        destinations notice (see docs/performance.md).
+        """
         # Unrolled: this runs for every destination message, and a frozen
         # dataclass is built fastest from positional arguments.
-        n = newer
+        a, n = _VALUES(self), _VALUES(newer)
         return Metrics(
-            self.mdrr if n.mdrr is None else n.mdrr,
-            self.mdrt if n.mdrt is None else n.mdrt,
-            self.cdrr if n.cdrr is None else n.cdrr,
-            self.cdrt if n.cdrt is None else n.cdrt,
-            self.latency if n.latency is None else n.latency,
-            self.resources if n.resources is None else n.resources,
-            self.rlqr if n.rlqr is None else n.rlqr,
-            self.rlqt if n.rlqt is None else n.rlqt,
-            self.mtu if n.mtu is None else n.mtu,
+            a[0] if n[0] is None or n[0] == a[0] else n[0],
+            a[1] if n[1] is None or n[1] == a[1] else n[1],
+            a[2] if n[2] is None or n[2] == a[2] else n[2],
+            a[3] if n[3] is None or n[3] == a[3] else n[3],
+            a[4] if n[4] is None or n[4] == a[4] else n[4],
+            a[5] if n[5] is None or n[5] == a[5] else n[5],
+            a[6] if n[6] is None or n[6] == a[6] else n[6],
+            a[7] if n[7] is None or n[7] == a[7] else n[7],
+            a[8] if n[8] is None or n[8] == a[8] else n[8],
         )
 
     def changed_in(self, newer: Metrics) -> Metrics:
