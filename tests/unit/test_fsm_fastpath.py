@@ -349,3 +349,21 @@ def test_receive_in_steps_stops_at_termination() -> None:
         more = s.receive_more(NOW, 2)
     assert s.state is State.TERMINATING  # what follows is ignored (§7.4)
     assert not [e for e in s.events() if isinstance(e, DestinationUp)]
+
+
+def test_success_responses_are_the_codecs_bytes() -> None:
+    """The router's Success answers, spliced from a template, equal what the
+    encoder makes of the same message (6- and 8-octet MACs, Up and Down)."""
+    for size in (6, 8):
+        s = _router()
+        for i in range(3):
+            s.receive_data(raw(M.DESTINATION_UP, MacAddress(_mac(i, size)), Mtu(1500)), NOW)
+        for i in range(3):
+            s.receive_data(raw(M.DESTINATION_DOWN, MacAddress(_mac(i, size))), NOW)
+        want = [
+            encode_message(msg(mtype, MacAddress(_mac(i, size)), Status(StatusCode.SUCCESS)))
+            for mtype in (M.DESTINATION_UP_RESPONSE, M.DESTINATION_DOWN_RESPONSE)
+            for i in range(3)
+        ]
+        assert s.data_to_send() == b"".join(want)
+        assert s.tx_counts[M.DESTINATION_UP_RESPONSE] == 3

@@ -54,25 +54,24 @@ SELF: Final = "us"
 class AddressSet:
     """The addresses and attached subnets of one party, by family.
 
-    Treat it as immutable once built: :meth:`AddressIndex.apply` returns a
-    new set and never changes its input, so records can share
-    :data:`EMPTY` until their first address arrives.
+    Immutable (frozensets): :meth:`AddressIndex.apply` returns a new set,
+    so records share :data:`EMPTY` until their first address arrives and a
+    snapshot takes the sets as they are, without copying.
     """
 
     __slots__ = ("v4", "v4net", "v6", "v6net")
 
-    def __init__(self) -> None:
-        self.v4: set[ipaddress.IPv4Address] = set()
-        self.v6: set[ipaddress.IPv6Address] = set()
-        self.v4net: set[ipaddress.IPv4Network] = set()
-        self.v6net: set[ipaddress.IPv6Network] = set()
-
-    def copy(self) -> AddressSet:
-        """An independent copy."""
-        new = AddressSet()
-        new.v4, new.v6 = set(self.v4), set(self.v6)
-        new.v4net, new.v6net = set(self.v4net), set(self.v6net)
-        return new
+    def __init__(
+        self,
+        v4: Iterable[ipaddress.IPv4Address] = (),
+        v6: Iterable[ipaddress.IPv6Address] = (),
+        v4net: Iterable[ipaddress.IPv4Network] = (),
+        v6net: Iterable[ipaddress.IPv6Network] = (),
+    ) -> None:
+        self.v4: frozenset[ipaddress.IPv4Address] = frozenset(v4)
+        self.v6: frozenset[ipaddress.IPv6Address] = frozenset(v6)
+        self.v4net: frozenset[ipaddress.IPv4Network] = frozenset(v4net)
+        self.v6net: frozenset[ipaddress.IPv6Network] = frozenset(v6net)
 
     def all(self) -> set[L3Key]:
         """Every address and subnet, mixed."""
@@ -147,12 +146,17 @@ class AddressIndex:
         items = tuple(items)
         if not items:
             return current, []
-        new = current.copy()
+        buckets: dict[str, set[L3Key]] = {
+            "v4": set(current.v4),
+            "v6": set(current.v6),
+            "v4net": set(current.v4net),
+            "v6net": set(current.v6net),
+        }
         problems: list[str] = []
         owner_of = self._owner
         for item in items:
             key, kind = key_of(item)
-            bucket: set[L3Key] = getattr(new, kind)
+            bucket = buckets[kind]
             if item.add:
                 if key in bucket:
                     problems.append(f"{key} added twice")
@@ -170,6 +174,12 @@ class AddressIndex:
                     problems.append(f"{key} dropped but never added")
                     continue
                 bucket.discard(key)
+        new = AddressSet(
+            buckets["v4"],  # type: ignore[arg-type]
+            buckets["v6"],  # type: ignore[arg-type]
+            buckets["v4net"],  # type: ignore[arg-type]
+            buckets["v6net"],  # type: ignore[arg-type]
+        )
         return new, problems
 
     def commit(self, owner: Hashable, old: AddressSet, new: AddressSet) -> None:

@@ -338,12 +338,12 @@ class Destination:
         return DestinationInfo(
             self.mac,
             self.metrics,
-            frozenset(a.v4),
-            frozenset(a.v6),
-            frozenset(a.v4net),
-            frozenset(a.v6net),
-            tuple(self.extra.values()),
-            self.key.ident,
+            a.v4,
+            a.v6,
+            a.v4net,
+            a.v6net,
+            tuple(self.extra.values()) if self.extra else (),
+            self.ident,
         )
 
 
@@ -390,6 +390,9 @@ class DestinationTable:
         declared: the metric types in use (the complete set some responses carry).
         addresses: the session's address ownership index.
         auto_accept: router: answer a Destination Up with Success at once.
+        ack: send a response with Success naming a destination (default:
+            ``send`` with its identity items and a Success Status); the
+            session's is quicker for the responses a router sends all day.
     """
 
     def __init__(
@@ -403,8 +406,10 @@ class DestinationTable:
         declared: Callable[[], frozenset[int]],
         addresses: AddressIndex,
         auto_accept: bool = True,
+        ack: Callable[[int, DestKey], None] | None = None,
     ) -> None:
         self._send = send
+        self._ack = ack or (lambda mtype, key: send(mtype, [*key.ids(), _SUCCESS]))
         self._check = check
         self._emit = emit
         self._gone = gone
@@ -766,7 +771,7 @@ class DestinationTable:
             self._set_addresses(rec, new)
         _remember(rec, p.extra)
         if nxt is DestState.UP:
-            self._send(M.DESTINATION_UP_RESPONSE, [*ids, _SUCCESS])
+            self._ack(M.DESTINATION_UP_RESPONSE, key)
             self._emit(DestinationUp(rec.info()))
         else:
             rec.peer_req = M.DESTINATION_UP
@@ -775,7 +780,7 @@ class DestinationTable:
 
     def _a_refresh(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
         self._a_peer_update(key, rec, rx, nxt)
-        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), _SUCCESS])
+        self._ack(M.DESTINATION_UP_RESPONSE, key)
 
     def _a_peer_announce(self, key: DestKey, rec: None, rx: Parts, nxt: DestState) -> None:
 
@@ -825,7 +830,7 @@ class DestinationTable:
     def _a_peer_down(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
         self._remove(rec)
-        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), _SUCCESS])
+        self._ack(M.DESTINATION_DOWN_RESPONSE, key)
         self._emit(DestinationDown(key.mac, by_peer=True, ident=key.ident))
 
     def _a_answer_crossed_down(
@@ -833,7 +838,7 @@ class DestinationTable:
     ) -> None:
         # Both sides sent Destination Down (§12.15 lets either): answer; the
         # record goes when the response to ours arrives.
-        self._send(M.DESTINATION_DOWN_RESPONSE, [*key.ids(), _SUCCESS])
+        self._ack(M.DESTINATION_DOWN_RESPONSE, key)
 
     def _a_link_requested(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
@@ -952,7 +957,7 @@ class DestinationTable:
 
     def _a_accept_up(self, key: DestKey, rec: Destination, c: None, nxt: DestState) -> None:
 
-        self._send(M.DESTINATION_UP_RESPONSE, [*key.ids(), _SUCCESS])
+        self._ack(M.DESTINATION_UP_RESPONSE, key)
         rec.peer_req = None
         self._emit(DestinationUp(rec.info()))
         if rec.out_req is None:

@@ -35,6 +35,7 @@ from ..wire import (
     HeartbeatInterval,
     Ipv4AttachedSubnet,
     Ipv6AttachedSubnet,
+    MacAddress,
     Message,
     MessageFramer,
     MessageType,
@@ -117,6 +118,7 @@ class State(enum.Enum):
 
 
 _IN_SESSION: Final = State.IN_SESSION
+_SUCCESS: Final = Status(StatusCode.SUCCESS)
 
 
 #: Requests and the response that answers them.
@@ -232,7 +234,10 @@ class Session:
             declared=lambda: self._declared,
             addresses=self._addresses,
             auto_accept=self.config.auto_accept_destinations,
+            ack=self._ack,
         )
+        # (type, MAC length) -> the encoded Success response around the MAC.
+        self._acks: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         self._updates = OwnUpdates()
         self._cause: tuple[int | None, str, bool] | None = None
         #: Messages sent / received by type, and errors of the peer by status.
@@ -260,11 +265,10 @@ class Session:
             self._live.heard(now)
             init = self.config.init_timeout_ms
             self._deadline = now + (init / 1000.0 if init is not None else 4 * self._live.ours)
-            own, cfg = self._own_l3, self.config
-            own.v4.update(cfg.ipv4_addresses)
-            own.v6.update(cfg.ipv6_addresses)
-            own.v4net.update(cfg.ipv4_subnets)
-            own.v6net.update(cfg.ipv6_subnets)
+            cfg = self.config
+            own = self._own_l3 = AddressSet(
+                cfg.ipv4_addresses, cfg.ipv6_addresses, cfg.ipv4_subnets, cfg.ipv6_subnets
+            )
             if self.role is Role.ROUTER:
                 items = [*offer_items(cfg, cfg.offered_extensions), *own.items()]
                 self.send_raw(M.SESSION_INITIALIZATION, items)
@@ -434,10 +438,10 @@ class Session:
         return DestinationInfo(
             b"",
             self.session_metrics,
-            frozenset(l3.v4),
-            frozenset(l3.v6),
-            frozenset(l3.v4net),
-            frozenset(l3.v6net),
+            l3.v4,
+            l3.v6,
+            l3.v4net,
+            l3.v6net,
         )
 
     @property
@@ -880,8 +884,8 @@ class Session:
                 self.config.heartbeat_interval_ms,
                 self.extensions,
                 self.session_metrics,
-                frozenset(self._peer_l3.v4),
-                frozenset(self._peer_l3.v6),
+                self._peer_l3.v4,
+                self._peer_l3.v6,
             )
         )
 
@@ -911,8 +915,8 @@ class Session:
             SessionUpdated(
                 changed,
                 self.session_metrics,
-                frozenset(self._peer_l3.v4),
-                frozenset(self._peer_l3.v6),
+                self._peer_l3.v4,
+                self._peer_l3.v6,
             )
         )
 
@@ -1012,6 +1016,29 @@ class Session:
         self._out.append(self.encode(mtype, items))
         now = self._clock.now
         assert now is not None, "send_raw outside an engine call"
+        self._live.sent(now)
+        self.tx_counts[mtype] = self.tx_counts.get(mtype, 0) + 1
+
+    def _ack(self, mtype: int, key: DestKey) -> None:
+        """Send a response with Success naming ``key``: a router answers each
+        Destination Up (and Down) with one. Encoded once per type and MAC
+        length, then only the MAC changes; a session whose extensions may add
+        items to responses, or that translates, takes :meth:`send_raw`."""
+        if key.ident or self.plugins.active or self._translate is not None:
+            self.send_raw(mtype, [*key.ids(), _SUCCESS])
+            return
+        mac = key.mac
+        around = self._acks.get((mtype, len(mac)))
+        if around is None:
+            data = self.encode(mtype, [MacAddress(mac), _SUCCESS])
+            at = 8  # after the message header and the MAC Address item's header
+            assert data[at : at + len(mac)] == mac
+            around = self._acks[(mtype, len(mac))] = (data[:at], data[at + len(mac) :])
+        else:
+            data = around[0] + mac + around[1]
+        self._out.append(data)
+        now = self._clock.now
+        assert now is not None, "_ack outside an engine call"
         self._live.sent(now)
         self.tx_counts[mtype] = self.tx_counts.get(mtype, 0) + 1
 
