@@ -9,7 +9,7 @@ import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -599,8 +599,47 @@ class ModemDaemon(DaemonBase):
         extra: Sequence[DataItem] = (),
     ) -> None:
         """New metrics, address changes and/or extension items for a destination."""
+        if not add and not drop and not extra:
+            # Metrics alone (a radio's report, all day long): the short way.
+            key = self._key(mac, ())
+            change = metrics or _NO_METRICS
+            new = self._table.check_metrics(((key, change),), indexed=False)
+            if new[0].up:
+                self._each_session(
+                    lambda s, now: s.update_destination(key, change, now=now), first=True
+                )
+            self._table.keep_metrics(new)
+            return
         ch = self._dest_change("update", mac, metrics, extra, add=tuple(add), drop=tuple(drop))
         self._change(self._table, ch)
+
+    async def update_destinations(
+        self, updates: Iterable[tuple[bytes | str | DestKey, Metrics]]
+    ) -> int:
+        """New metrics for many destinations in one call (a radio's periodic
+        report): ``(mac, metrics)`` pairs, applied in order.
+
+        All or nothing: every pair is checked (its MAC names a destination,
+        its metrics are valid and keep the rules with that destination's
+        current ones, and with earlier pairs of the batch for the same
+        destination) before anything is sent or kept; a refusal names the
+        pair (``updates[3].metrics.cdrr``). Each router gets the batch's
+        Destination Updates as one write. Address and extension-item changes
+        take :meth:`update_destination` or :meth:`apply_destination_changes`.
+        Returns how many pairs there were.
+        """
+        entries: list[tuple[DestKey, Metrics]] = []
+        for i, (mac, metrics) in enumerate(updates):
+            try:
+                entries.append((self._key(mac, ()), metrics or _NO_METRICS))
+            except DaemonArgumentError as exc:
+                raise DaemonArgumentError(f"updates[{i}].mac: {exc}", f"updates[{i}].mac") from None
+        full = self._table.check_metrics(entries)
+        live = [(key, m) for (key, m), d in zip(entries, full, strict=True) if d.up]
+        if live:
+            self._each_session(lambda s, now: s.update_destinations(live, now=now), first=True)
+        self._table.keep_metrics(full)
+        return len(entries)
 
     async def drop_destination(
         self, mac: bytes | str | DestKey, *, extra: Sequence[DataItem] = ()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from ..fsm import AddressIndex, AddressSet, DestKey, InvalidArgumentError, Metrics
 from ..fsm.addresses import EMPTY, parse_l3
@@ -52,6 +52,17 @@ class ModemDest:
         if not a:
             return []
         return [str(x) for x in (*sorted(a.v4), *sorted(a.v6), *sorted(a.v4net), *sorted(a.v6net))]
+
+
+class _NewMetrics(NamedTuple):
+    """A destination and its metrics once a checked change is kept."""
+
+    dest: ModemDest
+    metrics: Metrics
+
+    @property
+    def up(self) -> bool:
+        return self.dest.up
 
 
 class ModemTable:
@@ -140,6 +151,37 @@ class ModemTable:
         d.extra = list(kept.values())
         return d
 
+    def check_metrics(
+        self, entries: Sequence[tuple[DestKey, Metrics]], *, indexed: bool = True
+    ) -> list[_NewMetrics]:
+        """Check new metrics for several destinations, in order (a pair sees
+        the earlier pairs of its destination); the result goes to
+        :meth:`keep_metrics`. Errors name the pair (``updates[i].``) if
+        ``indexed``, else read as those of :meth:`update`."""
+        out: list[_NewMetrics] = []
+        after: dict[DestKey, Metrics] = {}
+        for i, (key, metrics) in enumerate(entries):
+            pair = f"updates[{i}]." if indexed else ""
+            d = self.dests.get(key)
+            if d is None:
+                raise DestinationNotFoundError(f"{pair}mac: no destination {key}")
+            base = after.get(key) or d.metrics
+            try:
+                full = _checked_with(base, metrics, _current_of(key))
+            except DaemonArgumentError as exc:
+                if not indexed:
+                    raise
+                raise DaemonArgumentError(f"{pair}{exc}", f"{pair}{exc.field}") from None
+            if indexed:
+                after[key] = full
+            out.append(_NewMetrics(d, full))
+        return out
+
+    def keep_metrics(self, checked: Sequence[_NewMetrics]) -> None:
+        """Keep what :meth:`check_metrics` checked (and the sessions took)."""
+        for new in checked:
+            new.dest.metrics = new.metrics
+
     def drop(self, key: DestKey) -> ModemDest:
         """Remove a destination (DestinationNotFoundError if there is none)."""
         d = self.require(key)
@@ -182,6 +224,11 @@ class ModemTable:
         if problems:
             raise DaemonArgumentError(f"{field}: " + "; ".join(problems), field)
         return new
+
+
+def _current_of(key: DestKey) -> Callable[[], str]:
+    """The context of a refusal, formatted only when there is one."""
+    return lambda: f"with {key}'s current metrics"
 
 
 def _checked_with(base: Metrics, change: Metrics, context: Callable[[], str]) -> Metrics:

@@ -393,6 +393,8 @@ class DestinationTable:
         ack: send a response with Success naming a destination (default:
             ``send`` with its identity items and a Success Status); the
             session's is quicker for the responses a router sends all day.
+        send_metrics: send a Destination Up or Update carrying only metrics
+            (default: ``send``); the session's encodes by template.
     """
 
     def __init__(
@@ -407,8 +409,12 @@ class DestinationTable:
         addresses: AddressIndex,
         auto_accept: bool = True,
         ack: Callable[[int, DestKey], None] | None = None,
+        send_metrics: Callable[[int, DestKey, Metrics], None] | None = None,
     ) -> None:
         self._send = send
+        self._send_metrics = send_metrics or (
+            lambda mtype, key, m: send(mtype, [*key.ids(), *m.items()])
+        )
         self._ack = ack or (lambda mtype, key: send(mtype, [*key.ids(), _SUCCESS]))
         self._check = check
         self._emit = emit
@@ -560,6 +566,26 @@ class DestinationTable:
             return False
         self._fire(key, rec, DestInput.UPDATE, _Call(changed, l3, new, extra))
         return True
+
+    def update_many(self, entries: Sequence[tuple[DestKey, Metrics]]) -> int:
+        """Modem: new metrics for several destinations, refused as a whole
+        (before anything is sent) if one of them cannot take an update now;
+        how many were sent or held."""
+        for i, (key, _) in enumerate(entries):
+            rec = self._recs.get(_slot(key))
+            if rec is None:
+                raise UnknownDestinationError(f"updates[{i}]: no destination {key} in this session")
+            if TRANSITIONS.get((rec.state, DestInput.UPDATE)) is None:
+                try:
+                    self._refuse(key, rec.state, DestInput.UPDATE)
+                except SessionError as exc:
+                    raise type(exc)(f"updates[{i}]: {exc}") from None
+            if rec.held_down:
+                raise SessionError(f"updates[{i}]: destination {key} is going down")
+        sent = 0
+        for key, metrics in entries:
+            sent += self.update(key, metrics, _NO_L3, _NO_ITEMS)
+        return sent
 
     def drop(self, key: DestKey) -> None:
         """Destination Down (modem: unreachable; router: no longer wanted)."""
@@ -913,7 +939,10 @@ class DestinationTable:
     def _a_send_up(self, key: DestKey, rec: None, c: _Call, nxt: DestState) -> None:
         assert c.full is not None and c.new_addresses is not None
         # Sent first: a message the codec or an extension refuses changes nothing.
-        self._send(M.DESTINATION_UP, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
+        if c.l3 or c.extra:
+            self._send(M.DESTINATION_UP, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
+        else:
+            self._send_metrics(M.DESTINATION_UP, key, c.metrics)
         new = self._create(key, nxt, c.full)
         if c.new_addresses is not EMPTY:
             self._set_addresses(new, c.new_addresses)
@@ -926,7 +955,10 @@ class DestinationTable:
         new.out_req = M.DESTINATION_ANNOUNCE
 
     def _a_send_update(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
-        self._send(M.DESTINATION_UPDATE, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
+        if c.l3 or c.extra:
+            self._send(M.DESTINATION_UPDATE, [*key.ids(), *c.metrics.items(), *c.l3, *c.extra])
+        else:
+            self._send_metrics(M.DESTINATION_UPDATE, key, c.metrics)
         self._commit_change(rec, c)
 
     def _a_hold_update(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:

@@ -82,7 +82,7 @@ from .events import (
     SessionUp,
     SessionUpdated,
 )
-from .fastpath import FastPath
+from .fastpath import FastPath, MetricsWriter
 from .liveness import Liveness
 from .metrics import FIELD_OF_TYPE, Metrics
 from .negotiation import PeerInit, foreign_items, offer_items, read_peer_init
@@ -235,7 +235,9 @@ class Session:
             addresses=self._addresses,
             auto_accept=self.config.auto_accept_destinations,
             ack=self._ack,
+            send_metrics=self._send_metrics,
         )
+        self._writer = MetricsWriter(self.encode)
         # (type, MAC length) -> the encoded Success response around the MAC.
         self._acks: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         self._updates = OwnUpdates()
@@ -588,6 +590,37 @@ class Session:
         metrics = self._checked_for(key, metrics)
         l3 = l3_items(add, True, "add") + l3_items(drop, False, "drop") if add or drop else []
         return self._dests.update(key, metrics, l3, rest)
+
+    @api_call(Role.MODEM)
+    def update_destinations(
+        self, updates: Sequence[tuple[bytes | str | DestKey, Metrics]], *, now: float
+    ) -> int:
+        """Modem: new metrics for many destinations (a radio's periodic
+        report): every entry is checked before any is sent, so a refusal
+        (naming ``updates[i]``) sends nothing. Otherwise as
+        :meth:`update_destination` for each, in order. Returns how many
+        Destination Updates were sent or queued."""
+        entries: list[tuple[DestKey, Metrics]] = []
+        # A destination named again sees the batch's earlier metrics for it.
+        before: dict[DestKey, tuple[Metrics, Metrics]] = {}
+        for i, (mac, metrics) in enumerate(updates):
+            try:
+                key = self.key_of(mac)
+                metrics = checked_metrics(metrics, self._undeclared)
+                prev = before.get(key)
+                if prev is not None:
+                    base: Metrics | None = prev[0].merged(prev[1])
+                else:
+                    rec = self._dests.get(key)
+                    base = rec.metrics if rec is not None else None
+                if base is not None:
+                    check_rates(base, metrics, key)
+                    before[key] = (base, metrics)
+            except InvalidArgumentError as exc:
+                where = f"updates[{i}]"
+                raise SessionArgumentError(f"{where}: {exc}", f"{where}.{exc.field}") from None
+            entries.append((key, metrics))
+        return self._dests.update_many(entries)
 
     @api_call(Role.MODEM)
     def respond_link_characteristics(
@@ -1016,6 +1049,19 @@ class Session:
         self._out.append(self.encode(mtype, items))
         now = self._clock.now
         assert now is not None, "send_raw outside an engine call"
+        self._live.sent(now)
+        self.tx_counts[mtype] = self.tx_counts.get(mtype, 0) + 1
+
+    def _send_metrics(self, mtype: int, key: DestKey, metrics: Metrics) -> None:
+        """Send a Destination Up or Update of ``key`` that carries only
+        ``metrics``: by template (:class:`~dlep.fsm.fastpath.MetricsWriter`)
+        unless identity items, extensions or a translation are in play."""
+        if key.ident or self.plugins.active or self._translate is not None:
+            self.send_raw(mtype, [*key.ids(), *metrics.items()])
+            return
+        self._out.append(self._writer.encode(mtype, key.mac, metrics))
+        now = self._clock.now
+        assert now is not None, "_send_metrics outside an engine call"
         self._live.sent(now)
         self.tx_counts[mtype] = self.tx_counts.get(mtype, 0) + 1
 
