@@ -502,7 +502,7 @@ class ModemDaemon(DaemonBase):
     def _key(self, mac: bytes | str | DestKey, extra: Sequence[DataItem]) -> DestKey:
         if isinstance(mac, DestKey):
             return mac
-        return DestKey(_mac_key(mac), self._ident(extra))
+        return DestKey(_mac_key(mac), self._ident(extra) if extra else ())
 
     def _ident(self, extra: Sequence[DataItem]) -> tuple[DataItem, ...]:
         ids = self.registry.identity_items
@@ -637,7 +637,11 @@ class ModemDaemon(DaemonBase):
         full = self._table.check_metrics(entries)
         live = [(key, m) for (key, m), d in zip(entries, full, strict=True) if d.up]
         if live:
-            self._each_session(lambda s, now: s.update_destinations(live, now=now), first=True)
+            # The table checked every value's range; the sessions check the
+            # rest (rates against their own view, §12.6, states).
+            self._each_session(
+                lambda s, now: s.update_destinations(live, validated=True, now=now), first=True
+            )
         self._table.keep_metrics(full)
         return len(entries)
 

@@ -160,10 +160,11 @@ class ModemTable:
         ``indexed``, else read as those of :meth:`update`."""
         out: list[_NewMetrics] = []
         after: dict[DestKey, Metrics] = {}
+        dests = self.dests
         for i, (key, metrics) in enumerate(entries):
-            pair = f"updates[{i}]." if indexed else ""
-            d = self.dests.get(key)
+            d = dests.get(key)
             if d is None:
+                pair = f"updates[{i}]." if indexed else ""
                 raise DestinationNotFoundError(f"{pair}mac: no destination {key}")
             base = after.get(key) or d.metrics
             try:
@@ -171,9 +172,9 @@ class ModemTable:
             except DaemonArgumentError as exc:
                 if not indexed:
                     raise
+                pair = f"updates[{i}]."
                 raise DaemonArgumentError(f"{pair}{exc}", f"{pair}{exc.field}") from None
-            if indexed:
-                after[key] = full
+            after[key] = full
             out.append(_NewMetrics(d, full))
         return out
 

@@ -50,6 +50,11 @@ def checked_metrics(metrics: Metrics | None, undeclared: tuple[str, ...]) -> Met
         metrics.validate()
     except ValueError:
         validate(metrics)  # the same check, reported as the API's error
+    return declared_only(metrics, undeclared)
+
+
+def declared_only(metrics: Metrics, undeclared: tuple[str, ...]) -> Metrics:
+    """``metrics`` if it has no field of ``undeclared`` (§12.6)."""
     if not undeclared:
         return metrics
     used = [name for name in undeclared if getattr(metrics, name) is not None]

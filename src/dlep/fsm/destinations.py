@@ -571,8 +571,10 @@ class DestinationTable:
         """Modem: new metrics for several destinations, refused as a whole
         (before anything is sent) if one of them cannot take an update now;
         how many were sent or held."""
+        recs = self._recs
+        found: list[Destination] = []
         for i, (key, _) in enumerate(entries):
-            rec = self._recs.get(_slot(key))
+            rec = recs.get(key if key.ident else key.mac)
             if rec is None:
                 raise UnknownDestinationError(f"updates[{i}]: no destination {key} in this session")
             if TRANSITIONS.get((rec.state, DestInput.UPDATE)) is None:
@@ -580,11 +582,16 @@ class DestinationTable:
                     self._refuse(key, rec.state, DestInput.UPDATE)
                 except SessionError as exc:
                     raise type(exc)(f"updates[{i}]: {exc}") from None
-            if rec.held_down:
+            if rec.held is not None and rec.held.down:
                 raise SessionError(f"updates[{i}]: destination {key} is going down")
+            found.append(rec)
         sent = 0
-        for key, metrics in entries:
-            sent += self.update(key, metrics, _NO_L3, _NO_ITEMS)
+        update = DestInput.UPDATE
+        for (key, metrics), rec in zip(entries, found, strict=True):
+            changed = rec.metrics.changed_in(metrics)
+            if not changed.is_empty():
+                self._fire(key, rec, update, _Call(changed))
+                sent += 1
         return sent
 
     def drop(self, key: DestKey) -> None:

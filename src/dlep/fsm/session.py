@@ -53,6 +53,7 @@ from .arguments import (
     check_own_message,
     check_rates,
     checked_metrics,
+    declared_only,
     ident_of,
     l3_items,
     mac_bytes,
@@ -593,20 +594,32 @@ class Session:
 
     @api_call(Role.MODEM)
     def update_destinations(
-        self, updates: Sequence[tuple[bytes | str | DestKey, Metrics]], *, now: float
+        self,
+        updates: Sequence[tuple[bytes | str | DestKey, Metrics]],
+        *,
+        validated: bool = False,
+        now: float,
     ) -> int:
         """Modem: new metrics for many destinations (a radio's periodic
         report): every entry is checked before any is sent, so a refusal
         (naming ``updates[i]``) sends nothing. Otherwise as
         :meth:`update_destination` for each, in order. Returns how many
-        Destination Updates were sent or queued."""
+        Destination Updates were sent or queued.
+
+        ``validated``: the caller has checked each value's range (as the
+        modem daemon's table does); the rate rule against this session's
+        view, §12.6 and the destinations' states are checked here always.
+        """
         entries: list[tuple[DestKey, Metrics]] = []
         # A destination named again sees the batch's earlier metrics for it.
         before: dict[DestKey, tuple[Metrics, Metrics]] = {}
         for i, (mac, metrics) in enumerate(updates):
             try:
                 key = self.key_of(mac)
-                metrics = checked_metrics(metrics, self._undeclared)
+                if validated:
+                    metrics = declared_only(metrics, self._undeclared)
+                else:
+                    metrics = checked_metrics(metrics, self._undeclared)
                 prev = before.get(key)
                 if prev is not None:
                     base: Metrics | None = prev[0].merged(prev[1])
