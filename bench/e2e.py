@@ -278,7 +278,8 @@ class RouterSide:
                     self.ups += 1
                     self.t_last_up = clock()
             elif isinstance(ev, Lagged):
-                self.lagged += ev.dropped
+                self.lagged += ev.dropped + ev.coalesced
+                self.updates += ev.coalesced  # merged into a later update: consumed, not lost
 
     async def wait_session(self) -> None:
         r = self.r
