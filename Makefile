@@ -40,6 +40,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/codec.py
 	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/emu.py
 
 # Regenerate src/dlep/api/_pb from proto/ (grpcio-tools, pinned in the test extra);

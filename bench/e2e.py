@@ -298,7 +298,8 @@ class RouterSide:
                     self.ups += 1
                     self.t_last_up = clock()
             elif isinstance(ev, Lagged):
-                self.lagged += ev.dropped
+                self.lagged += ev.dropped + ev.coalesced
+                self.updates += ev.coalesced  # merged into a later update: consumed, not lost
 
     async def wait_session(self) -> None:
         r = self.r
@@ -395,12 +396,17 @@ class Local:
 
 
 class Remote:
-    """A side in a child process; calls are forwarded over a pipe."""
+    """A side in a child process; calls are forwarded over a pipe.
 
-    def __init__(self, kind: str, profile: str | None) -> None:
+    ``side`` makes the child's object (default: ModemSide / RouterSide by
+    ``kind``); the child is forked, so it may be any callable (bench/latency.py)."""
+
+    def __init__(
+        self, kind: str, profile: str | None, side: Callable[[], Any] | None = None
+    ) -> None:
         ctx = mp.get_context("fork")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_child, args=(kind, child, profile), daemon=True)
+        self.proc = ctx.Process(target=_child, args=(kind, child, profile, side), daemon=True)
         self.proc.start()
 
     async def __call__(self, name: str, *args: Any) -> Any:
@@ -420,11 +426,13 @@ class Remote:
             self.proc.join(5)
 
 
-def _child(kind: str, conn: Connection, profile: str | None) -> None:
+def _child(
+    kind: str, conn: Connection, profile: str | None, make: Callable[[], Any] | None = None
+) -> None:
     prof = cProfile.Profile() if profile else None
 
     async def main() -> None:
-        side: Any = ModemSide() if kind == "modem" else RouterSide()
+        side: Any = make() if make else ModemSide() if kind == "modem" else RouterSide()
         loop = asyncio.get_running_loop()
         while True:
             name, args = await loop.run_in_executor(None, conn.recv)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import stat
 import sys
@@ -80,6 +81,21 @@ async def test_modem_process_serves_the_api(tmp_path: Path) -> None:
     assert code == 0, out
     assert "management API on unix:" in out
     assert not sock.exists()  # removed on shutdown
+
+
+async def test_daemon_freezes_its_start_up_objects(tmp_path: Path) -> None:
+    """Once started, the daemon keeps start-up's objects out of later garbage
+    collections (dlep.daemon.tune_gc), and says so at debug level."""
+    sock = tmp_path / "modem.sock"
+    cfg = _modem_toml(tmp_path / "modem.toml", free_port(), f'socket = "{sock.name}"')
+    proc = await _start("--config", str(cfg), "--log-level", "debug")
+    try:
+        await until(sock.exists, timeout=10, what="API socket")
+        await asyncio.sleep(0.2)
+    finally:
+        code, out = await _stop(proc)
+    assert code == 0, out
+    assert re.search(r"garbage collector: [1-9][0-9]* start-up objects frozen", out), out
 
 
 async def test_no_api_flag(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ from dlep.api.convert import to_dict
 from dlep.api.server import ApiSetupError, ManagementServer, SocketInUseError, start_api_server
 from dlep.config import parse_modem_config
 from dlep.daemon import ModemDaemon, RouterDaemon
-from dlep.daemon.events import ConnectionRefused
-from dlep.fsm import Metrics
+from dlep.daemon.events import ConnectionRefused, Lagged, SessionEvent
+from dlep.fsm import DestinationInfo, DestinationUpdate, Metrics
 
 from .conftest import MAC1, MAC2, Live, free_port, modem_config, router_config, until
 
@@ -474,7 +474,7 @@ async def test_watch_queue_is_bounded_and_every_event_accounted(tmp_path: Path) 
                 published += 1
             most = max(most, sub.pending())
             await asyncio.sleep(0.001)
-        assert sub._q.maxsize == queue  # the daemon holds at most this many per stream
+        assert sub.maxsize == queue  # the daemon holds at most this many per stream
         assert most <= queue
         # The reader catches up: it is told how many events it missed.
         received, dropped, lagged = 1, 0, 0
@@ -491,6 +491,81 @@ async def test_watch_queue_is_bounded_and_every_event_accounted(tmp_path: Path) 
         await client.close()
         await api.stop(0.2)
         await modem.shutdown()
+
+
+async def test_a_stopped_watcher_gets_merged_updates_and_the_newest_values(
+    tmp_path: Path,
+) -> None:
+    """Updates of a few destinations, published while ``dlepctl watch`` is
+    stopped (SIGSTOP): they merge in the daemon's queue instead of being
+    dropped; the stream says so (``lagged.coalesced``) and the watcher still
+    ends with each destination's newest values."""
+    import json
+    import signal
+    import sys
+
+    queue = 64
+    modem = await ModemDaemon.builder().config(modem_config(free_port())).spawn()
+    cfg = parse_modem_config({"api": {"socket": str(tmp_path / "m.sock"), "watch_queue": queue}})
+    api = ManagementServer(modem, cfg.api)
+    await api.start()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dlep.cli.dlepctl", "--socket", str(api.socket_path),
+        "watch", "--json", stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    macs = [bytes([2, 0, 0, 0, 0, i]) for i in range(4)]
+    try:
+        await until(lambda: api.watchers, timeout=15, what="watch stream")
+        (sub,) = api.watchers
+        proc.send_signal(signal.SIGSTOP)
+        published, rounds = 0, 0
+        newest: dict[str, int] = {}
+        # Until gRPC's buffers are full and the queue is past half (bounded).
+        while rounds < 3000 and not (sub.coalesced_total > 200 and published > 20_000):
+            for k in range(16):
+                mac = macs[k % len(macs)]
+                m = Metrics(cdrr=1_000_000 + published, latency=100 + k)
+                ev = DestinationUpdate(DestinationInfo(mac, m), m)
+                modem._publish(SessionEvent("7", "192.0.2.1:854", ev))
+                newest[ev.info.mac_str] = 1_000_000 + published
+                published += 1
+            assert sub.pending() <= queue
+            rounds += 1
+            await asyncio.sleep(0.001)
+        assert sub.coalesced_total > 0, "the stopped watcher never made the queue lag"
+        assert sub.dropped_total == 0  # four destinations: always something to merge into
+        proc.send_signal(signal.SIGCONT)
+        assert proc.stdout is not None
+        received, coalesced, seen = 0, 0, {}
+        while received + coalesced < published:
+            ev = json.loads(await asyncio.wait_for(proc.stdout.readline(), 15))
+            if ev["kind"] == "lagged":
+                assert ev["lagged"]["dropped"] == 0 and ev["lagged"]["coalesced"] > 0
+                assert "merged into newer ones" in ev["text"]
+                coalesced += ev["lagged"]["coalesced"]
+            else:
+                received += 1
+                dest = ev["destination_update"]["destination"]
+                seen[dest["mac"]] = dest["metrics"]["cdrr"]
+        assert received + coalesced == published
+        assert seen == newest
+        assert modem.subscriber_events() == {"dropped": 0, "coalesced": coalesced}
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        await proc.wait()
+        await api.stop(0.2)
+        await modem.shutdown()
+
+
+def test_lagged_text_names_both_counts() -> None:
+    from dlep.api import convert
+
+    msg = convert.event_to_pb(Lagged(2, coalesced=3))
+    assert (msg.lagged.dropped, msg.lagged.coalesced) == (2, 3)
+    assert "2 event(s) dropped" in msg.text and "3 destination update(s) merged" in msg.text
+    assert "merged" not in convert.event_to_pb(Lagged(2)).text
 
 
 async def test_watch_ends_when_the_server_stops(live: Live) -> None:

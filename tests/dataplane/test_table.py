@@ -118,6 +118,9 @@ def test_resync_after_lag() -> None:
     t.handle(ev(DestinationUp(info(MAC))))
     t.handle(ev(DestinationUp(info(MAC2))))
     assert t.needs_resync(Lagged(3))
+    assert t.needs_resync(Lagged(3, coalesced=2))
+    # Merged updates lose nothing: no resync for them alone.
+    assert not t.needs_resync(Lagged(0, coalesced=5))
     changes = t.resync([("1", info(MAC, cdrt=1_000_000))])
     kinds = sorted((c.kind, c.key) for c in changes)
     assert kinds == [("down", KEY2), ("update", KEY)]

@@ -405,9 +405,7 @@ class Events:
         """Everything queued right now (does not wait)."""
         out: list[DaemonEvent] = []
         while self.sub.pending():
-            ev = self.sub._q.get_nowait()
-            if isinstance(ev, DaemonEvent):
-                out.append(ev)
+            out.append(self.sub.get_nowait())
         self.seen.extend(out)
         return out
 

@@ -53,14 +53,18 @@ UPDATES = 200
 
 async def test_slow_subscriber_gets_lagged(daemons: Daemons, port: int) -> None:
     """A subscriber that does not read loses events, not memory: its queue
-    stays at ``maxsize`` and the next read says how many it missed."""
+    stays at ``maxsize`` and the next read says how many it missed. Updates of
+    one destination merge first (``merging``: from 2 waiting events on), so
+    that subscriber loses nothing; with merging off (``tiny``) they are dropped."""
     modem, router, _mev, _rev = await session_pair(daemons, port)
-    tiny = router.subscribe(maxsize=4)
+    tiny = router.subscribe(maxsize=4, coalesce_at=4)
+    merging = router.subscribe(maxsize=4)
     full = Events(router.subscribe(), "full")
 
     for i in range(1, UPDATES + 1):  # bounded burst
-        await modem.update_destination(MAC1, Metrics(cdrr=1_000_000 + i))
-        assert tiny.pending() <= 4
+        latency = 5000 if i == UPDATES // 2 else None  # changed once, in the middle
+        await modem.update_destination(MAC1, Metrics(cdrr=1_000_000 + i, latency=latency))
+        assert tiny.pending() <= 4 and merging.pending() <= 4
         if i % 50 == 0:
             await asyncio.sleep(0)  # let the router read
     last = 1_000_000 + UPDATES
@@ -68,6 +72,9 @@ async def test_slow_subscriber_gets_lagged(daemons: Daemons, port: int) -> None:
     total = len(full.seen)
     assert total == UPDATES
     assert tiny.pending() == 4
+    # Two plain updates, then one that every later update merged into.
+    assert merging.pending() == 3
+    assert router.subscriber_events() == {"dropped": total - 4, "coalesced": total - 3}
 
     first = await tiny.get(timeout=1)
     assert first == Lagged(total - 4)
@@ -81,6 +88,17 @@ async def test_slow_subscriber_gets_lagged(daemons: Daemons, port: int) -> None:
     ]
     with pytest.raises(TimeoutError):
         await tiny.get(timeout=0.1)
+
+    assert await merging.get(timeout=1) == Lagged(0, coalesced=total - 3)
+    got = [await merging.get(timeout=1) for _ in range(3)]
+    updates = [e.event for e in got if isinstance(e, SessionEvent)]
+    assert all(isinstance(u, DestinationUpdate) for u in updates)
+    assert [u.changed.cdrr for u in updates] == [1_000_001, 1_000_002, last]  # type: ignore[attr-defined]
+    # The merged update has the newest snapshot and every field any of its
+    # updates changed: latency, though only a middle update carried it.
+    merged = updates[-1]
+    assert merged.info.metrics.cdrr == last  # type: ignore[attr-defined]
+    assert merged.changed.latency == 5000  # type: ignore[attr-defined]
 
     # Once read, it receives again (and counts afresh).
     await modem.update_destination(MAC1, Metrics(cdrr=7_000_000))

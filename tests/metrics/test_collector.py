@@ -72,6 +72,9 @@ class FakeDaemon:
     def extension_gauges(self) -> tuple[list[Any], list[Any]]:
         return [], []
 
+    def subscriber_events(self) -> dict[str, int]:
+        return {"dropped": 5, "coalesced": 7}
+
     def sessions(self) -> list[SessionInfo]:
         self.calls.append(threading.current_thread().name)
         return list(self._sessions)
@@ -120,6 +123,8 @@ def test_errors_states_and_units() -> None:
     assert value(fams, "dlep_session_mdrr_bits_per_second", session="1") == 10
     assert value(fams, "dlep_heartbeat_timeouts_total", by="local") == 2
     assert value(fams, "dlep_heartbeat_timeouts_total", by="peer") == 1
+    assert value(fams, "dlep_subscriber_events_total", fate="dropped") == 5
+    assert value(fams, "dlep_subscriber_events_total", fate="coalesced") == 7
     # Units: latency us -> s, percent -> ratio; unset metrics have no sample.
     lab = {"session": "1", "peer": "192.0.2.1:854", "mac": "02:00:00:00:00:01"}
     assert value(fams, "dlep_destination_latency_seconds", **lab) == 0.0015

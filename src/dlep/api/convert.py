@@ -227,6 +227,7 @@ def event_to_pb(
         _session_event(out, ev)
     elif isinstance(ev, Lagged):
         out.lagged.dropped = ev.dropped
+        out.lagged.coalesced = ev.coalesced
     elif isinstance(ev, SessionConnected):
         out.session_id = ev.session_id
         out.peer = ev.peer

@@ -86,6 +86,8 @@ class _Snapshot:
     heartbeat_timeouts: dict[str, int]
     sessions_ended: dict[str, int]
     ended_errors: dict[str, int]
+    #: Events subscribers did not get one by one (dropped, coalesced).
+    subscriber_events: dict[str, int]
     #: Extension Type Value -> name, for the daemon's own (third-party) plug-ins.
     extension_names: dict[int, str] = field(default_factory=dict)
     #: The extensions' own gauges, and their values per session.
@@ -131,6 +133,7 @@ class DaemonCollector(Collector):
             dict(d.heartbeat_timeouts),
             dict(d.sessions_ended),
             dict(d.ended_errors),
+            d.subscriber_events(),
             d.extension_names,
             specs,
             samples,
@@ -271,6 +274,16 @@ class DaemonCollector(Collector):
         for status, n in sorted(snap.sessions_ended.items()):
             ended.add_metric([status], n)
         yield ended
+        lag = CounterMetricFamily(
+            "dlep_subscriber_events",
+            "Events a lagging subscriber (API watch stream, data plane, library) did not get "
+            "one by one: fate=dropped lost to a full queue, fate=coalesced merged into a newer "
+            "update of the same destination",
+            labels=["fate"],
+        )
+        for fate in ("dropped", "coalesced"):
+            lag.add_metric([fate], snap.subscriber_events.get(fate, 0))
+        yield lag
 
         dests = sorted(snap.destinations, key=lambda d: (_session_order(d[0]), d[1].mac))
         kept = dests[: self.max_destinations]

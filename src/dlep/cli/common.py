@@ -133,6 +133,11 @@ def run_daemon(
             log.error("%s", exc)
             await stop_all()
             return EXIT_RUNTIME
+        from ..daemon import tune_gc
+
+        # Start-up is over: keep its objects out of every later collection,
+        # whose pauses would otherwise land on updates in flight (tune_gc says why).
+        log.debug("garbage collector: %d start-up objects frozen", tune_gc())
         await stop.wait()
         log.info("signal received, shutting down")
         await stop_all()

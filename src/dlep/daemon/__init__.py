@@ -29,6 +29,7 @@ from .events import (
     SessionEvent,
     Subscription,
 )
+from .gctune import tune_gc
 from .modem import (
     LinkDecision,
     LinkRequest,
@@ -65,4 +66,5 @@ __all__ = [
     "UnknownSessionError",
     "grant_what_is_possible",
     "parse_change",
+    "tune_gc",
 ]

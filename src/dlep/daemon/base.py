@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import time
@@ -192,6 +191,8 @@ class DaemonBase:
         self.tls_settings = tls if tls is not None else _tls_from_config(config)
         self.use_tls = bool(config.network.use_tls) if use_tls is None else use_tls
         self._subs: list[Subscription] = []
+        self._ended_subs_dropped = 0
+        self._ended_subs_coalesced = 0
         self._conns: dict[str, _Conn] = {}
         self._by_proto: dict[int, _Conn] = {}
         self._next_id = 1
@@ -258,9 +259,11 @@ class DaemonBase:
 
     # -- subscriptions ------------------------------------------------------
 
-    def subscribe(self, maxsize: int = 4096) -> Subscription:
-        """A new bounded event stream; see :class:`Subscription`."""
-        sub = Subscription(maxsize)
+    def subscribe(self, maxsize: int = 4096, *, coalesce_at: int | None = None) -> Subscription:
+        """A new bounded event stream of at most ``maxsize`` waiting events;
+        from ``coalesce_at`` waiting events on (default: half of ``maxsize``)
+        updates of one destination merge. See :class:`Subscription`."""
+        sub = Subscription(maxsize, coalesce_at=coalesce_at)
         if self._closing:
             sub.close()
         self._subs.append(sub)
@@ -268,9 +271,22 @@ class DaemonBase:
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Stop delivering to ``sub``."""
-        with contextlib.suppress(ValueError):
+        if sub in self._subs:
             self._subs.remove(sub)
+            self._ended_subs_dropped += sub.dropped_total
+            self._ended_subs_coalesced += sub.coalesced_total
         sub.close()
+
+    def subscriber_events(self) -> dict[str, int]:
+        """Events subscribers did not get one by one, since the daemon started
+        (every subscription, ended ones included): ``dropped`` (lost to a full
+        queue) and ``coalesced`` (merged into a newer update of the same
+        destination)."""
+        dropped, coalesced = self._ended_subs_dropped, self._ended_subs_coalesced
+        for sub in self._subs:
+            dropped += sub.dropped_total
+            coalesced += sub.coalesced_total
+        return {"dropped": dropped, "coalesced": coalesced}
 
     def _publish(self, event: DaemonEvent) -> None:
         for sub in self._subs:

@@ -219,5 +219,8 @@ def describe(ev: DaemonEvent | Event, names: Mapping[int, str] | None = None) ->
     if isinstance(ev, ConnectionRefused):
         return f"connection from {ev.peer} refused: {ev.reason}"
     if isinstance(ev, Lagged):
-        return f"LAGGED: this stream fell behind, {ev.dropped} event(s) dropped"
+        text = f"LAGGED: this stream fell behind, {ev.dropped} event(s) dropped"
+        if ev.coalesced:
+            text += f", {ev.coalesced} destination update(s) merged into newer ones"
+        return text
     return _generic(ev)

@@ -130,8 +130,10 @@ class DestinationTable:
         return list(self._dests.values())
 
     def needs_resync(self, ev: DaemonEvent) -> bool:
-        """True for :class:`Lagged`: events were lost, rebuild from a snapshot."""
-        return isinstance(ev, Lagged)
+        """True for :class:`Lagged` with events dropped: they were lost, rebuild
+        from a snapshot. Merged (coalesced) updates lose nothing: the update
+        that follows has the newest values and every field that changed."""
+        return isinstance(ev, Lagged) and ev.dropped > 0
 
     # -- events ---------------------------------------------------------------
 

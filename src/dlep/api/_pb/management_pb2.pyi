@@ -571,10 +571,12 @@ class Error(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., message_type: _Optional[str] = ..., mac: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
 
 class Lagged(_message.Message):
-    __slots__ = ("dropped",)
+    __slots__ = ("dropped", "coalesced")
     DROPPED_FIELD_NUMBER: _ClassVar[int]
+    COALESCED_FIELD_NUMBER: _ClassVar[int]
     dropped: int
-    def __init__(self, dropped: _Optional[int] = ...) -> None: ...
+    coalesced: int
+    def __init__(self, dropped: _Optional[int] = ..., coalesced: _Optional[int] = ...) -> None: ...
 
 class Other(_message.Message):
     __slots__ = ("type", "text")

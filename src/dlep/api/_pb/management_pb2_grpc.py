@@ -200,9 +200,10 @@ class ManagementServicer:
 
     def WatchEvents(self, request, context):
         """Every daemon event as it happens. A client that reads too slowly does not
-        make the daemon buffer without bound: events beyond the per-stream queue
-        (api.watch_queue) are dropped and the stream then carries `lagged` with
-        the number dropped.
+        make the daemon buffer without bound: once half the per-stream queue
+        (api.watch_queue) is waiting, a destination update merges into the queued
+        update of its destination; events beyond the queue are dropped. The
+        stream then carries `lagged` with both counts.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
