@@ -185,3 +185,14 @@ def test_extension_names_by_code_match_the_configuration() -> None:
     from dlep.config import EXTENSION_NAMES
 
     assert {code: name for name, code in EXTENSION_NAMES.items()} == EXTENSION_NAMES_BY_CODE
+
+
+def test_every_public_name_of_dlep_daemon_resolves() -> None:
+    """dlep.daemon loads its names on first use: each one in __all__ must resolve
+    (a name added to __all__ and the TYPE_CHECKING imports but not to _EXPORTS
+    would fail only at run time)."""
+    import dlep.daemon as daemon
+
+    for name in daemon.__all__:
+        assert getattr(daemon, name) is not None, name
+    assert daemon.fmt.describe is not None  # submodules stay reachable as attributes
