@@ -26,6 +26,15 @@ router's resident memory (``/proc/<pid>/statm``) idle, before any session,
 and with N destinations held, and its CPU time (``/proc/<pid>/stat``) per
 message.
 
+Idle memory is printed three ways (``/proc/<pid>/smaps_rollup``): RSS, all
+pages resident; PSS, each page divided by the number of processes mapping it;
+USS, the pages no other process maps (Private_Clean + Private_Dirty), i.e.
+what ending this router would free. Shared objects (libpython, the gRPC and
+pydantic-core ``.so`` files) count fully in RSS; when several daemons run on
+one host they share those pages, so PSS and USS fall and RSS does not. A
+second idle router with the management API off (``--no-api``: no gRPC) is
+measured the same way.
+
 The driver is never the limit: every byte it sends is encoded before the clock
 starts, so during a measurement it only calls ``sendall`` on large buffers
 (one system call per 256 KiB) and a reader thread counts the router's
@@ -135,7 +144,9 @@ class Router:
     heartbeat, discovery off, the management API on a private socket.
     """
 
-    def __init__(self, port: int, workdir: str, profile: str | None = None) -> None:
+    def __init__(
+        self, port: int, workdir: str, profile: str | None = None, *, api: bool = True
+    ) -> None:
         cfg = os.path.join(workdir, "router.toml")
         with open(cfg, "w") as f:
             f.write(
@@ -149,13 +160,28 @@ class Router:
             cmd = [os.path.join(os.path.dirname(sys.executable), "dlep-router")]
         else:
             cmd = [sys.executable, "-m", "cProfile", "-o", profile, "-m", "dlep.cli.router"]
+        flags = [] if api else ["--no-api"]
         self.proc = subprocess.Popen(
-            [*cmd, "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [*cmd, "--config", cfg, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
 
     def rss(self) -> int:
         with open(f"/proc/{self.proc.pid}/statm") as f:
             return int(f.read().split()[1]) * PAGE
+
+    def memory(self) -> dict[str, int]:
+        """Bytes: ``rss``, ``pss`` and ``uss`` (Private_Clean + Private_Dirty)."""
+        kib: dict[str, int] = {}
+        with open(f"/proc/{self.proc.pid}/smaps_rollup") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if value.strip().endswith("kB"):
+                    kib[key] = int(value.split()[0])
+        return {
+            "rss": kib["Rss"] * 1024,
+            "pss": kib["Pss"] * 1024,
+            "uss": (kib["Private_Clean"] + kib["Private_Dirty"]) * 1024,
+        }
 
     def cpu(self) -> float:
         """User + system CPU seconds the router process has used."""
@@ -283,6 +309,8 @@ def run_size(n: int, m: int, profile: str | None = None) -> dict[str, float]:
         sock, _ = listener.accept()
         time.sleep(0.5)  # let start-up finish: the idle daemon, API serving, no session yet
         out["rss_idle"] = router.rss()
+        idle = router.memory()
+        out["pss_idle"], out["uss_idle"] = idle["pss"], idle["uss"]
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         framer = MessageFramer()
         got = b""
@@ -317,6 +345,35 @@ def run_size(n: int, m: int, profile: str | None = None) -> dict[str, float]:
     return out
 
 
+def idle_memory(*, api: bool) -> dict[str, int]:
+    """Memory of an idle router (connected to a listener, no session), as in
+    :func:`run_size`; ``api`` False runs it with ``--no-api``."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    set_ttl_255(listener, enforce=False)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    workdir = tempfile.mkdtemp(prefix="dlep-ingest-")
+    router = Router(listener.getsockname()[1], workdir, api=api)
+    try:
+        listener.settimeout(TIMEOUT)
+        sock, _ = listener.accept()
+        time.sleep(0.5)  # the same settling time as run_size
+        mem = router.memory()
+        sock.close()
+    finally:
+        err = router.stop()
+        listener.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if err.strip():
+        print("  router stderr:\n    " + err.strip().replace("\n", "\n    "))
+    return mem
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:.1f}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small workloads (a smoke run)")
@@ -347,6 +404,14 @@ def main() -> int:
         f"({platform.python_implementation()}), {platform.machine()}, {os.cpu_count()} CPU(s); "
         f"load average {os.getloadavg()[0]:.2f} at start"
     )
+    print("\nidle router, before any session (MiB; USS = private, freed if it exits):")
+    for api in (True, False):
+        mem = idle_memory(api=api)
+        label = "management API on " if api else "API off (--no-api)"
+        print(
+            f"  {label}  RSS {mib(mem['rss']):>5}   PSS {mib(mem['pss']):>5}   "
+            f"USS {mib(mem['uss']):>5}"
+        )
     for n, m in sizes:
         r = run_size(n, m)
         held = (r["rss_held"] - r["rss_session"]) / n
@@ -365,7 +430,8 @@ def main() -> int:
             f"{r['update_cpu_us'] - 1e6 / r['codec']:.1f} us above it"
         )
         print(
-            f"  router RSS: idle {r['rss_idle'] / 2**20:.1f} MiB, session up "
+            f"  router RSS: idle {r['rss_idle'] / 2**20:.1f} MiB "
+            f"(PSS {mib(r['pss_idle'])}, USS {mib(r['uss_idle'])}), session up "
             f"{r['rss_session'] / 2**20:.1f} MiB, with {n:,} destinations "
             f"{r['rss_held'] / 2**20:.1f} MiB ({held:.0f} B/destination; aim < 500)"
         )

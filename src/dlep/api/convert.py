@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from ..daemon import fmt
-from ..daemon.base import SessionInfo
 from ..daemon.events import (
     ConnectFailed,
     ConnectionRefused,
@@ -25,6 +24,7 @@ from ..daemon.events import (
     SessionConnected,
     SessionEvent,
 )
+from ..ext import BUILTIN_EXTENSIONS
 from ..ext.display import ExtensionValue, describe, extension_name
 from ..fsm import (
     METRIC_FIELDS,
@@ -48,6 +48,11 @@ from ..fsm import (
 from ..wire import DataItem, format_mac, message_name, status_name
 from ._pb import management_pb2 as pb
 
+if TYPE_CHECKING:
+    # For the annotation only: dlep.daemon.base brings the transports, which
+    # dlepctl (a client of this module) never needs.
+    from ..daemon.base import SessionInfo
+
 __all__ = [
     "EXTENSION_NAMES_BY_CODE",
     "destination_to_pb",
@@ -65,14 +70,12 @@ __all__ = [
 ]
 
 
-def _extension_names() -> dict[int, str]:
-    from ..config import EXTENSION_NAMES
-
-    return {code: name for name, code in EXTENSION_NAMES.items()}
-
-
-#: Extension Type Value -> the name used in configuration files.
-EXTENSION_NAMES_BY_CODE: dict[int, str] = _extension_names()
+#: Extension Type Value -> the name used in configuration files (each built-in
+#: extension's ``name``, the keys of :data:`dlep.config.EXTENSION_NAMES`; read
+#: from the extensions so that dlepctl does not import the pydantic schema).
+EXTENSION_NAMES_BY_CODE: dict[int, str] = {
+    code: cls.name for code, cls in BUILTIN_EXTENSIONS.items()
+}
 
 
 def role_to_pb(role: str) -> pb.Role:

@@ -49,6 +49,7 @@ from ..wire import MacAddress, format_mac, status_name
 from . import convert
 from ._pb import management_pb2 as pb
 from ._pb import management_pb2_grpc as pb_grpc
+from .errors import ApiSetupError, SocketInUseError
 from .paths import default_socket_path
 
 if TYPE_CHECKING:
@@ -74,14 +75,6 @@ _MAX_UNIX_PATH: Final = 107
 Daemon = RouterDaemon | ModemDaemon
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
-
-
-class ApiSetupError(Exception):
-    """The API cannot listen (missing directory, address in use, bad certificate)."""
-
-
-class SocketInUseError(ApiSetupError):
-    """Another live process serves on the socket path."""
 
 
 class ApiError(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import signal
@@ -82,6 +81,9 @@ def run_daemon(
     log: logging.Logger,
 ) -> int:
     """Run until SIGINT/SIGTERM, then shut down gracefully. Returns exit code."""
+    # Imported here: --help, --version and --check never need the event loop
+    # (asyncio with ssl is about 45 ms of start-up).
+    import asyncio
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -94,15 +96,16 @@ def run_daemon(
         except Exception as exc:  # configuration / environment problems
             log.error("%s", exc)
             return EXIT_RUNTIME
-        from ..api.metrics import start_metrics_server
+        # dlep.api.startup imports prometheus_client / gRPC only when configured.
+        from ..api.startup import MetricsSetupError, start_metrics_server
 
         try:
             metrics = await start_metrics_server(daemon)  # [metrics] listen; None if off
-        except OSError as exc:
+        except (OSError, MetricsSetupError) as exc:
             log.error("metrics endpoint %s: %s", daemon.cfg.metrics.listen, exc)
             await daemon.shutdown()
             return EXIT_RUNTIME
-        from ..api.server import ApiSetupError, start_api_server
+        from ..api.startup import ApiSetupError, start_api_server
 
         try:
             api = await start_api_server(daemon)  # [api]; None if api.enabled is false

@@ -9,7 +9,6 @@ Read commands print aligned tables with human units (or JSON with
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -795,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
             client, _ = resolve_target(args)
             return int(top.main(args, client))
         out = Out(bool(args.json))
+        import asyncio  # here: --help, usage errors and completion never need it
+
         try:
             return asyncio.run(_run(args, out))
         except KeyboardInterrupt:

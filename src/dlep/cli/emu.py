@@ -325,8 +325,7 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 async def _modem_api(modem: Any) -> Callable[[], Awaitable[None]]:
     """Serve the modem's management API and metrics as its configuration says."""
-    from ..api.metrics import start_metrics_server
-    from ..api.server import ApiSetupError, start_api_server
+    from ..api.startup import ApiSetupError, start_api_server, start_metrics_server
 
     api = None
     try:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .common import run_role
+
+if TYPE_CHECKING:
+    from ..config import ModemConfig
+    from ..daemon import ModemDaemonBuilder
 
 DESCRIPTION = (
     "DLEP modem: answers Peer Discovery, serves router sessions, and reports the\n"
@@ -24,12 +30,27 @@ def _summary(cfg: Any) -> str:
     )
 
 
+def _load(path: Path, *, overrides: Mapping[str, object] | None = None) -> ModemConfig:
+    from ..config import load_modem_config
+
+    return load_modem_config(path, overrides=overrides)
+
+
+class _LazyModemDaemon:
+    """:class:`~dlep.daemon.ModemDaemon` for :func:`run_role`, imported only
+    when the daemon starts: ``--help``, ``--version`` and ``--check`` never
+    need the daemon (nor, but for ``--check``, pydantic and the configuration)."""
+
+    @staticmethod
+    def builder() -> ModemDaemonBuilder:
+        from ..daemon import ModemDaemon
+
+        return ModemDaemon.builder()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dlep-modem``."""
-    from ..config import load_modem_config
-    from ..daemon import ModemDaemon
-
-    return run_role("modem", DESCRIPTION, argv, load_modem_config, _summary, ModemDaemon)
+    return run_role("modem", DESCRIPTION, argv, _load, _summary, _LazyModemDaemon)
 
 
 if __name__ == "__main__":

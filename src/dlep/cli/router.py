@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .common import run_role
+
+if TYPE_CHECKING:
+    from ..config import RouterConfig
+    from ..daemon import RouterDaemonBuilder
 
 DESCRIPTION = (
     "DLEP router: discovers modems (RFC 8175 Peer Discovery) or connects to static\n"
@@ -23,12 +29,27 @@ def _summary(cfg: Any) -> str:
     )
 
 
+def _load(path: Path, *, overrides: Mapping[str, object] | None = None) -> RouterConfig:
+    from ..config import load_router_config
+
+    return load_router_config(path, overrides=overrides)
+
+
+class _LazyRouterDaemon:
+    """:class:`~dlep.daemon.RouterDaemon` for :func:`run_role`, imported only
+    when the daemon starts: ``--help``, ``--version`` and ``--check`` never
+    need the daemon (nor, but for ``--check``, pydantic and the configuration)."""
+
+    @staticmethod
+    def builder() -> RouterDaemonBuilder:
+        from ..daemon import RouterDaemon
+
+        return RouterDaemon.builder()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dlep-router``."""
-    from ..config import load_router_config
-    from ..daemon import RouterDaemon
-
-    return run_role("router", DESCRIPTION, argv, load_router_config, _summary, RouterDaemon)
+    return run_role("router", DESCRIPTION, argv, _load, _summary, _LazyRouterDaemon)
 
 
 if __name__ == "__main__":

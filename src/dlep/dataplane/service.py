@@ -9,9 +9,14 @@ may do the same, or build the parts (:class:`RouterDataplane`,
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ..daemon import ModemDaemon, RouterDaemon
+from ..fsm import Role
+
+if TYPE_CHECKING:
+    # Only for types: a router process never imports the modem daemon (nor the
+    # other way round) just to tell which one it runs; see start_dataplane.
+    from ..daemon import ModemDaemon, RouterDaemon
 
 __all__ = ["Dataplane", "DataplaneError", "start_dataplane"]
 
@@ -51,10 +56,10 @@ async def start_dataplane(daemon: RouterDaemon | ModemDaemon) -> Dataplane | Non
     ``[modem.nl80211]`` configure; None when nothing is configured."""
     dp = Dataplane()
     try:
-        if isinstance(daemon, RouterDaemon):
-            await _router(daemon, dp)
+        if daemon.role is Role.ROUTER:
+            await _router(cast("RouterDaemon", daemon), dp)
         else:
-            await _modem(daemon, dp)
+            await _modem(cast("ModemDaemon", daemon), dp)
     except BaseException:
         await dp.stop()
         raise

@@ -24,7 +24,6 @@ the API refuses to send either.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib import metadata
 
 from ..fsm.plugins import Extension, ExtensionViolation, Placement
 
@@ -37,6 +36,10 @@ def load_entry_point_extensions(names: Iterable[str] = ()) -> list[Extension]:
     With ``names`` only those entry points are loaded (ValueError naming a
     missing one); without, all of them.
     """
+    # Imported here, not at the top: importlib.metadata brings email, zipfile,
+    # csv, ... (about 1.5 MiB), which a daemon without plug-ins never needs.
+    from importlib import metadata
+
     wanted = set(names)
     found: list[Extension] = []
     seen: set[str] = set()
