@@ -82,7 +82,6 @@ from dlep.fsm import DestinationUp, DestinationUpdate, Metrics, State
 clock = time.monotonic  # CLOCK_MONOTONIC on Linux: the same clock in every process
 
 SEQ0 = 1_000_000  # (c): CDRR = SEQ0 + sequence number
-HIGH_WATER = 1 << 20  # (b), (d): modem backs off above this many buffered octets
 TIMEOUT = 60.0  # every wait is bounded
 
 
@@ -159,24 +158,18 @@ class ModemSide:
         self.m = await ModemDaemon.builder().config(cfg).spawn()
         GcClock.install()
 
-    def _conn(self) -> Any:
-        assert self.m is not None
-        return next(iter(self.m._conns.values()))
-
     async def wait_session(self) -> None:
         m = self.m
         assert m is not None
         await _wait(
-            lambda: any(c.proto.session.state is State.IN_SESSION for c in m._conns.values()),
+            lambda: any(s.state == State.IN_SESSION.value for s in m.sessions()),
             "the modem's session",
         )
 
     async def _backoff(self) -> None:
-        tr = self._conn().proto.transport
-        if tr is not None and tr.get_write_buffer_size() > HIGH_WATER:
-            await _wait(lambda: tr.get_write_buffer_size() < HIGH_WATER // 4, "the socket")
-        else:
-            await asyncio.sleep(0)
+        assert self.m is not None
+        await self.m.drain()  # waits only while the router is > 1 MiB behind
+        await asyncio.sleep(0)
 
     async def add(self, start: int, n: int, yield_every: int = 0) -> dict[str, float]:
         """add_destination ``n`` times; ``yield_every``: let the loop run (and

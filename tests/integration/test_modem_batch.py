@@ -3,6 +3,8 @@ over real sockets. All or nothing, in order, and kept for later routers."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from dlep.daemon import DaemonArgumentError, DestinationNotFoundError
@@ -122,3 +124,31 @@ async def test_batch_kept_for_routers_that_connect_later(daemons: Daemons, port:
     assert _router_metrics(late, MAC2).latency == 12_345
     # An empty batch is no error and sends nothing.
     assert await modem.update_destinations([]) == 0
+
+
+async def test_drain_waits_for_a_router_that_does_not_read(daemons: Daemons, port: int) -> None:
+    """``drain()`` returns at once while the router keeps up, waits while it
+    has stopped reading and the modem holds more than the high-water mark,
+    and returns when it reads again; nothing is lost meanwhile."""
+    slow = {"hb_ms": 10_000}  # the router must not time out while it does not read
+    modem, router, _mev, rev = await session_pair(daemons, port, modem_kw=slow, router_kw=slow)
+    await asyncio.wait_for(modem.drain(), 1)
+    (conn,) = router._conns.values()
+    assert conn.proto.transport is not None
+    conn.proto.transport.pause_reading()
+    waiting = None
+    sent = 0
+    for _ in range(2000):  # bounded: at most 1,000,000 updates (~40 MB)
+        await modem.update_destinations(
+            [(MAC1, Metrics(cdrr=1_000_000 + sent + i)) for i in range(500)]
+        )
+        sent += 500
+        waiting = asyncio.ensure_future(modem.drain())
+        await asyncio.sleep(0.005)
+        if not waiting.done():
+            break
+    assert waiting is not None and not waiting.done(), "drain() never waited"
+    conn.proto.transport.resume_reading()
+    await asyncio.wait_for(waiting, 20)
+    last = 1_000_000 + sent - 1
+    await rev.next(DestinationUpdate, lambda e: e.info.metrics.cdrr == last, timeout=20)

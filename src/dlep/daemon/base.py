@@ -456,6 +456,18 @@ class DaemonBase:
             out.extend((conn.id, info) for info in conn.proto.session.destinations.values())
         return out
 
+    async def drain(self) -> None:
+        """Wait until every session's peer has read all but a little of what
+        was sent to it (returns at once when none is behind).
+
+        For an application that produces updates faster than routers read
+        them (a radio's burst, a replayed trace): ``await daemon.drain()``
+        between batches keeps memory flat. Without it the daemon queues
+        what a peer has not read, up to 64 MiB per session, and then drops
+        that session (the peer is not reading)."""
+        for conn in list(self._conns.values()):
+            await conn.proto.drain()
+
     def _get_conn(self, session_id: str | None) -> _Conn:
         if session_id is None:
             live = [c for c in self._conns.values() if c.proto.session.state is State.IN_SESSION]

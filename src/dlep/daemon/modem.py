@@ -881,6 +881,17 @@ class _Deferred(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._inner = self._made(self._session, transport)
+        # From now on the transport calls the session protocol itself (no
+        # hop per read, and its flow control reaches it: drain()).
+        transport.set_protocol(self._inner)
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
 
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:

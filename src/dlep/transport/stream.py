@@ -24,6 +24,10 @@ COALESCE_LIMIT = 16 * 1024
 #: made full collections, tens of milliseconds each, 30-50 % of the time
 #: spent on a burst of Destination Updates; see docs/performance.md).
 RECEIVE_STEP = 32
+#: Queued output above which :meth:`SessionProtocol.drain` waits (until it is
+#: back under a quarter of it): a burst of API calls is written in large
+#: chunks, yet an application that outpaces its peer learns it early.
+DRAIN_HIGH_WATER = 1024 * 1024
 
 
 class SessionProtocol(asyncio.Protocol):
@@ -63,12 +67,15 @@ class SessionProtocol(asyncio.Protocol):
         # Output of later flushes in the same event-loop pass, written together.
         self._pending: list[bytes] | None = None
         self._pending_size = 0
+        self._writable = asyncio.Event()
+        self._writable.set()
 
     # -- asyncio callbacks ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        transport.set_write_buffer_limits(high=DRAIN_HIGH_WATER)
         self.peername = transport.get_extra_info("peername")
         if self.on_connected is not None:
             self.on_connected(self)
@@ -86,6 +93,12 @@ class SessionProtocol(asyncio.Protocol):
             more = session.receive_more(now, RECEIVE_STEP)
         self.flush()
 
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
     def eof_received(self) -> bool | None:
         return False  # the peer closed its side: close ours too
 
@@ -99,10 +112,19 @@ class SessionProtocol(asyncio.Protocol):
         if events:
             self._on_events(self, events)
         self.transport = None
+        self._writable.set()  # nothing left to wait for
         self.closed.set()
         self._on_closed(self)
 
     # -- driving ------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Write what is queued, then wait while the socket holds more than
+        :data:`DRAIN_HIGH_WATER` octets the peer has not read (returns at
+        once if it does not, or if the connection is gone)."""
+        if self._pending is not None:
+            self._write_pending()
+        await self._writable.wait()
 
     def flush(self) -> None:
         """Write what the engine queued, deliver its events, re-arm the timer.
