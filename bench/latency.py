@@ -77,7 +77,7 @@ import sys
 import time
 from typing import Any
 
-from dlep.daemon import Lagged, SessionEvent, tune_gc
+from dlep.daemon import Lagged, SessionEvent
 from dlep.fsm import DestinationUp, DestinationUpdate, Metrics
 from dlep.transport import SessionProtocol
 from e2e import ModemSide, Remote, RouterSide, _pair, _pct, _wait, clock, mac_of
@@ -129,12 +129,6 @@ class GcPauses:
         }
 
 
-def apply_gc(mode: str) -> None:
-    """What the daemon entry points do after start-up (``tuned``), or nothing."""
-    if mode == "tuned":
-        tune_gc()
-
-
 async def gc_probe(self: Any) -> dict[str, Any]:
     """What a collection of each generation would cost this process now (the
     destinations are up): the pause a collection triggered by anything else
@@ -151,13 +145,11 @@ class LatencyModem(ModemSide):
     """The modem application: paced ``update_destination`` calls."""
 
     def __init__(self, gc_mode: str) -> None:
-        super().__init__()
-        self.gc_mode = gc_mode
+        super().__init__(gc_mode)  # tune_gc() in start() if "tuned"
         self.gcp: GcPauses | None = None
 
     async def start(self, port: int) -> None:
         await super().start(port)
-        apply_gc(self.gc_mode)
         self.gcp = GcPauses()
 
     gc_probe = gc_probe
@@ -211,8 +203,7 @@ class LatencyRouter(RouterSide):
     """The router application: files each update's arrival under its sequence number."""
 
     def __init__(self, gc_mode: str) -> None:
-        super().__init__()
-        self.gc_mode = gc_mode
+        super().__init__(gc_mode)  # tune_gc() in start() if "tuned"
         self.gcp: GcPauses | None = None
         self.recv: array.array[float] | None = None
         self.seq0 = 0
@@ -224,7 +215,6 @@ class LatencyRouter(RouterSide):
 
     async def start(self, port: int) -> None:
         await super().start(port)
-        apply_gc(self.gc_mode)
         self.gcp = GcPauses()
         self.reads = array.array("d")  # octets, seconds in data_received, ...
         orig = SessionProtocol.data_received
