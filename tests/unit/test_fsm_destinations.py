@@ -1146,3 +1146,88 @@ def test_metrics_helpers() -> None:
     assert m.restricted(frozenset({16})) == Metrics(latency=7)
     assert Metrics(latency=7).changed_in(Metrics(latency=7, cdrr=1)) == Metrics(cdrr=1)
     assert Metrics().is_empty() and not m.is_empty()
+
+
+# --------------------------------------------------------------------------
+# update_destinations: a batch of metrics-only updates, all or nothing
+# --------------------------------------------------------------------------
+
+
+def test_update_destinations_sends_changes_in_order() -> None:
+    p = established()
+    p.up([MAC1, MAC2], metrics=Metrics(cdrr=10, latency=5))
+    n = p.modem.update_destinations(
+        [
+            (MAC2, Metrics(latency=7)),
+            (MAC1, Metrics(cdrr=10, latency=5)),  # no change: nothing sent
+            (MAC1, Metrics(cdrr=11)),
+        ],
+        now=p.now,
+    )
+    assert n == 2
+    assert p.sent("modem") == [
+        msg(M.DESTINATION_UPDATE, mac(MAC2), Latency(7)),
+        msg(M.DESTINATION_UPDATE, mac(MAC1), CurrentDataRateReceive(11)),
+    ]
+    p.modem.update_destinations([(MAC2, Metrics(latency=8)), (MAC1, Metrics(cdrr=12))], now=p.now)
+    p.pump()
+    ups = only(p.events()[0], DestinationUpdate)
+    assert [(e.info.mac, e.info.metrics.cdrr, e.info.metrics.latency) for e in ups] == [  # type: ignore[attr-defined]
+        (MAC2_B, 10, 8),
+        (MAC1_B, 12, 5),
+    ]
+
+
+def test_update_destinations_pairs_see_earlier_pairs() -> None:
+    """The rate rule (§13.14-13.15) is checked against what a destination
+    will have when its pair is sent: raising the maximum first lets a later
+    pair raise the current rate above the old maximum, however many pairs of
+    other fields come between; the reverse order is refused."""
+    p = established()
+    p.up([MAC1, MAC2])  # mdrr 100M (session-wide)
+    with pytest.raises(SessionError, match=r"updates\[1\]") as bad:
+        p.modem.update_destinations(
+            [(MAC2, Metrics(latency=9)), (MAC1, Metrics(cdrr=150_000_000))], now=p.now
+        )
+    assert bad.value.field == "updates[1].metrics.cdrr"  # type: ignore[attr-defined]
+    assert p.modem.data_to_send() == b""
+    assert (
+        p.modem.update_destinations(
+            [
+                (MAC1, Metrics(mdrr=200_000_000)),
+                (MAC2, Metrics(latency=9)),
+                (MAC1, Metrics(latency=3)),
+                (MAC1, Metrics(cdrr=150_000_000)),
+                (MAC1, Metrics(mdrr=160_000_000)),
+            ],
+            now=p.now,
+        )
+        == 5
+    )
+    with pytest.raises(SessionError, match=r"updates\[1\]"):
+        p.modem.update_destinations(
+            [(MAC1, Metrics(cdrr=150_000_000)), (MAC1, Metrics(mdrr=140_000_000))], now=p.now
+        )
+
+
+def test_update_destinations_refusals_send_nothing() -> None:
+    p = established()  # resources and MTU not declared
+    p.up([MAC1])
+    p.sent("modem")
+    with pytest.raises(UnknownDestinationError, match=r"updates\[1\]"):
+        p.modem.update_destinations([(MAC1, Metrics(cdrr=1)), (MAC3, Metrics(cdrr=1))], now=p.now)
+    with pytest.raises(SessionError, match=r"updates\[0\]") as bad:
+        p.modem.update_destinations([(MAC1, Metrics(rlqr=101))], now=p.now)
+    assert bad.value.field == "updates[0].metrics.rlqr"  # type: ignore[attr-defined]
+    # §12.6: a metric the Session Initialization Response did not declare.
+    for validated in (False, True):
+        with pytest.raises(SessionError, match="not declared"):
+            p.modem.update_destinations(
+                [(MAC1, Metrics(cdrr=2)), (MAC1, Metrics(resources=3))],
+                validated=validated,
+                now=p.now,
+            )
+    with pytest.raises(SessionError, match=r"updates\[0\]"):
+        p.modem.update_destinations([("02:00", Metrics(cdrr=1))], now=p.now)
+    assert p.modem.data_to_send() == b""
+    assert p.modem.update_destinations([(MAC1, Metrics(cdrr=2))], now=p.now) == 1

@@ -611,28 +611,19 @@ class Session:
         view, §12.6 and the destinations' states are checked here always.
         """
         entries: list[tuple[DestKey, Metrics]] = []
-        # A destination named again sees the batch's earlier metrics for it.
-        before: dict[DestKey, tuple[Metrics, Metrics]] = {}
+        undeclared = self._undeclared
         for i, (mac, metrics) in enumerate(updates):
             try:
                 key = self.key_of(mac)
                 if validated:
-                    metrics = declared_only(metrics, self._undeclared)
+                    metrics = declared_only(metrics, undeclared)
                 else:
-                    metrics = checked_metrics(metrics, self._undeclared)
-                prev = before.get(key)
-                if prev is not None:
-                    base: Metrics | None = prev[0].merged(prev[1])
-                else:
-                    rec = self._dests.get(key)
-                    base = rec.metrics if rec is not None else None
-                if base is not None:
-                    check_rates(base, metrics, key)
-                    before[key] = (base, metrics)
+                    metrics = checked_metrics(metrics, undeclared)
             except InvalidArgumentError as exc:
                 where = f"updates[{i}]"
                 raise SessionArgumentError(f"{where}: {exc}", f"{where}.{exc.field}") from None
             entries.append((key, metrics))
+        # The states and the rate rule against each destination's metrics.
         return self._dests.update_many(entries)
 
     @api_call(Role.MODEM)
