@@ -9,6 +9,7 @@ Announce, and a clean shutdown.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any
 
 import pytest
@@ -372,3 +373,17 @@ async def test_ipv6_static_peer_string(daemons: Daemons, port: int) -> None:
     await rev.next(SessionUp)
     assert router.sessions()[0].peer == f"[::1]:{port}"
     assert V4 not in router.sessions()[0].peer
+
+
+@FAMILIES
+async def test_both_ends_send_without_nagle(daemons: Daemons, port: int, host: str) -> None:
+    """TCP_NODELAY on both ends of a session (the modem's accepted socket
+    too: asyncio leaves it off there, and each small Destination Update then
+    waited up to 40 ms for the router's delayed ACK)."""
+    need_host(host)
+    modem, router, _mev, _rev = await session_pair(daemons, port, host)
+    for side in (modem, router):
+        (conn,) = side._conns.values()
+        assert conn.proto.transport is not None
+        sock = conn.proto.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0, side.role

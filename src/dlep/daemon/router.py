@@ -374,7 +374,6 @@ class RouterDaemon(DaemonBase):
         try:
             sock.setblocking(False)
             set_ttl_255(sock, enforce=net.gtsm_enforce)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if family == socket.AF_INET6:
                 scope = interface_index(net.interface) if cp.address.is_link_local else 0
                 target: tuple[Any, ...] = (str(cp.address), cp.port, 0, scope)

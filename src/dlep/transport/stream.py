@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -76,6 +77,7 @@ class SessionProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=DRAIN_HIGH_WATER)
+        _no_delay(transport)
         self.peername = transport.get_extra_info("peername")
         if self.on_connected is not None:
             self.on_connected(self)
@@ -209,3 +211,18 @@ class SessionProtocol(asyncio.Protocol):
         """Drop the connection at once (no termination exchange)."""
         if self.transport is not None:
             self.transport.abort()
+
+
+def _no_delay(transport: asyncio.BaseTransport) -> None:
+    """Turn Nagle's algorithm off: DLEP messages are small and each should
+    leave at once. asyncio does this itself only for sockets whose protocol
+    number is IPPROTO_TCP, and a connection accepted on a listening socket
+    made with protocol 0 (as ours are) is not one: its small writes then
+    waited for the peer's delayed ACK, up to 40 ms on Linux."""
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as exc:  # not fatal: only slower
+        log.debug("TCP_NODELAY not set: %s", exc)
