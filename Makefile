@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test lint typecheck unit demo bench proto clean
+.PHONY: all venv test lint typecheck unit demo bench bench-quick proto clean
 
 all: test
 
@@ -37,11 +37,20 @@ test: lint typecheck unit
 demo: $(STAMP)
 	$(BIN)/python -m dlep.cli.demo --examples examples
 
+# Every figure the benchmarks print (several minutes; the emulator's needs
+# root). QUICK=1 (or `make bench-quick`): the same figures from smaller runs,
+# in under a minute. Figures, method and machine: docs/performance.md.
+Q := $(if $(QUICK),--quick,)
 bench: $(STAMP)
 	$(BIN)/python bench/codec.py
-	$(BIN)/python bench/e2e.py
-	$(BIN)/python bench/latency.py
-	$(BIN)/python bench/emu.py
+	$(BIN)/python bench/ingest.py $(Q)
+	$(BIN)/python bench/e2e.py $(Q) $(if $(QUICK),--no-one --repeat 1,)
+	$(BIN)/python bench/latency.py $(Q)
+	$(BIN)/python bench/subscription.py $(Q)
+	$(if $(QUICK),,$(BIN)/python bench/emu.py)
+
+bench-quick:
+	$(MAKE) --no-print-directory bench QUICK=1
 
 # Regenerate src/dlep/api/_pb from proto/ (grpcio-tools, pinned in the test extra);
 # commit the result: tests/api/test_proto.py checks the modules are current.
