@@ -341,7 +341,12 @@ class DaemonBase:
                     self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
             if log_on:
                 self._log_event(conn, ev)
-            self._handle_event(conn, ev)
+            try:
+                self._handle_event(conn, ev)
+            except Exception:
+                # A bug of ours in a reaction must not cost the peer its
+                # session, nor the subscribers the events after this one.
+                self.log.exception("session %s: handling %s failed", conn.id, type(ev).__name__)
             if self._subs:
                 self._publish(SessionEvent(conn.id, conn.peer, ev))
 

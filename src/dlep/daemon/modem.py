@@ -403,6 +403,12 @@ class ModemDaemon(DaemonBase):
 
     def _handle_event(self, conn: _Conn, ev: Any) -> None:
         s = conn.proto.session
+        if s.state is not State.IN_SESSION:
+            # A later message of the same read already ended the session
+            # (events are delivered after the read): nothing may be sent on
+            # it any more (§7.4), and the engine would refuse with
+            # SessionClosedError. Its SessionTerminated follows.
+            return
         if isinstance(ev, SessionUp):
             # Tell the new router about everything we know.
             now = self._time()
@@ -418,7 +424,14 @@ class ModemDaemon(DaemonBase):
         elif isinstance(ev, LinkCharacteristicsRequested):
             self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
         elif isinstance(ev, DestinationAnnounceRequested):
-            known = self._table.dests.get(ev.key)
+            self._answer_announce(conn, ev)
+
+    def _answer_announce(self, conn: _Conn, ev: DestinationAnnounceRequested) -> None:
+        """Success with the destination's metrics if we have it up, else
+        'Request Denied' (§12.14)."""
+        s = conn.proto.session
+        known = self._table.dests.get(ev.key)
+        try:
             if known is not None and known.up:
                 k = known
                 self._call(
@@ -434,6 +447,10 @@ class ModemDaemon(DaemonBase):
                         ev.key, False, text="destination not reachable", now=now
                     ),
                 )
+        except SessionClosedError:
+            return  # ended meanwhile: its SessionTerminated tells the rest
+        except SessionError as exc:
+            self.log.warning("answer to the announce of %s: %s", ev.key, exc)
 
     async def _answer_link(self, conn: _Conn, ev: LinkCharacteristicsRequested) -> None:
         s = conn.proto.session

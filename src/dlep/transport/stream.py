@@ -91,7 +91,7 @@ class SessionProtocol(asyncio.Protocol):
         more = session.receive_data(data, now, limit=RECEIVE_STEP)
         while more:
             if session.has_events:
-                self._on_events(self, session.events())
+                self._deliver(session.events())
             more = session.receive_more(now, RECEIVE_STEP)
         self.flush()
 
@@ -112,7 +112,7 @@ class SessionProtocol(asyncio.Protocol):
             self.session.connection_lost(self._loop.time(), why)
         events = self.session.events()
         if events:
-            self._on_events(self, events)
+            self._deliver(events)
         self.transport = None
         self._writable.set()  # nothing left to wait for
         self.closed.set()
@@ -157,7 +157,7 @@ class SessionProtocol(asyncio.Protocol):
                     self._pending_size = 0
                     self._write(b"".join(pending))
         if session.has_events:
-            self._on_events(self, session.events())
+            self._deliver(session.events())
         if session.closed:
             self._cancel_timer()
             self._write_pending()
@@ -166,6 +166,20 @@ class SessionProtocol(asyncio.Protocol):
                 transport.close()  # flushes pending writes first
             return
         self._arm()
+
+    def _deliver(self, events: list[Event]) -> None:
+        """Hand events to the application, which must not break the session.
+
+        A handler's exception, escaping from ``data_received``, would make
+        asyncio abort the connection in the middle of a read: the rest of
+        the read lost, a reset instead of the termination exchange, and the
+        peer's protocol state gone with it. The engine is consistent whatever
+        the handler did, so the error is logged and the session goes on.
+        """
+        try:
+            self._on_events(self, events)
+        except Exception:
+            log.exception("%s: event handler failed; the session continues", self.peername)
 
     def _write(self, data: bytes) -> None:
         transport = self.transport
