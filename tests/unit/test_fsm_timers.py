@@ -123,7 +123,7 @@ def test_silence_of_two_peer_intervals_terminates_with_132(side: str) -> None:
         s.handle_timer(t)
         assert s.state is State.IN_SESSION, t
     s.handle_timer(2.0)
-    assert s.state is State.TERMINATING
+    assert s.state is State.RESET  # no wait for a silent peer's response (issue 14)
     sent = p.sent(side)  # type: ignore[arg-type]
     assert [m.type for m in sent] == [M.HEARTBEAT, M.SESSION_TERMINATION]
     assert sent[-1].get(Status).code == 132  # type: ignore[union-attr]
@@ -141,7 +141,7 @@ def test_silence_limit_uses_the_peers_interval() -> None:
     p.router.handle_timer(5.999)
     assert p.router.state is State.IN_SESSION
     p.router.handle_timer(6.0)
-    assert p.router.state is State.TERMINATING
+    assert p.router.state is State.RESET
 
 
 def test_missed_heartbeats_is_configurable() -> None:
@@ -149,7 +149,7 @@ def test_missed_heartbeats_is_configurable() -> None:
     p.router.handle_timer(2.5)
     assert p.router.state is State.IN_SESSION
     p.router.handle_timer(3.0)
-    assert p.router.state is State.TERMINATING
+    assert p.router.state is State.RESET
 
 
 def test_missed_heartbeats_below_two_is_refused() -> None:
@@ -169,7 +169,7 @@ def test_any_valid_message_resets_peer_silence() -> None:
     p.router.handle_timer(3.4999)
     assert p.router.state is State.IN_SESSION
     p.router.handle_timer(3.5)  # 2 s after the Destination Update
-    assert p.router.state is State.TERMINATING
+    assert p.router.state is State.RESET
 
 
 def test_invalid_message_does_not_count_as_peer_traffic() -> None:
@@ -200,14 +200,12 @@ def test_one_way_loss_detected_by_the_side_that_hears_nothing() -> None:
         p.router.data_to_send()  # lost
         p.deliver("modem")
     assert t == 2.0
-    # The modem timed out; the router heard its Session Termination and
-    # answered (the answer is lost too), so only the router is reset.
-    assert p.modem.state is State.TERMINATING
+    # The modem timed out and is reset at once (issue 14); the router heard
+    # its Session Termination and answered (the answer is lost), so both end.
+    assert p.modem.state is State.RESET
     assert p.router.state is State.RESET
     (ev,) = p.router.events()
     assert isinstance(ev, SessionTerminated) and ev.status == 132 and ev.by_peer
-    p.modem.handle_timer(6.0)
-    assert p.modem.state is State.RESET
 
 
 # --------------------------------------------------------------------------
@@ -281,16 +279,39 @@ def test_termination_timeout_before_session_up_uses_own_interval() -> None:
     assert p.router.get_timer() == 12.0
 
 
-def test_silence_timeout_then_termination_timeout() -> None:
+@pytest.mark.parametrize("side", ["router", "modem"])
+def test_heartbeat_timeout_resets_at_once_and_drops_destinations(side: str) -> None:
+    """Issue 14, defect 2: after a heartbeat timeout the session used to wait
+    4 more peer intervals for a Session Termination Response from a peer
+    already known to be dead, keeping its destinations meanwhile. Now the
+    132 goes out and the session is reset in the same call (§7.3.1 / §7.4)."""
     p = established()
-    p.router.handle_timer(1.0)
-    p.router.handle_timer(2.0)
+    p.up([MAC1, MAC2])
+    p.events()
+    s = p.side(side)  # type: ignore[arg-type]
+    t0 = p.now
+    assert s.get_timer() == pytest.approx(t0 + 1.0)  # our heartbeat first
+    s.handle_timer(t0 + 1.0)
+    assert s.get_timer() == pytest.approx(t0 + 2.0)  # 2 peer intervals of silence
+    s.handle_timer(t0 + 2.0)
+    assert s.state is State.RESET and s.closed
+    assert s.get_timer() is None
+    assert s.destinations == {}
+    sent = p.sent(side)  # type: ignore[arg-type]
+    assert sent[-1].type == M.SESSION_TERMINATION
+    assert sent[-1].get(Status).code == 132  # type: ignore[union-attr]
+    (ev,) = [e for e in s.events() if isinstance(e, SessionTerminated)]
+    assert ev.status == 132 and not ev.by_peer
+    assert "2 heartbeat intervals" in ev.reason
+    assert len(ev.destinations) == 2
+
+
+def test_errors_other_than_timeout_still_wait_for_the_response() -> None:
+    """§7.4's wait stays for every other termination: the peer is alive."""
+    p = established()
+    p.router.terminate(now=0.5)
     assert p.router.state is State.TERMINATING
-    assert p.router.get_timer() == 6.0
-    p.router.handle_timer(6.0)
-    assert p.router.state is State.RESET
-    (ev,) = p.router.events()
-    assert isinstance(ev, SessionTerminated) and ev.status == 132
+    assert p.router.get_timer() == 4.5
 
 
 # --------------------------------------------------------------------------

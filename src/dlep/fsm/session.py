@@ -354,7 +354,16 @@ class Session:
             st = self.state
             if st is State.IN_SESSION:
                 if self._live.silent(now):
-                    self._terminate(StatusCode.TIMED_OUT, self._live.describe_silence(now))
+                    # §7.3.1: Session Termination with 132, then the Session
+                    # Termination state, at once left for Session Reset: §7.4's
+                    # wait ("SHOULD allow 4 heartbeat intervals ... before
+                    # assuming that its peer is unresponsive") is for a peer
+                    # that may still answer, and this one has just been found
+                    # unresponsive. Waiting would keep a dead radio's
+                    # destinations in the routing table 4 intervals longer.
+                    why = self._live.describe_silence(now)
+                    self._terminate(StatusCode.TIMED_OUT, why)
+                    self._reset(StatusCode.TIMED_OUT, why, False)
                     return
                 self._dests.expire(now)
                 if now >= self._live.heartbeat_due:

@@ -45,7 +45,8 @@ class SessionConfig:
         init_timeout_ms: how long to wait for Session Initialization (Response);
             default 4 heartbeat intervals.
         termination_intervals: heartbeat intervals to wait for a Session
-            Termination Response (RFC 8175 §7.4 suggests 4).
+            Termination Response (RFC 8175 §7.4 suggests 4); not waited after
+            a heartbeat timeout, whose peer is known to be unresponsive.
         link_characteristics_timeout_ms: router: when to report a slow Link
             Characteristics Response (the request stays open, §8).
         auto_accept_destinations: router: answer Destination Up with Success
