@@ -93,7 +93,7 @@ ipv4s: SearchStrategy[ipaddress.IPv4Address] = st.ip_addresses(v=4)  # type: ign
 ipv6s: SearchStrategy[ipaddress.IPv6Address] = st.ip_addresses(v=6)  # type: ignore[assignment]
 
 #: Text that survives the codec: any Unicode scalar values (non-BMP forced in),
-#: plus strings decoded from arbitrary bytes with ``surrogateescape`` (what the
+#: plus strings decoded from arbitrary bytes with ``replace`` (what the
 #: decoder produces for invalid UTF-8), plus a few hand-picked edge cases.
 _NON_BMP = st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF)
 SPECIAL_TEXTS = (
@@ -104,7 +104,7 @@ SPECIAL_TEXTS = (
     "\u20ac\u2603",
     "\U0001f4e1 modem \U0001f680",
     "\U0010ffff",
-    b"\xff\xfe invalid".decode("utf-8", "surrogateescape"),
+    b"\xff\xfe invalid".decode("utf-8", "replace"),
 )
 
 
@@ -114,7 +114,7 @@ def texts(max_size: int = 64) -> SearchStrategy[str]:
         st.sampled_from(SPECIAL_TEXTS),
         st.text(max_size=max_size),
         st.text(_NON_BMP, min_size=1, max_size=max(1, max_size // 4)),
-        st.binary(max_size=max_size).map(lambda b: b.decode("utf-8", "surrogateescape")),
+        st.binary(max_size=max_size).map(lambda b: b.decode("utf-8", "replace")),
     )
 
 
@@ -217,13 +217,18 @@ def _byte_in(lo: int, hi: int) -> SearchStrategy[bytes]:
 
 _u64_bytes = u64s.map(lambda v: v.to_bytes(8, "big"))
 
-#: Canonical (flags 0 or 1, reserved bits zero) Value fields of every core
-#: item, so ``cls.decode_value(b).encode_value() == b`` must hold.
+#: Text as it is canonically encoded: valid UTF-8 (invalid octets decode to
+#: U+FFFD, which re-encodes as three octets).
+_utf8_bytes = st.text(max_size=32).map(lambda t: t.encode("utf-8"))
+
+#: Canonical (flags 0 or 1, reserved bits zero, valid UTF-8 text) Value
+#: fields of every core item, so ``cls.decode_value(b).encode_value() == b``
+#: must hold.
 VALUE_BYTES: dict[type[DataItem], SearchStrategy[bytes]] = {
-    Status: _cat(_byte_in(0, 255), st.binary(max_size=64)),
+    Status: _cat(_byte_in(0, 255), _utf8_bytes),
     Ipv4ConnectionPoint: _cat(_flag, st.binary(min_size=4, max_size=4), _opt_port()),
     Ipv6ConnectionPoint: _cat(_flag, st.binary(min_size=16, max_size=16), _opt_port()),
-    PeerType: _cat(_flag, st.binary(max_size=64)),
+    PeerType: _cat(_flag, _utf8_bytes),
     HeartbeatInterval: heartbeat_ms.map(lambda v: struct.pack("!I", v)),
     ExtensionsSupported: st.lists(st.binary(min_size=2, max_size=2), max_size=16).map(b"".join),
     MacAddress: mac_bytes,

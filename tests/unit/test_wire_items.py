@@ -131,17 +131,22 @@ def test_equal_values_of_different_classes_differ() -> None:
 def test_status_text_roundtrip(text: str, code: int) -> None:
     item = Status(code, text)
     assert Status.decode_value(item.encode_value()) == item
-    assert item.encode_value()[1:] == text.encode("utf-8", "surrogateescape")
+    assert item.encode_value()[1:] == text.encode("utf-8")
 
 
 @given(st.binary(max_size=300))
-def test_invalid_utf8_kept_losslessly(raw: bytes) -> None:
+def test_invalid_utf8_replaced_at_decode(raw: bytes) -> None:
+    # Issue 14: display text, so bad octets become U+FFFD (RFC 3629 / Unicode
+    # practice) rather than surrogate escapes nothing above the codec can use.
+    shown = raw.decode("utf-8", "replace")
     status = Status.decode_value(b"\x80" + raw)
     assert status.code == 128
-    assert status.encode_value() == b"\x80" + raw
+    assert status.text == shown
+    status.text.encode("utf-8")  # never raises: no surrogates
     peer = PeerType.decode_value(b"\x01" + raw)
     assert peer.secured_medium is True
-    assert peer.encode_value() == b"\x01" + raw
+    assert peer.description == shown
+    assert peer.encode_value() == b"\x01" + shown.encode("utf-8")
 
 
 def test_non_bmp_text() -> None:
@@ -160,9 +165,9 @@ def test_text_limits() -> None:
         PeerType("é" * 0x8000)  # 65536 octets of UTF-8
 
 
-@pytest.mark.parametrize("bad", ["\ud800", "a\udfffb"])
+@pytest.mark.parametrize("bad", ["\ud800", "a\udfffb", "\udc80"])
 def test_lone_surrogates_rejected_as_item_format_error(bad: str) -> None:
-    # Only U+DC80..U+DCFF (surrogateescape'd bytes) are encodable.
+    # No surrogate is a Unicode scalar value: none is encodable as UTF-8.
     with pytest.raises(ItemFormatError, match=r"Status\.text"):
         Status(0, bad)
     with pytest.raises(ItemFormatError, match=r"PeerType\.description"):

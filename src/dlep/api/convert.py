@@ -7,6 +7,7 @@ answers with it; the client turns messages into plain dicts for JSON with
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,7 @@ __all__ = [
     "metrics_to_pb",
     "role_name",
     "role_to_pb",
+    "safe_text",
     "session_to_pb",
     "to_dict",
 ]
@@ -76,6 +78,20 @@ __all__ = [
 EXTENSION_NAMES_BY_CODE: dict[int, str] = {
     code: cls.name for code, cls in BUILTIN_EXTENSIONS.items()
 }
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` as protobuf can carry it: lone surrogates (which UTF-8
+    cannot encode, and protobuf refuses with UnicodeEncodeError) become
+    U+FFFD. The codec already replaces a peer's invalid UTF-8; this keeps any
+    other path (an extension's rendering, a reason built from such text)
+    from turning one string into a failed call or a dead event stream."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def role_to_pb(role: str) -> pb.Role:
@@ -102,7 +118,7 @@ def metrics_from_pb(m: pb.Metrics) -> Metrics:
 
 def extension_value_to_pb(v: ExtensionValue) -> pb.ExtensionValue:
     """A rendered extension item (:mod:`dlep.ext.display`)."""
-    msg = pb.ExtensionValue(name=v.name, text=v.text, item_type=v.item_type)
+    msg = pb.ExtensionValue(name=safe_text(v.name), text=safe_text(v.text), item_type=v.item_type)
     if v.value is not None:
         msg.value = v.value
     return msg
@@ -186,7 +202,7 @@ def session_to_pb(
         role=role_to_pb(s.role),
         state=s.state,
         tls=s.tls,
-        peer_type=s.peer_type,
+        peer_type=safe_text(s.peer_type),
         secured_medium=s.secured_medium,
         extensions=list(s.extensions),
         extension_names=[extension_name(e, names) for e in s.extensions],
@@ -223,7 +239,9 @@ def event_to_pb(
 
     ``text`` is :func:`dlep.daemon.fmt.describe`: the words of the log.
     """
-    out = pb.Event(time=time.time() if now is None else now, text=fmt.describe(ev, names))
+    out = pb.Event(
+        time=time.time() if now is None else now, text=safe_text(fmt.describe(ev, names))
+    )
     if isinstance(ev, SessionEvent):
         out.session_id = ev.session_id
         out.peer = ev.peer
@@ -237,16 +255,16 @@ def event_to_pb(
         out.session_connected.tls = ev.tls
     elif isinstance(ev, ConnectFailed):
         out.peer = ev.peer
-        out.error.CopyFrom(pb.Error(kind="connect_failed", message=ev.reason))
+        out.error.CopyFrom(pb.Error(kind="connect_failed", message=safe_text(ev.reason)))
     elif isinstance(ev, ConnectionRefused):
         out.peer = ev.peer
-        out.error.CopyFrom(pb.Error(kind="connection_refused", message=ev.reason))
+        out.error.CopyFrom(pb.Error(kind="connection_refused", message=safe_text(ev.reason)))
     elif isinstance(ev, PeerDiscovered):
         out.peer = str(ev.address)
         out.peer_discovered.CopyFrom(
             pb.PeerDiscovered(
                 address=str(ev.address),
-                peer_type=ev.peer_type.description if ev.peer_type else "",
+                peer_type=safe_text(ev.peer_type.description) if ev.peer_type else "",
                 connection_points=list(ev.connection_points),
             )
         )
@@ -261,7 +279,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
     if isinstance(ev, SessionUp):
         out.session_up.CopyFrom(
             pb.SessionUp(
-                peer_type=ev.peer_type.description,
+                peer_type=safe_text(ev.peer_type.description),
                 secured_medium=ev.peer_type.secured_medium,
                 extensions=sorted(ev.extensions),
                 heartbeat_ms=ev.heartbeat_ms,
@@ -271,7 +289,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
         )
     elif isinstance(ev, SessionTerminated):
         down = pb.SessionDown(
-            reason=ev.reason,
+            reason=safe_text(ev.reason),
             by_peer=ev.by_peer,
             destinations=[str(k) for k in ev.destinations],
         )
@@ -306,7 +324,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
                 mac=format_mac(ev.mac),
                 status=ev.status,
                 status_name=status_name(ev.status),
-                text=ev.text,
+                text=safe_text(ev.text),
             )
         )
     elif isinstance(ev, DestinationUpRequested):
@@ -330,7 +348,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
                 status=ev.status,
                 status_name=status_name(ev.status),
                 metrics=metrics_to_pb(ev.metrics),
-                text=ev.text,
+                text=safe_text(ev.text),
             )
         )
     elif isinstance(ev, LinkCharacteristicsTimeout):
@@ -339,7 +357,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
         out.error.CopyFrom(
             pb.Error(
                 kind="inconsistency",
-                message=ev.reason,
+                message=safe_text(ev.reason),
                 message_type=message_name(ev.message_type),
                 mac=format_mac(ev.mac) if ev.mac is not None else "",
                 key=str(ev.key) if ev.key is not None else "",
@@ -349,7 +367,7 @@ def _session_event(out: pb.Event, se: SessionEvent) -> None:
         out.error.CopyFrom(
             pb.Error(
                 kind="response_status",
-                message=ev.text or status_name(ev.status),
+                message=safe_text(ev.text) or status_name(ev.status),
                 status=ev.status,
                 status_name=status_name(ev.status),
                 message_type=message_name(ev.message_type),

@@ -8,8 +8,8 @@ value fails where it is made, naming the field. Decoders raise
 into a :class:`~dlep.wire.errors.DecodeError` with status 130.
 
 Receive-side leniency (documented in ``docs/wire.md``): reserved flag bits are
-ignored rather than rejected, and text fields that are not valid UTF-8 are
-kept losslessly (``surrogateescape``) instead of failing the session.
+ignored rather than rejected, and text fields that are not valid UTF-8 have
+the bad octets replaced with U+FFFD instead of failing the session.
 """
 
 from __future__ import annotations
@@ -44,7 +44,12 @@ FAST_U64 = 1  # 8-octet unsigned ``value``
 FAST_PERCENT = 2  # 1-octet ``value`` 0..100
 FAST_U16 = 3  # 2-octet unsigned ``value``
 FAST_MAC = 4  # 6 or 8 octet ``address``
-TEXT_ERRORS = "surrogateescape"
+#: Decoding of received text (Status text, Peer Type description): RFC 8175
+#: makes them UTF-8 for display (§13.1, §13.4), so octets that are not UTF-8
+#: become U+FFFD here, at the network boundary. Everything above (events,
+#: logs, JSON, protobuf) then holds only strings that encode as UTF-8; the
+#: surrogate escapes this used to keep made protobuf raise in the API.
+TEXT_ERRORS = "replace"
 
 
 class DataItem:
@@ -100,8 +105,8 @@ def _check_text(name: str, field: str, value: object, limit: int) -> None:
     if not isinstance(value, str):
         raise ItemFormatError(f"{name}.{field}: expected a str, got {value!r}")
     try:
-        encoded = value.encode("utf-8", TEXT_ERRORS)
-    except UnicodeEncodeError as exc:  # a lone surrogate outside U+DC80..U+DCFF
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: not a Unicode scalar value
         raise ItemFormatError(f"{name}.{field}: not encodable as UTF-8 ({exc.reason})") from None
     if len(encoded) > limit:
         raise ItemFormatError(f"{name}.{field}: longer than {limit} octets of UTF-8")
@@ -131,7 +136,7 @@ class Status(DataItem):
         return status_name(self.code)
 
     def encode_value(self) -> bytes:
-        return bytes((self.code,)) + self.text.encode("utf-8", TEXT_ERRORS)
+        return bytes((self.code,)) + self.text.encode("utf-8")
 
     @classmethod
     def decode_value(cls, data: bytes) -> Self:
@@ -223,7 +228,7 @@ class PeerType(DataItem):
 
     def encode_value(self) -> bytes:
         flags = 1 if self.secured_medium else 0
-        return bytes((flags,)) + self.description.encode("utf-8", TEXT_ERRORS)
+        return bytes((flags,)) + self.description.encode("utf-8")
 
     @classmethod
     def decode_value(cls, data: bytes) -> Self:
