@@ -11,9 +11,18 @@ import logging
 import pytest
 
 from dlep.fsm import SessionTerminated, SessionUp
-from dlep.wire import MacAddress, Message, MessageType, Status, StatusCode, encode_message
+from dlep.wire import (
+    HeartbeatInterval,
+    MacAddress,
+    Message,
+    MessageType,
+    PeerType,
+    Status,
+    StatusCode,
+    encode_message,
+)
 
-from .conftest import MAC3, V4
+from .conftest import MAC3, V4, wait_until
 from .test_faults import Busy, busy_modem, raw_client, unknown_message
 
 __all__ = ["busy_modem"]  # the fixture, re-exported for pytest
@@ -55,3 +64,27 @@ async def test_announce_and_fatal_message_in_one_segment(
         await raw.init()
         await mev.next(SessionUp)
     assert len(modem.sessions()) >= 1
+
+
+async def test_unbounded_peer_heartbeat_is_refused(busy_modem: Busy, port: int) -> None:
+    """Defect 3: a router announcing a Heartbeat Interval of 0xFFFFFFFF ms
+    used to get a session that, once the router went silent, held a
+    max_sessions slot for 2 x 49.7 days. The modem now refuses it at
+    initialisation ('Request Denied', timers.max_peer_heartbeat_interval_ms)."""
+    modem, mev, still_fine = busy_modem.modem, busy_modem.mev, busy_modem.still_fine
+    async with raw_client(V4, port) as raw:
+        raw.send(
+            Message(
+                MT.SESSION_INITIALIZATION,
+                (HeartbeatInterval(0xFFFFFFFF), PeerType("sleepy router")),
+            )
+        )
+        resp = await raw.recv_until(MT.SESSION_INITIALIZATION_RESPONSE)
+        st = resp.get(Status)
+        assert st is not None and st.code == StatusCode.REQUEST_DENIED, resp
+        assert "max_peer_heartbeat_interval_ms" in st.text
+        await raw.closed()
+    ev = await mev.next(SessionTerminated)
+    assert ev.status == StatusCode.REQUEST_DENIED and not ev.by_peer
+    await wait_until(lambda: len(modem.sessions()) == 1, 5, "refused session freed")
+    await still_fine()

@@ -153,6 +153,8 @@ def test_defaults() -> None:
     assert r.timers.effective_init_timeout_ms == 240_000
     assert r.timers.reconnect_interval_ms == 1_000
     assert r.timers.shutdown_timeout_ms == 2_000
+    assert r.timers.max_peer_heartbeat_interval_ms == 3_600_000
+    assert r.session_config().max_peer_heartbeat_interval_ms == 3_600_000
     assert r.logging.level == "info" and r.logging.format == "text"
     assert r.api.socket is None
     assert r.router.peer_type == "dlep router" and r.router.discovery
@@ -161,6 +163,8 @@ def test_defaults() -> None:
     assert m == ModemConfig()
     assert [str(a) for a in m.network.listen_addresses] == ["0.0.0.0", "::"]
     assert m.modem.peer_type == "dlep modem" and m.modem.max_sessions == 1
+    limit = parse_modem_config({"timers": {"max_peer_heartbeat_interval_ms": 7_200_000}})
+    assert limit.session_config().max_peer_heartbeat_interval_ms == 7_200_000
     assert m.modem.session_metrics.to_metrics() == Metrics(0, 0, 0, 0, 0)
     sim = m.modem.simulate
     assert (sim.enabled, sim.interval_ms, sim.seed) == (False, 1000, None)
@@ -273,6 +277,10 @@ ROUTER_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("missed heartbeats", {"timers": {"missed_heartbeats": 1}},
      "timers.missed_heartbeats", "greater than or equal to 2"),
     ("init timeout", {"timers": {"init_timeout_ms": 0}}, "timers.init_timeout_ms", "got 0"),
+    ("max peer heartbeat", {"timers": {"max_peer_heartbeat_interval_ms": 999}},
+     "timers.max_peer_heartbeat_interval_ms", "below 1000 ms"),
+    ("max peer heartbeat u32", {"timers": {"max_peer_heartbeat_interval_ms": 2**32}},
+     "timers.max_peer_heartbeat_interval_ms", "less than or equal to 4294967295"),
     ("log level", {"logging": {"level": "loud"}}, "logging.level", "'debug'"),
     ("log format", {"logging": {"format": "xml"}}, "logging.format", "'json'"),
     ("api socket type", {"api": {"socket": 1}}, "api.socket", "string"),

@@ -19,7 +19,7 @@ from dlep.fsm import (
     State,
     TransactionInProgressError,
 )
-from dlep.wire import MessageType, Status
+from dlep.wire import MessageType, Status, StatusCode
 
 from .fsm_harness import (
     MAC1,
@@ -455,3 +455,72 @@ def test_handle_timer_at_get_timer_always_acts(hb: int, peer_hb: int, times: lis
         before = snapshot(p.router)
         p.router.handle_timer(timer)
         assert snapshot(p.router) != before
+
+
+# --------------------------------------------------------------------------
+# The peer's Heartbeat Interval is bounded (issue 14, defect 3)
+# --------------------------------------------------------------------------
+
+U32_MAX = 0xFFFFFFFF
+
+
+def test_modem_refuses_a_router_heartbeat_above_the_maximum() -> None:
+    """A router announcing 0xFFFFFFFF ms used to get a session that a dead
+    router kept for 2 x 49.7 days (and its max_sessions slot). Now the
+    modem refuses it like B.2: 'Request Denied', then closes."""
+    p = Pair(router_config(heartbeat_interval_ms=U32_MAX), modem_config())
+    crossed = p.pump()
+    resp = crossed[1]
+    assert resp.sender == "modem" and resp.type == M.SESSION_INITIALIZATION_RESPONSE
+    st = resp.message.get(Status)
+    assert st is not None and st.code == StatusCode.REQUEST_DENIED
+    assert "4294967295 ms" in st.text and "3600000 ms" in st.text
+    assert p.modem.state is State.RESET and p.router.state is State.RESET
+    (me,) = p.modem.events()
+    assert isinstance(me, SessionTerminated) and me.status == StatusCode.REQUEST_DENIED
+    assert not me.by_peer and "max_peer_heartbeat_interval_ms" in me.reason
+    assert p.modem.get_timer() is None
+
+
+def test_router_refuses_a_modem_heartbeat_above_the_maximum() -> None:
+    p = Pair(router_config(), modem_config(heartbeat_interval_ms=U32_MAX))
+    p.deliver("router")  # Session Initialization
+    p.deliver("modem")  # the Response, with 0xFFFFFFFF ms
+    assert p.router.state is State.TERMINATING
+    (term,) = p.sent("router")
+    assert term.type == M.SESSION_TERMINATION
+    assert term.get(Status).code == StatusCode.REQUEST_DENIED  # type: ignore[union-attr]
+    # The wait for the response counts in our interval, not the refused one.
+    assert p.router.get_timer() == pytest.approx(p.now + 4 * 1.0)
+    p.router.handle_timer(p.now + 4.0)
+    assert p.router.state is State.RESET
+    (re,) = p.router.events()
+    assert isinstance(re, SessionTerminated) and re.status == StatusCode.REQUEST_DENIED
+    assert not re.by_peer
+
+
+def test_peer_heartbeat_at_the_maximum_is_accepted() -> None:
+    p = Pair(
+        router_config(heartbeat_interval_ms=5000, max_peer_heartbeat_interval_ms=5000),
+        modem_config(heartbeat_interval_ms=5000, max_peer_heartbeat_interval_ms=5000),
+    )
+    ru, mu = p.establish()
+    assert ru.peer_heartbeat_ms == mu.peer_heartbeat_ms == 5000
+    p.modem.handle_timer(9.999)
+    assert p.modem.state is State.IN_SESSION  # 2 x 5 s of silence allowed
+
+
+def test_no_maximum_when_none() -> None:
+    p = Pair(
+        router_config(heartbeat_interval_ms=U32_MAX),
+        modem_config(max_peer_heartbeat_interval_ms=None),
+    )
+    _, mu = p.establish()
+    assert mu.peer_heartbeat_ms == U32_MAX
+
+
+@pytest.mark.parametrize("bad", [0, U32_MAX + 1, -1, True])
+def test_maximum_must_be_a_u32(bad: object) -> None:
+    with pytest.raises(ValueError, match="max_peer_heartbeat_interval_ms"):
+        SessionConfig(max_peer_heartbeat_interval_ms=bad)  # type: ignore[arg-type]
+    assert SessionConfig().max_peer_heartbeat_interval_ms == 3_600_000

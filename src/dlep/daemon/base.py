@@ -303,6 +303,7 @@ class DaemonBase:
             plugins=self._plugins,
             missed_heartbeats=t.missed_heartbeats,
             init_timeout_ms=t.init_timeout_ms,
+            max_peer_heartbeat_interval_ms=t.max_peer_heartbeat_interval_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             **kw,
         )

@@ -23,7 +23,7 @@ from .errors import PeerError
 from .parts import Parts, split
 from .session_config import SessionConfig
 
-__all__ = ["PeerInit", "foreign_items", "offer_items", "read_peer_init"]
+__all__ = ["PeerInit", "foreign_items", "heartbeat_refusal", "offer_items", "read_peer_init"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,27 @@ def read_peer_init(
         raise PeerError("; ".join(problems))
     theirs = frozenset(offered.extensions) if offered else frozenset()
     return PeerInit(hb.milliseconds, pt, theirs, parts)
+
+
+def heartbeat_refusal(msg: Message, config: SessionConfig) -> str | None:
+    """Why the peer's Heartbeat Interval is refused, or None if it is not.
+
+    §7.3.1: "An implementation MUST allow a minimum of 2 heartbeat intervals
+    to expire with no Messages from its peer before terminating the
+    session." So we may not time a silent peer out sooner than 2 of its
+    intervals; a peer announcing up to 0xFFFFFFFF ms would keep its session
+    (and a max_sessions slot) for 99 days after it died. Rather than
+    shorten its intervals behind its back (which that MUST forbids), a
+    session whose interval exceeds our maximum is not set up at all.
+    """
+    bound = config.max_peer_heartbeat_interval_ms
+    hb = msg.get(HeartbeatInterval)
+    if bound is None or hb is None or hb.milliseconds <= bound:
+        return None
+    return (
+        f"peer Heartbeat Interval {hb.milliseconds} ms exceeds our maximum of {bound} ms "
+        "(max_peer_heartbeat_interval_ms)"
+    )
 
 
 def offer_items(config: SessionConfig, extensions: tuple[int, ...]) -> list[DataItem]:

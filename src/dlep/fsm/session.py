@@ -86,7 +86,13 @@ from .events import (
 from .fastpath import FastPath, MetricsWriter
 from .liveness import Liveness
 from .metrics import FIELD_OF_TYPE, Metrics
-from .negotiation import PeerInit, foreign_items, offer_items, read_peer_init
+from .negotiation import (
+    PeerInit,
+    foreign_items,
+    heartbeat_refusal,
+    offer_items,
+    read_peer_init,
+)
 from .parts import NO_METRICS as _NO_METRICS
 from .parts import Parts, split, terminate_status
 from .plugins import PluginHost, dest_key_of
@@ -855,6 +861,22 @@ class Session:
     # -- session-level handlers -----------------------------------------
 
     def _on_session_init(self, msg: Message) -> None:
+        too_long = heartbeat_refusal(msg, self.config)
+        if too_long is not None:
+            # Refused like B.2: 'Request Denied' (with the mandatory items),
+            # then close; no session exists, so nothing waits on the peer.
+            refusal = Status(StatusCode.REQUEST_DENIED, too_long[:_MAX_STATUS_TEXT])
+            self.send_raw(
+                M.SESSION_INITIALIZATION_RESPONSE,
+                [
+                    refusal,
+                    self.config.peer_type,
+                    HeartbeatInterval(self.config.heartbeat_interval_ms),
+                    *self.config.session_metrics.items(),
+                ],
+            )
+            self._reset(StatusCode.REQUEST_DENIED, too_long, False)
+            return
         peer = self._negotiate(msg)
         cfg = self.config
         self._declare(cfg.session_metrics)
@@ -888,6 +910,11 @@ class Session:
             why = f"modem refused the session: {status_name(st.code)}{detail}"
             self._reset(st.code, why, True)
             return
+        too_long = heartbeat_refusal(msg, self.config)
+        if too_long is not None:
+            # Checked before the peer's interval is taken, so the wait for
+            # the Session Termination Response counts in ours.
+            raise PeerError(too_long, StatusCode.REQUEST_DENIED)
         peer = self._negotiate(msg)
         self.session_metrics = peer.parts.metrics
         self._declare(self.session_metrics)

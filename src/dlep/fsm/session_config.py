@@ -44,6 +44,12 @@ class SessionConfig:
             terminate with 132 (RFC 8175 §7.3.1: at least 2).
         init_timeout_ms: how long to wait for Session Initialization (Response);
             default 4 heartbeat intervals.
+        max_peer_heartbeat_interval_ms: the longest Heartbeat Interval we
+            accept from a peer (None: any). A longer one is refused at
+            initialisation with 'Request Denied': §7.3.1 obliges us to wait
+            2 of the peer's intervals before ending a silent session, so an
+            unbounded one (up to 0xFFFFFFFF ms, 49.7 days) would let a dead
+            peer keep its session for months.
         termination_intervals: heartbeat intervals to wait for a Session
             Termination Response (RFC 8175 §7.4 suggests 4); not waited after
             a heartbeat timeout, whose peer is known to be unresponsive.
@@ -71,6 +77,7 @@ class SessionConfig:
     registry: Registry = DEFAULT_REGISTRY
     missed_heartbeats: int = 2
     init_timeout_ms: int | None = None
+    max_peer_heartbeat_interval_ms: int | None = 3_600_000
     termination_intervals: int = 4
     link_characteristics_timeout_ms: int | None = 10_000
     auto_accept_destinations: bool = True
@@ -101,6 +108,13 @@ class SessionConfig:
             raise ValueError(
                 f"missed_heartbeats: {self.missed_heartbeats} is below the RFC 8175 §7.3.1 "
                 "minimum of 2"
+            )
+        bound = self.max_peer_heartbeat_interval_ms
+        if bound is not None and (
+            not isinstance(bound, int) or isinstance(bound, bool) or not 1 <= bound <= 0xFFFFFFFF
+        ):
+            raise ValueError(
+                f"max_peer_heartbeat_interval_ms: {bound!r} must be 1..4294967295 or None"
             )
         if self.termination_intervals < 1:
             raise ValueError("termination_intervals: must be at least 1")
