@@ -8,17 +8,19 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
-from dlep.api.client import ManagementClient, event_kind
+from dlep.api.client import ApiError, ManagementClient, event_kind
 from dlep.api.convert import event_to_pb, safe_text
-from dlep.api.server import ManagementServer
+from dlep.api.server import MAX_WAIT_MS, MESSAGE_LIMIT, ManagementServer
+from dlep.cli.dlepctl import MAX_WAIT_S
 from dlep.daemon import ConnectFailed, ModemDaemon, SessionEvent
-from dlep.fsm import ResponseStatus, SessionTerminated
+from dlep.fsm import Metrics, ResponseStatus, SessionTerminated
 from dlep.wire import HeartbeatInterval, MacAddress, MessageType, Status
 
 from ..integration.test_faults import raw_client
-from .conftest import V4, free_port, modem_config, until
+from .conftest import MAC1, V4, Live, dlepctl, free_port, modem_config, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -120,3 +122,51 @@ def test_convert_never_hands_protobuf_a_surrogate() -> None:
     assert status.error.message == shown
     failed = event_to_pb(ConnectFailed("peer", bad))
     assert failed.error.message == shown
+
+
+# ---------------------------------------------------------------------------
+# Item 12 (low): bounded input, bounded errors
+# ---------------------------------------------------------------------------
+
+
+async def test_error_messages_quote_input_bounded(live: Live) -> None:
+    """A 3 MB MAC string used to come back quoted twice: a 6 MB status."""
+    huge = "z" * 3_000_000
+    async with live.modem_client() as m:
+        with pytest.raises(ApiError) as ei:
+            await m.add_destination(huge, Metrics(cdrr=1000))
+    assert ei.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    details = ei.value.details
+    assert details.startswith("mac: 'zzz")
+    assert "(3000000 characters)" in details
+    assert len(details) <= MESSAGE_LIMIT + 40
+    async with live.router_client() as r:
+        with pytest.raises(ApiError) as ei:
+            await r.connect_static("h" * 100_000, 854)
+    assert ei.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert ei.value.details.startswith("host: ") and len(ei.value.details) < 200
+
+
+async def test_terminate_session_with_overlong_text_is_invalid_argument(live: Live) -> None:
+    """It answered FAILED_PRECONDITION (the Session Termination failed to
+    encode, as if the session were at fault); the session stays up."""
+    async with live.router_client() as r:
+        (s,) = await r.list_sessions()
+        with pytest.raises(ApiError) as ei:
+            await r.terminate_session(s.id, text="x" * 65_531)
+        assert ei.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert ei.value.details.startswith("text: 65531 octets")
+        (again,) = await r.list_sessions()
+        assert (again.id, again.state) == (s.id, "in-session")
+        await r.terminate_session(s.id, text="x" * 65_530)  # the longest that fits
+
+
+async def test_dlepctl_link_request_wait_is_bounded(live: Live) -> None:
+    """--wait 1e9 died with a traceback (wait_ms overflowed uint32)."""
+    sock = str(live.router_sock)
+    for wait in ("1e9", "61", "-1", "nan", "inf", "soon"):
+        res = await dlepctl("--socket", sock, "link-request", MAC1, "--cdrr", "1M", "--wait", wait)
+        assert res.code == 2, (wait, res)
+        assert "Traceback" not in res.err
+        assert "--wait" in res.err and "expected seconds from 0 to 60" in res.err
+    assert MAX_WAIT_S * 1000 == MAX_WAIT_MS

@@ -86,6 +86,28 @@ class ApiError(Exception):
         self.message = message
 
 
+#: How much of a caller's input an error message quotes.
+ECHO_LIMIT: Final = 64
+#: The longest error message a call answers with (whatever it quotes).
+MESSAGE_LIMIT: Final = 1024
+
+
+def _echo(text: str) -> str:
+    """``text`` quoted for an error message, cut to :data:`ECHO_LIMIT`
+    characters: a 3 MB MAC string must not come back as a 6 MB status."""
+    if len(text) <= ECHO_LIMIT:
+        return repr(text)
+    return f"{text[:ECHO_LIMIT]!r}... ({len(text)} characters)"
+
+
+def _bounded(message: str) -> str:
+    """The message a status carries: at most :data:`MESSAGE_LIMIT` characters
+    (an error of a lower layer may quote input whole), and encodable."""
+    if len(message) > MESSAGE_LIMIT:
+        message = f"{message[:MESSAGE_LIMIT]}... ({len(message)} characters)"
+    return convert.safe_text(message)
+
+
 def _invalid(message: str) -> ApiError:
     return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
@@ -126,7 +148,7 @@ def _mac(text: str, field: str = "mac") -> bytes:
     try:
         return MacAddress.parse(text.strip()).address
     except ValueError as exc:
-        raise _invalid(f"{field}: {text!r} is not a MAC address ({exc})") from None
+        raise _invalid(f"{field}: {_echo(text)} is not a MAC address ({exc})") from None
 
 
 def _metrics(msg: pb.Metrics, field: str = "metrics") -> Metrics:
@@ -153,7 +175,7 @@ def _addresses(values: list[str], field: str, *, subnets: bool = True) -> list[s
             else:
                 out.append(str(ipaddress.ip_address(text)))
         except ValueError as exc:
-            raise _invalid(f"{field}[{i}]: {text!r}: {exc}") from None
+            raise _invalid(f"{field}[{i}]: {_echo(text)}: {exc}") from None
     return out
 
 
@@ -210,7 +232,7 @@ def _rpc(
             return await fn(self, request)
         except Exception as exc:
             err = _refusal(exc, fn.__name__)
-        await context.abort(err.code, err.message)
+        await context.abort(err.code, _bounded(err.message))
         raise AssertionError("context.abort returned")  # pragma: no cover
 
     return method
@@ -232,7 +254,7 @@ def _rpc_stream(
             return
         except Exception as exc:
             err = _refusal(exc, fn.__name__)
-        await context.abort(err.code, err.message)
+        await context.abort(err.code, _bounded(err.message))
 
     return method
 
@@ -502,7 +524,7 @@ class _Service(pb_grpc.ManagementServicer):
         try:
             addr = ipaddress.ip_address(host)
         except ValueError:
-            raise _invalid(f"host: {req.host!r} is not an IP address") from None
+            raise _invalid(f"host: {_echo(req.host)} is not an IP address") from None
         if req.port > 65535:
             raise _invalid(f"port: {req.port} out of range 1..65535")
         port = req.port or None

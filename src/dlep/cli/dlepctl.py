@@ -105,6 +105,25 @@ def _mtu(text: str) -> int:
     return int(text)
 
 
+#: The longest --wait of link-request: the daemon refuses more
+#: (dlep.api.server.MAX_WAIT_MS, not imported: dlepctl stays free of the server).
+MAX_WAIT_S = 60.0
+
+
+def _wait_seconds(text: str) -> float:
+    """--wait: finite seconds 0..MAX_WAIT_S (1e9 overflowed the request's
+    uint32 wait_ms with a traceback; nan and inf are no durations)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 <= value <= MAX_WAIT_S:  # also False for nan
+        raise argparse.ArgumentTypeError(
+            f"{text[:64]!r}: expected seconds from 0 to {MAX_WAIT_S:g}"
+        )
+    return value
+
+
 def _status(text: str) -> int:
     if not text.strip().isdigit() or int(text) > 255:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a status code 0-255")
@@ -263,10 +282,10 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("-s", "--session", metavar="ID", help="session (default: the one with MAC)")
     sp.add_argument(
         "--wait",
-        type=float,
+        type=_wait_seconds,
         default=5.0,
         metavar="SECONDS",
-        help="wait this long for the modem's answer (0: don't; default 5)",
+        help="wait this long for the modem's answer (0: don't; at most 60; default 5)",
     )
     sp = cmd("announce", "Destination Announce (router)", json_flag=False)
     sp.add_argument("mac", metavar="MAC")

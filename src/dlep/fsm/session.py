@@ -106,6 +106,10 @@ M = MessageType
 #: Stated so, not as a bare number: text of a Status item is capped so that
 #: an over-long reason never makes the Session Termination unencodable.
 _MAX_STATUS_TEXT: Final = 200
+#: The longest Status text an application may give a Session Termination: the
+#: message's 16-bit length holds the Status item's 4-octet header and status
+#: code besides it (RFC 8175 §11.3, §13.1).
+MAX_TERMINATION_TEXT: Final = 0xFFFF - 4 - 1
 
 
 class Role(enum.Enum):
@@ -492,6 +496,16 @@ class Session:
             return
         if not self._started:
             raise SessionError("session not started")
+        if isinstance(text, str):
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > MAX_TERMINATION_TEXT:
+                # The caller's error, named as such: unchecked, the message
+                # failed to encode later, as if the session were at fault.
+                raise SessionArgumentError(
+                    f"text: {size} octets of UTF-8; a Session Termination holds at most "
+                    f"{MAX_TERMINATION_TEXT}",
+                    "text",
+                )
         st = status_item(status, text)  # a bad code or text is the caller's error
         with self._clock.at(now, True):
             if self.state is State.INITIALIZING and self.role is Role.MODEM:
