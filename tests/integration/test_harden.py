@@ -6,19 +6,32 @@ Each test pins one defect of the issue; the raw peers come from
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
-from dlep.fsm import SessionTerminated, SessionUp
+from dlep.fsm import (
+    Event,
+    Metrics,
+    Role,
+    Session,
+    SessionConfig,
+    SessionTerminated,
+    SessionUp,
+    State,
+)
+from dlep.transport import SessionProtocol
 from dlep.wire import (
     HeartbeatInterval,
     MacAddress,
     Message,
+    MessageFramer,
     MessageType,
     PeerType,
     Status,
     StatusCode,
+    decode_message,
     encode_message,
 )
 
@@ -88,3 +101,58 @@ async def test_unbounded_peer_heartbeat_is_refused(busy_modem: Busy, port: int) 
     assert ev.status == StatusCode.REQUEST_DENIED and not ev.by_peer
     await wait_until(lambda: len(modem.sessions()) == 1, 5, "refused session freed")
     await still_fine()
+
+
+class _FakeTransport(asyncio.Transport):
+    """Collects what the protocol writes (no socket at all)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = b""
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.out += bytes(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+async def test_data_received_survives_a_failing_event_handler(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Defect 4, the transport's part: whatever the application's event
+    handler raises stays out of data_received (asyncio would abort the
+    connection), is logged, and the session goes on."""
+    calls: list[int] = []
+
+    def on_events(proto: SessionProtocol, events: list[Event]) -> None:
+        calls.append(len(events))
+        raise RuntimeError("handler bug")
+
+    cfg = SessionConfig(session_metrics=Metrics(mdrr=1, mdrt=1, cdrr=1, cdrt=1, latency=1))
+    proto = SessionProtocol(Session(Role.MODEM, cfg), on_events, lambda p: None)
+    transport = _FakeTransport()
+    proto.connection_made(transport)
+    init = Message(MT.SESSION_INITIALIZATION, (HeartbeatInterval(1000), PeerType("router")))
+    proto.data_received(encode_message(init))  # must not raise
+    assert calls and proto.session.state is State.IN_SESSION and not transport.closing
+    (resp,) = MessageFramer().feed(transport.out)
+    assert decode_message(resp).type == MT.SESSION_INITIALIZATION_RESPONSE
+    assert any("event handler failed" in r.getMessage() for r in caplog.records)
+    proto.connection_lost(None)  # clean-up also guarded

@@ -108,7 +108,7 @@ M = MessageType
 _MAX_STATUS_TEXT: Final = 200
 #: The longest Status text an application may give a Session Termination: the
 #: message's 16-bit length holds the Status item's 4-octet header and status
-#: code besides it (RFC 8175 §11.3, §13.1).
+#: code besides it (RFC 8175 §11.2, §11.3, §13.1).
 MAX_TERMINATION_TEXT: Final = 0xFFFF - 4 - 1
 
 
