@@ -217,7 +217,12 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="per call (default 10)"
     )
-    p.add_argument("--json", action="store_true", help="JSON output (read commands)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument(
+        "--no-headers",
+        action="store_true",
+        help="tables without their header line and rule (for scripts)",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -227,6 +232,12 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
         if json_flag:
             sp.add_argument(
                 "--json", action="store_true", default=argparse.SUPPRESS, help="JSON output"
+            )
+            sp.add_argument(
+                "--no-headers",
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help="tables without their header line and rule (for scripts)",
             )
         return sp
 
@@ -317,40 +328,89 @@ def _ms(ms: int) -> str:
 
 
 class Out:
-    """Where results go: rich tables or JSON on stdout."""
+    """Where results go: aligned tables or JSON on stdout.
 
-    def __init__(self, as_json: bool) -> None:
-        from rich.console import Console
+    On a terminal, tables fit its width by leaving out whole columns (and
+    folding cells as a last resort); anywhere else (a pipe, a file) lines are
+    plain, unstyled and as long as the values need: a value is never cut.
+    """
 
+    def __init__(self, as_json: bool, *, headers: bool = True) -> None:
         self.json = as_json
-        tty = sys.stdout.isatty()
-        self.console = Console(
-            highlight=False, soft_wrap=False, width=None if tty else 200, emoji=False
-        )
+        self.headers = headers
+        self.tty = sys.stdout.isatty()
+        self._console: Any = None
+
+    @property
+    def width(self) -> int | None:
+        """The terminal's width; None (unlimited) when not a terminal."""
+        if not self.tty:
+            return None
+        import shutil
+
+        return shutil.get_terminal_size().columns
+
+    def _styled(self, text: str, style: str) -> None:
+        if not self.tty:
+            print(text)
+            return
+        if self._console is None:
+            from rich.console import Console
+
+            # soft_wrap: the terminal wraps long lines; rich must not re-cut them.
+            self._console = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+        self._console.print(text, style=style or None)
 
     def dump(self, value: Any) -> None:
         print(json.dumps(value, indent=2, sort_keys=False))
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[str]], title: str = "") -> None:
-        from rich import box
-        from rich.table import Table
+        from .tables import render_table
 
         if title:
-            self.console.print(title, markup=False, style="bold")
-        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-        for c in columns:
-            numeric = c in _RIGHT
-            t.add_column(c, justify="right" if numeric else "left", no_wrap=True)
-        for r in rows:
-            t.add_row(*r)
-        self.console.print(t)
+            self._styled(title, "bold")
+        r = render_table(
+            columns,
+            list(rows),
+            width=self.width,
+            headers=self.headers,
+            right=_RIGHT,
+            drop_rank=_DROP_RANK,
+        )
+        for ln in r.header[:1]:
+            self._styled(ln, "bold")
+        for ln in [*r.header[1:], *r.body]:
+            self._styled(ln, "")
+        if r.hidden:
+            self._styled(
+                f"(hidden, too narrow: {', '.join(r.hidden)}; --json has all)",
+                "dim",
+            )
 
     def line(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self._styled(text, "")
 
 
 _METRIC_COLUMNS = ("CDRR", "CDRT", "MDRR", "MDRT", "LATENCY", "RES", "RLQR", "RLQT", "MTU")
 _RIGHT = frozenset(("ID", "DESTS", "TX", "RX", "ERRORS", "UPTIME", "SESSION", *_METRIC_COLUMNS))
+#: Which columns a narrow terminal loses first (highest rank first; the
+#: others are always shown).
+_DROP_RANK: dict[str, int] = {
+    "PEER TYPE": 5,
+    "TLS": 4,
+    "HEARTBEAT": 4,
+    "EXTENSIONS": 3,
+    "TX": 2,
+    "RX": 2,
+    "MTU": 6,
+    "RES": 6,
+    "RLQT": 5,
+    "RLQR": 5,
+    "MDRT": 4,
+    "MDRR": 3,
+    "CDRT": 2,
+    "EXT": 1,
+}
 
 
 def _metric_cells(m: Any) -> list[str]:
@@ -793,7 +853,7 @@ def main(argv: list[str] | None = None) -> int:
 
             client, _ = resolve_target(args)
             return int(top.main(args, client))
-        out = Out(bool(args.json))
+        out = Out(bool(args.json), headers=not args.no_headers)
         import asyncio  # here: --help, usage errors and completion never need it
 
         try:

@@ -1,0 +1,169 @@
+"""``dlepctl`` output is true and readable: full values in a pipe, whole
+columns (never parts of values) left out on a narrow terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import re
+import struct
+import sys
+import termios
+
+import pytest
+from rich.cells import cell_len
+
+from dlep.cli.tables import render_table
+
+from .conftest import MAC1, MAC2, Live, dlepctl, until
+
+pytestmark = pytest.mark.timeout(120)
+
+#: Many addresses: a row and an event line far longer than 200 characters.
+MANY = [f"fd00::{n:x}" for n in range(0x100, 0x118)]
+LONG_MAC = "02:00:00:00:00:77"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def R(live: Live) -> tuple[str, str]:
+    return ("--socket", str(live.router_sock))
+
+
+async def _add_long(live: Live) -> None:
+    res = await dlepctl(
+        "--socket",
+        str(live.modem_sock),
+        "destination",
+        "add",
+        LONG_MAC,
+        "--cdrr",
+        "46.5M",
+        "--mdrr",
+        "54M",
+        *(x for a in MANY for x in ("--ipv6", a)),
+    )
+    assert res.code == 0, res
+    await until(lambda: LONG_MAC in live.router_macs(), what="long destination at the router")
+
+
+async def test_pipe_prints_every_value_in_full(live: Live) -> None:
+    await _add_long(live)
+    res = await dlepctl(*R(live), "destinations")
+    assert res.code == 0, res
+    assert "…" not in res.out and "\x1b" not in res.out
+    row = next(ln for ln in res.out.splitlines() if LONG_MAC in ln)
+    assert len(row) > 200  # no width cap
+    assert "46.5 Mb/s" in row and "54 Mb/s" in row
+    for a in MANY:
+        assert a in row
+    for mac in (MAC1, MAC2):
+        assert mac in res.out
+    header = res.out.splitlines()[0]
+    for col in ("SESSION", "MAC", "CDRR", "MDRT", "RLQT", "MTU", "EXT", "ADDRESSES"):
+        assert col in header.split()
+
+
+async def test_no_headers(live: Live) -> None:
+    after, before, info = await asyncio.gather(
+        dlepctl(*R(live), "destinations", "--no-headers"),
+        dlepctl(*R(live), "--no-headers", "sessions"),
+        dlepctl(*R(live), "info", "--no-headers"),
+    )
+    for res in (after, before, info):
+        assert res.code == 0, res
+        assert "─" not in res.out
+    lines = after.out.splitlines()
+    assert len(lines) == 2 and lines[0].split()[:2] == ["1", MAC1]
+    assert lines[1].split()[:2] == ["1", MAC2]
+    (row,) = before.out.splitlines()
+    assert row.split()[0] == "1" and "in-session" in row
+    assert info.out.splitlines()[0].split() == ["role", "router"]
+
+
+async def test_watch_in_a_pipe_keeps_long_lines_whole(live: Live) -> None:
+    async def later() -> None:
+        await until(lambda: len(live.router_api.watchers) == 1, what="the watch stream")
+        await _add_long(live)
+
+    res, _ = await asyncio.gather(dlepctl(*R(live), "watch", "--count", "1"), later())
+    assert res.code == 0, res
+    (line,) = res.out.splitlines()
+    assert len(line) > 200 and LONG_MAC in line
+    for a in MANY:
+        assert a in line
+
+
+async def _in_pty(*argv: str, columns: int = 80) -> str:
+    """Run dlepctl with stdout on a pseudo-terminal ``columns`` wide."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["TERM"] = "xterm"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dlep.cli.dlepctl",
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=slave,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    os.close(slave)
+
+    def read_all() -> bytes:
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+    loop = asyncio.get_running_loop()
+    try:
+        out = await asyncio.wait_for(loop.run_in_executor(None, read_all), 30)
+        _, err = await proc.communicate()
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, err
+    return ANSI.sub("", out.decode()).replace("\r\n", "\n")
+
+
+async def test_narrow_terminal_drops_whole_columns(live: Live) -> None:
+    out = await _in_pty(*R(live), "destinations", columns=80)
+    lines = out.splitlines()
+    assert "…" not in out
+    for ln in lines:
+        assert cell_len(ln) <= 80, ln
+    header = lines[0].split()
+    assert header[:3] == ["SESSION", "MAC", "CDRR"] and "ADDRESSES" in header
+    assert "MTU" not in header and "RES" not in header  # dropped whole
+    row1 = next(ln for ln in lines if MAC1 in ln)
+    assert "36 Mb/s" in row1 and "10.0.0.11, fd00::11" in row1
+    assert "hidden, too narrow" in lines[-1] and "MTU" in lines[-1]
+    # A wide terminal shows everything.
+    wide = await _in_pty(*R(live), "destinations", columns=250)
+    assert "too narrow" not in wide and "MTU" in wide.splitlines()[0]
+
+
+def test_render_folds_rather_than_cuts() -> None:
+    addrs = ", ".join(MANY)
+    cols = ("SESSION", "MAC", "CDRR", "MTU", "ADDRESSES")
+    rows = [("1", LONG_MAC, "46.5 Mb/s", "1500", addrs)]
+    r = render_table(cols, rows, width=60, right=frozenset({"CDRR"}), drop_rank={"MTU": 1})
+    assert r.hidden == ["MTU"]
+    lines = r.header + r.body
+    assert all(cell_len(ln) <= 60 for ln in lines)
+    assert LONG_MAC in r.body[0] and "46.5 Mb/s" in r.body[0]
+    # The folded cell, read back in order, is the whole value.
+    start = r.header[0].index("ADDRESSES")
+    assert " ".join(ln[start:].strip() for ln in r.body) == addrs
+    unlimited = render_table(cols, rows, width=None)
+    assert unlimited.hidden == [] and addrs in unlimited.body[0]
+    bare = render_table(cols, rows, headers=False)
+    assert bare.header == [] and len(bare.body) == 1
