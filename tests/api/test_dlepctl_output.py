@@ -167,3 +167,57 @@ def test_render_folds_rather_than_cuts() -> None:
     assert unlimited.hidden == [] and addrs in unlimited.body[0]
     bare = render_table(cols, rows, headers=False)
     assert bare.header == [] and len(bare.body) == 1
+
+
+# ---------------------------------------------------------------------------
+# Detail views
+# ---------------------------------------------------------------------------
+
+
+async def test_session_detail(live: Live) -> None:
+    table, js, missing = await asyncio.gather(
+        dlepctl(*R(live), "session", "1"),
+        dlepctl(*R(live), "session", "1", "--json"),
+        dlepctl(*R(live), "session", "9"),
+    )
+    assert table.code == 0, table
+    block = table.out.split("\n\n")[0].splitlines()[2:]
+    rows = dict(re.split(r"\s{2,}", ln.strip(), maxsplit=1) for ln in block)
+    assert rows["session"] == "1" and rows["state"] == "in-session"
+    assert rows["our role"] == "router" and rows["peer type"] == "test modem"
+    assert rows["peer"] == f"127.0.0.1:{live.modem.listening[0][1]}"
+    assert rows["heartbeat"] == "ours 200 ms, peer's 200 ms"
+    assert "ago)" in rows["connected"] and "ago)" in rows["in session since"]
+    assert rows["destinations"] == "2"
+    assert "mdrr=100 Mb/s" in rows["session metrics"]
+    assert "DESTINATION_UP" in table.out and "SESSION_INITIALIZATION" in table.out
+    assert js.code == 0 and js.json()["id"] == "1" and "up_since" in js.json()
+    assert missing.code == 1 and "no such session (sessions: 1)" in missing.err
+
+
+async def test_destination_show(live: Live) -> None:
+    router, modem, js, upper, missing, bad = await asyncio.gather(
+        dlepctl(*R(live), "destination", "show", MAC1),
+        dlepctl("--socket", str(live.modem_sock), "destination", "show", MAC2),
+        dlepctl(*R(live), "destination", "show", MAC2, "--json"),
+        dlepctl(*R(live), "destination", "show", MAC1.upper().replace(":", "-")),
+        dlepctl(*R(live), "destination", "show", "02:00:00:00:00:55"),
+        dlepctl(*R(live), "destination", "show", "zz"),
+    )
+    assert router.code == 0, router
+    text = router.out
+    for want in (
+        MAC1,
+        "current data rate receive",
+        "36 Mb/s",
+        "24 Mb/s",
+        "2 ms",
+        "10.0.0.11",
+        "fd00::11",
+    ):
+        assert want in text, want
+    assert modem.code == 0 and "192.168.12.0/24" in modem.out and "60%" in modem.out
+    assert js.code == 0 and js.json()[0]["metrics"]["cdrr"] == 5_500_000
+    assert upper.code == 0 and MAC1 in upper.out
+    assert missing.code == 1 and "no destination 02:00:00:00:00:55" in missing.err
+    assert bad.code == 2

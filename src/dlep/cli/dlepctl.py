@@ -28,6 +28,7 @@ EXIT_UNREACHABLE = 3  # no daemon at the address
 COMMAND_ROLE: dict[str, str | None] = {
     "info": None,
     "sessions": None,
+    "session": None,
     "destinations": None,
     "session-metrics": None,
     "destination": "modem",
@@ -196,6 +197,18 @@ def _add_address_flags(p: argparse.ArgumentParser, *, drop: bool = False) -> Non
 # ---------------------------------------------------------------------------
 
 
+def _output_flags(sp: argparse.ArgumentParser) -> None:
+    # SUPPRESS: given after the command name they set the global flags' value,
+    # left out they do not reset it.
+    sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
+    sp.add_argument(
+        "--no-headers",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="tables without their header line and rule (for scripts)",
+    )
+
+
 def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     """The whole command tree (``with_top``: also the flags of ``top``,
     which imports the full-screen UI)."""
@@ -230,15 +243,7 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     def cmd(name: str, help_: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
         if json_flag:
-            sp.add_argument(
-                "--json", action="store_true", default=argparse.SUPPRESS, help="JSON output"
-            )
-            sp.add_argument(
-                "--no-headers",
-                action="store_true",
-                default=argparse.SUPPRESS,
-                help="tables without their header line and rule (for scripts)",
-            )
+            _output_flags(sp)
         return sp
 
     cmd("info", "daemon role, version, uptime and health")
@@ -246,6 +251,8 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     sp.add_argument(
         "-c", "--counters", action="store_true", help="also message and error counters by type"
     )
+    sp = cmd("session", "one session in detail: times, peer, extensions, counters by type")
+    sp.add_argument("session_id", metavar="SESSION")
     sp = cmd("destinations", "destinations with their metrics and addresses")
     sp.add_argument("-s", "--session", metavar="ID", help="only this session's")
     sp = cmd("session-metrics", "session-wide metrics; `set` changes them (modem)")
@@ -253,7 +260,7 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("-s", "--session", metavar="ID", help="only this session's (show)")
     _add_metric_flags(sp)
 
-    sp = cmd("destination", "add, update or drop a destination (modem)", json_flag=False)
+    sp = cmd("destination", "show a destination; add, update or drop one (modem)", json_flag=False)
     dsub = sp.add_subparsers(dest="action", metavar="ACTION")
     dsub.required = True
     d = dsub.add_parser("add", help="a new destination: Destination Up to every router")
@@ -264,6 +271,10 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     d.add_argument("mac", metavar="MAC")
     _add_metric_flags(d)
     _add_address_flags(d, drop=True)
+    d = dsub.add_parser("show", help="one destination in detail (either role)")
+    _output_flags(d)
+    d.add_argument("mac", metavar="MAC")
+    d.add_argument("-s", "--session", metavar="ID", help="only in this session")
     d = dsub.add_parser("drop", help="the destination is gone: Destination Down")
     d.add_argument("mac", metavar="MAC")
     d.add_argument("-s", "--session", metavar="ID", help="router only: which session")
@@ -538,6 +549,113 @@ async def cmd_sessions(c: Ctx) -> int:
     return EXIT_OK
 
 
+def _when(t: float) -> str:
+    """A Unix time for people: local date and time, and how long ago."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    return f"{stamp} ({duration(max(0.0, time.time() - t))} ago)"
+
+
+async def cmd_session(c: Ctx) -> int:
+    from ..api.convert import metrics_from_pb, role_name, to_dict
+    from ..daemon import fmt
+
+    sid = c.args.session_id
+    sessions = await c.client.list_sessions()
+    s = next((x for x in sessions if x.id == sid), None)
+    if s is None:
+        known = ", ".join(x.id for x in sessions) or "none"
+        print(f"dlepctl: session {sid}: no such session (sessions: {known})", file=sys.stderr)
+        return EXIT_ERROR
+    if c.out.json:
+        c.out.dump(to_dict(s))
+        return EXIT_OK
+    exts = [f"{name} ({code})" for code, name in zip(s.extensions, s.extension_names, strict=False)]
+    peer_hb = f"{s.peer_heartbeat_ms} ms" if s.HasField("peer_heartbeat_ms") else "not yet known"
+    rows = [
+        ("session", s.id),
+        ("peer", s.peer),
+        ("our role", role_name(s.role)),
+        ("state", s.state),
+        ("tls", "yes" if s.tls else "no"),
+        ("peer type", (s.peer_type or "-") + (" [secured medium]" if s.secured_medium else "")),
+        ("extensions", ", ".join(exts) or "none"),
+        ("heartbeat", f"ours {s.heartbeat_ms} ms, peer's {peer_hb}"),
+        ("connected", _when(s.started_at)),
+        ("in session since", _when(s.up_since) if s.HasField("up_since") else "-"),
+        ("uptime", duration(s.uptime) if s.HasField("up_since") else "-"),
+        ("destinations", str(s.destinations)),
+        ("session metrics", fmt.metrics(metrics_from_pb(s.session_metrics))),
+        ("messages", f"{sum(s.tx_messages.values())} sent, {sum(s.rx_messages.values())} received"),
+        ("errors", str(sum(s.errors.values()))),
+    ]
+    c.out.table(("KEY", "VALUE"), rows)
+    names = sorted(set(s.tx_messages) | set(s.rx_messages))
+    if names:
+        c.out.line("")
+        c.out.table(
+            ("MESSAGE", "TX", "RX"),
+            [(n, str(s.tx_messages.get(n, 0)), str(s.rx_messages.get(n, 0))) for n in names],
+        )
+    if s.errors:
+        c.out.line("")
+        c.out.table(("STATUS", "COUNT"), [(k, str(v)) for k, v in sorted(s.errors.items())])
+    return EXIT_OK
+
+
+async def _destination_show(c: Ctx) -> int:
+    from ..api.convert import to_dict
+    from ..wire.items import parse_mac
+
+    a = c.args
+    try:
+        want = parse_mac(a.mac)
+    except ValueError as exc:
+        return _usage(f"destination show: {exc}")
+    dests = [d for d in await c.client.list_destinations(a.session) if _mac_bytes(d.mac) == want]
+    if not dests:
+        where = f" in session {a.session}" if a.session else ""
+        print(f"dlepctl: no destination {a.mac}{where}", file=sys.stderr)
+        return EXIT_ERROR
+    if c.out.json:
+        c.out.dump([to_dict(d) for d in dests])
+        return EXIT_OK
+    labels = (
+        ("cdrr", "current data rate receive"),
+        ("cdrt", "current data rate transmit"),
+        ("mdrr", "maximum data rate receive"),
+        ("mdrt", "maximum data rate transmit"),
+        ("latency", "latency"),
+        ("resources", "resources"),
+        ("rlqr", "relative link quality receive"),
+        ("rlqt", "relative link quality transmit"),
+        ("mtu", "mtu"),
+    )
+    for n, d in enumerate(dests):
+        if n:
+            c.out.line("")
+        rows = [("destination", d.key or d.mac), ("session", d.session_id or "- (no session)")]
+        cells = dict(zip((x for x, _ in labels), _metric_cells(d.metrics), strict=True))
+        rows += [(label, cells[name]) for name, label in labels]
+        rows += [
+            ("ipv4", ", ".join(d.ipv4) or "-"),
+            ("ipv6", ", ".join(d.ipv6) or "-"),
+            ("ipv4 subnets", ", ".join(d.ipv4_subnets) or "-"),
+            ("ipv6 subnets", ", ".join(d.ipv6_subnets) or "-"),
+        ]
+        rows += [(f"ext {e.name}", e.text) for e in d.extensions]
+        c.out.table(("KEY", "VALUE"), rows)
+    return EXIT_OK
+
+
+def _mac_bytes(text: str) -> bytes | None:
+    from ..wire.items import parse_mac
+
+    try:
+        return parse_mac(text)
+    except ValueError:
+        return None
+
+
 async def cmd_destinations(c: Ctx) -> int:
     from ..api.convert import to_dict
 
@@ -587,6 +705,8 @@ async def cmd_session_metrics(c: Ctx) -> int:
 
 async def cmd_destination(c: Ctx) -> int:
     a = c.args
+    if a.action == "show":
+        return await _destination_show(c)
     if a.action == "drop":
         await c.client.drop_destination(a.mac, session_id=a.session)
         c.out.line(f"destination {a.mac} dropped")
@@ -706,6 +826,7 @@ def _usage(message: str) -> NoReturn:
 COMMANDS: dict[str, Callable[[Ctx], Any]] = {
     "info": cmd_info,
     "sessions": cmd_sessions,
+    "session": cmd_session,
     "destinations": cmd_destinations,
     "session-metrics": cmd_session_metrics,
     "destination": cmd_destination,
@@ -719,8 +840,8 @@ COMMANDS: dict[str, Callable[[Ctx], Any]] = {
 
 def _command_role(args: argparse.Namespace) -> str | None:
     role = COMMAND_ROLE.get(args.command)
-    if args.command == "destination" and args.action == "drop":
-        return None  # both roles drop destinations
+    if args.command == "destination" and args.action in ("drop", "show"):
+        return None  # both roles drop and show destinations
     if args.command == "session-metrics" and args.action == "set":
         return "modem"
     return role
