@@ -22,7 +22,8 @@ from .. import __version__
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon refused or failed the call
 EXIT_USAGE = 2  # bad command line (argparse's code)
-EXIT_UNREACHABLE = 3  # no daemon at the address
+EXIT_UNREACHABLE = 3  # no daemon at the address, or it went away
+EXIT_TIMEOUT = 4  # no answer in time (--timeout, or the modem's to --wait)
 
 #: Which daemon a command needs (None: either).
 COMMAND_ROLE: dict[str, str | None] = {
@@ -264,10 +265,12 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     dsub = sp.add_subparsers(dest="action", metavar="ACTION")
     dsub.required = True
     d = dsub.add_parser("add", help="a new destination: Destination Up to every router")
+    _output_flags(d)
     d.add_argument("mac", metavar="MAC")
     _add_metric_flags(d)
     _add_address_flags(d)
     d = dsub.add_parser("update", help="new metrics or addresses: Destination Update")
+    _output_flags(d)
     d.add_argument("mac", metavar="MAC")
     _add_metric_flags(d)
     _add_address_flags(d, drop=True)
@@ -276,6 +279,7 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     d.add_argument("mac", metavar="MAC")
     d.add_argument("-s", "--session", metavar="ID", help="only in this session")
     d = dsub.add_parser("drop", help="the destination is gone: Destination Down")
+    _output_flags(d)
     d.add_argument("mac", metavar="MAC")
     d.add_argument("-s", "--session", metavar="ID", help="router only: which session")
 
@@ -290,16 +294,23 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for the modem's answer (0: don't; default 5)",
     )
-    sp = cmd("announce", "Destination Announce (router)", json_flag=False)
+    sp = cmd("announce", "Destination Announce (router), waiting for the modem's answer")
     sp.add_argument("mac", metavar="MAC")
     sp.add_argument("--ipv4", action="append", default=[], type=_family(4, False), metavar="ADDR")
     sp.add_argument("--ipv6", action="append", default=[], type=_family(6, False), metavar="ADDR")
     sp.add_argument("-s", "--session", metavar="ID", help="session (default: the only one up)")
-    sp = cmd("terminate", "end a session with Session Termination", json_flag=False)
+    sp.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait this long for the modem's answer (0: don't; default 5)",
+    )
+    sp = cmd("terminate", "end a session with Session Termination")
     sp.add_argument("session_id", metavar="SESSION")
     sp.add_argument("--status", type=_status, metavar="CODE", help="status code (default 255)")
     sp.add_argument("--text", default="", help="status text sent to the peer")
-    sp = cmd("connect", "connect to a modem and keep the session (router)", json_flag=False)
+    sp = cmd("connect", "connect to a modem and keep the session (router)")
     sp.add_argument("peer", metavar="HOST[:PORT]", help="IP address, '[v6]:port' for IPv6")
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--tls", dest="tls", action="store_const", const=True, help="use TLS")
@@ -400,6 +411,13 @@ class Out:
 
     def line(self, text: str) -> None:
         self._styled(text, "")
+
+    def done(self, text: str, value: dict[str, Any]) -> None:
+        """What a write command did: ``text`` for people, ``value`` as JSON."""
+        if self.json:
+            self.dump({"ok": True, **value})
+        else:
+            self.line(text)
 
 
 _METRIC_COLUMNS = ("CDRR", "CDRT", "MDRR", "MDRT", "LATENCY", "RES", "RLQR", "RLQT", "MTU")
@@ -687,7 +705,7 @@ async def cmd_session_metrics(c: Ctx) -> int:
         if m.is_empty():
             return _usage("session-metrics set: give at least one metric (--cdrr 40M ...)")
         await c.client.update_session_metrics(m)
-        c.out.line("session metrics updated")
+        c.out.done("session metrics updated", {"updated": "session_metrics"})
         return EXIT_OK
     r = await c.client.get_session_metrics(c.args.session)
     if c.out.json:
@@ -709,18 +727,18 @@ async def cmd_destination(c: Ctx) -> int:
         return await _destination_show(c)
     if a.action == "drop":
         await c.client.drop_destination(a.mac, session_id=a.session)
-        c.out.line(f"destination {a.mac} dropped")
+        c.out.done(f"destination {a.mac} dropped", {"dropped": a.mac})
         return EXIT_OK
     m = _metrics_from(a)
     addrs = [*a.ipv4, *a.ipv6, *a.subnet]
     if a.action == "add":
         await c.client.add_destination(a.mac, m, addresses=addrs)
-        c.out.line(f"destination {a.mac} added")
+        c.out.done(f"destination {a.mac} added", {"added": a.mac})
     else:
         if m.is_empty() and not addrs and not a.drop:
             return _usage("destination update: give metrics (--cdrr ...) or addresses")
         await c.client.update_destination(a.mac, m, add=addrs, drop=a.drop)
-        c.out.line(f"destination {a.mac} updated")
+        c.out.done(f"destination {a.mac} updated", {"updated": a.mac})
     return EXIT_OK
 
 
@@ -734,35 +752,62 @@ async def cmd_link_request(c: Ctx) -> int:
     r = await c.client.request_link_characteristics(
         a.mac, cdrr=a.cdrr, cdrt=a.cdrt, latency=a.latency, session_id=a.session, wait_ms=wait_ms
     )
+    code = EXIT_OK
+    if wait_ms and not r.answered:
+        code = EXIT_TIMEOUT
+        print(
+            f"dlepctl: link characteristics request for {a.mac} sent; no answer within {a.wait:g}s",
+            file=sys.stderr,
+        )
+    elif wait_ms and r.status != 0:
+        code = EXIT_ERROR
+        why = f": {r.text}" if r.text else ""
+        print(f"dlepctl: {a.mac}: the modem answered {r.status_name}{why}", file=sys.stderr)
     if c.out.json:
         c.out.dump(to_dict(r))
-        return EXIT_OK
-    if not wait_ms:
+    elif not wait_ms:
         c.out.line(f"link characteristics request for {a.mac} sent (session {r.session_id})")
-    elif not r.answered:
-        c.out.line(f"link characteristics request for {a.mac} sent; no answer within {a.wait:g}s")
-    else:
+    elif r.answered:
         from ..api.convert import metrics_from_pb
         from ..daemon import fmt
 
         text = f" ({r.text})" if r.text else ""
         c.out.line(f"{a.mac}: {r.status_name}{text}; now {fmt.metrics(metrics_from_pb(r.metrics))}")
-    return EXIT_OK
+    return code
 
 
 async def cmd_announce(c: Ctx) -> int:
+    from ..api.convert import to_dict
+
     a = c.args
+    wait_ms = max(0, int(a.wait * 1000))
     r = await c.client.announce_destination(
-        a.mac, addresses=[*a.ipv4, *a.ipv6], session_id=a.session
+        a.mac, addresses=[*a.ipv4, *a.ipv6], session_id=a.session, wait_ms=wait_ms
     )
-    c.out.line(f"destination announce for {a.mac} sent (session {r.session_id})")
-    return EXIT_OK
+    if not wait_ms:
+        code, text = EXIT_OK, f"destination announce for {a.mac} sent (session {r.session_id})"
+    elif not r.answered:
+        code = EXIT_TIMEOUT
+        text = f"destination announce for {a.mac} sent; no answer within {a.wait:g}s"
+    elif r.status == 0:
+        code, text = EXIT_OK, f"destination {a.mac} announced: up (session {r.session_id})"
+    else:
+        code = EXIT_ERROR
+        why = f": {r.text}" if r.text else ""
+        text = f"destination announce for {a.mac} refused by the modem: {r.status_name}{why}"
+    if c.out.json:
+        c.out.dump(to_dict(r))
+    elif code == EXIT_OK:
+        c.out.line(text)
+    if code != EXIT_OK:
+        print(f"dlepctl: {text}", file=sys.stderr)
+    return code
 
 
 async def cmd_terminate(c: Ctx) -> int:
     a = c.args
     await c.client.terminate_session(a.session_id, status=a.status, text=a.text)
-    c.out.line(f"session {a.session_id} terminated")
+    c.out.done(f"session {a.session_id} terminated", {"terminated": a.session_id})
     return EXIT_OK
 
 
@@ -776,7 +821,10 @@ async def cmd_connect(c: Ctx) -> int:
         return _usage(f"connect: {exc}")
     await c.client.connect_static(host, port, tls=a.tls)
     where = f"{host}:{port}" if port else f"{host} (default port)"
-    c.out.line(f"connecting to {where}; the router keeps the session up")
+    c.out.done(
+        f"connecting to {where}; the router keeps the session up",
+        {"connecting": {"host": host, "port": port}},
+    )
     return EXIT_OK
 
 

@@ -321,20 +321,30 @@ class RequestLinkCharacteristicsResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., answered: _Optional[bool] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class AnnounceDestinationRequest(_message.Message):
-    __slots__ = ("mac", "addresses", "session_id")
+    __slots__ = ("mac", "addresses", "session_id", "wait_ms")
     MAC_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     mac: str
     addresses: _containers.RepeatedScalarFieldContainer[str]
     session_id: str
-    def __init__(self, mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ...) -> None: ...
+    wait_ms: int
+    def __init__(self, mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., wait_ms: _Optional[int] = ...) -> None: ...
 
 class AnnounceDestinationResponse(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "answered", "status", "status_name", "text")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_NAME_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    answered: bool
+    status: int
+    status_name: str
+    text: str
+    def __init__(self, session_id: _Optional[str] = ..., answered: _Optional[bool] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ConnectStaticRequest(_message.Message):
     __slots__ = ("host", "port", "tls")
