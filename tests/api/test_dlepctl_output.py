@@ -7,9 +7,11 @@ import asyncio
 import fcntl
 import os
 import re
+import socket
 import struct
 import sys
 import termios
+from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
@@ -221,3 +223,106 @@ async def test_destination_show(live: Live) -> None:
     assert upper.code == 0 and MAC1 in upper.out
     assert missing.code == 1 and "no destination 02:00:00:00:00:55" in missing.err
     assert bad.code == 2
+
+
+# ---------------------------------------------------------------------------
+# Exit codes
+# ---------------------------------------------------------------------------
+
+
+async def _raw(*argv: str, stdout: int) -> tuple[int, str]:
+    """dlepctl with ``stdout`` as given; (exit code, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "dlep.cli.dlepctl",
+        *argv,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+async def test_broken_pipe_is_silent(live: Live) -> None:
+    for argv in (
+        (*R(live), "destinations"),
+        (*R(live), "sessions", "--json"),
+        (*R(live), "watch"),  # the first event's line hits the closed pipe
+        ("--help",),
+    ):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before anything is written
+        try:
+            task = asyncio.ensure_future(_raw(*argv, stdout=write))
+            if "watch" in argv:
+                await until(lambda: len(live.router_api.watchers) == 1, what="watch")
+                await live.modem.update_destination(MAC1, _metrics(cdrr=7_000_000))
+            code, err = await task
+        finally:
+            os.close(write)
+        # (argparse's --help swallows the error itself and exits 0)
+        assert (code, err) == (0 if argv == ("--help",) else 141, ""), argv
+
+
+async def test_pipe_to_head_says_nothing(live: Live) -> None:
+    cmd = " ".join(
+        [
+            sys.executable,
+            "-m",
+            "dlep.cli.dlepctl",
+            *R(live),
+            "sessions",
+            "--counters",
+            "|",
+            "head",
+            "-0",
+        ]
+    )
+    proc = await asyncio.create_subprocess_shell(
+        cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    assert out == b"" and err == b""  # no "[Errno 32]", no "cannot reach"
+
+
+async def test_timeout_has_its_own_exit_code(tmp_path: Path) -> None:
+    # Something listens but never speaks: the call runs into --timeout.
+    path = tmp_path / "mute.sock"
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(str(path))
+    mute.listen(8)
+    try:
+        res = await dlepctl("--socket", str(path), "--timeout", "0.5", "info")
+    finally:
+        mute.close()
+    assert res.code == 4, res
+    assert "no answer from" in res.err and "within 0.5s" in res.err and res.out == ""
+
+
+async def test_watch_fails_when_the_daemon_goes_away(live: Live) -> None:
+    async def stop() -> None:
+        await until(lambda: len(live.modem_api.watchers) == 1, what="the watch stream")
+        await live.modem_api.stop(0.2)
+
+    res, _ = await asyncio.gather(dlepctl("--socket", str(live.modem_sock), "watch"), stop())
+    assert res.code == 3, res
+    assert "watch:" in res.err and str(live.modem_sock) in res.err
+
+
+async def test_top_needs_a_daemon_and_a_terminal(live: Live, tmp_path: Path) -> None:
+    gone, piped = await asyncio.gather(
+        dlepctl("--socket", str(tmp_path / "none.sock"), "top"),
+        dlepctl(*R(live), "top"),
+    )
+    assert gone.code == 3 and "cannot reach dlep daemon" in gone.err
+    assert piped.code == 2 and "needs a terminal" in piped.err
+    assert piped.out == ""  # no escape codes in the pipe
+
+
+def _metrics(**kw: int) -> object:
+    from dlep.fsm import Metrics
+
+    return Metrics(**kw)

@@ -24,6 +24,7 @@ EXIT_ERROR = 1  # the daemon refused or failed the call
 EXIT_USAGE = 2  # bad command line (argparse's code)
 EXIT_UNREACHABLE = 3  # no daemon at the address, or it went away
 EXIT_TIMEOUT = 4  # no answer in time (--timeout, or the modem's to --wait)
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away (128 + SIGPIPE, as the shell reports it)
 
 #: Which daemon a command needs (None: either).
 COMMAND_ROLE: dict[str, str | None] = {
@@ -67,7 +68,8 @@ the radio-link emulator (dlep-emu run):
                                         (dlep-emu status; each node's modem also
                                         serves this API: --socket RUN/<node>.modem.sock)
 
-exit status: 0 ok, 1 the daemon refused the call, 2 usage error, 3 daemon not reachable.
+exit status: 0 ok, 1 the daemon (or the modem) refused the call, 2 usage error,
+  3 daemon not reachable or gone, 4 timeout, 141 stdout closed (`| head`): silent.
 """
 
 
@@ -829,21 +831,29 @@ async def cmd_connect(c: Ctx) -> int:
 
 
 async def cmd_watch(c: Ctx) -> int:
-    from ..api.client import event_kind
+    from ..api.client import DaemonUnreachable, event_kind
     from ..api.convert import to_dict
 
     n = 0
-    async for ev in c.client.watch(c.args.session):
-        if c.out.json:
-            d = {"kind": event_kind(ev), **to_dict(ev)}
-            print(json.dumps(d), flush=True)
-        else:
-            c.out.line(format_event(ev))
-            sys.stdout.flush()
-        n += 1
-        if c.args.count and n >= c.args.count:
-            break
-    return EXIT_OK
+    try:
+        async for ev in c.client.watch(c.args.session):
+            if c.out.json:
+                d = {"kind": event_kind(ev), **to_dict(ev)}
+                print(json.dumps(d), flush=True)
+            else:
+                c.out.line(format_event(ev))
+                sys.stdout.flush()
+            n += 1
+            if c.args.count and n >= c.args.count:
+                return EXIT_OK
+    except DaemonUnreachable as exc:
+        if not n:
+            raise
+        raise Unreachable(f"watch: lost the daemon at {exc.target}: {_why(exc.details)}") from None
+    # The stream only ends by itself when the daemon stops serving it.
+    raise Unreachable(
+        f"watch: the daemon at {c.client.display} ended the event stream (it stopped)"
+    )
 
 
 def format_event(ev: Any) -> str:
@@ -865,6 +875,14 @@ def format_event(ev: Any) -> str:
 
 class UsageError(Exception):
     """A command-line problem found after parsing."""
+
+
+class Unreachable(Exception):
+    """No daemon answers at the address, or it went away (exit 3).
+
+    Not the built-in ``ConnectionError``: that is also what a closed stdout
+    raises (``BrokenPipeError``), which must not read as a lost daemon.
+    """
 
 
 def _usage(message: str) -> NoReturn:
@@ -900,7 +918,7 @@ def resolve_target(args: argparse.Namespace) -> tuple[Any, str]:
 
     Raises:
         UsageError: inconsistent flags.
-        ConnectionError: no socket where one was expected (message says where).
+        Unreachable: no socket where one was expected (message says where).
     """
     from ..api.client import ManagementClient
     from ..api.paths import candidate_socket_paths
@@ -940,7 +958,7 @@ def resolve_target(args: argparse.Namespace) -> tuple[Any, str]:
         if p.exists():
             return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
     daemon = f"dlep-{need}" if need else "dlep-router or dlep-modem"
-    raise ConnectionError(
+    raise Unreachable(
         f"cannot reach a dlep daemon: no socket at {' or '.join(map(str, candidates))}; "
         f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
     )
@@ -962,28 +980,85 @@ def _name_of(need: str | None, path: Path) -> str:
     return "the dlep daemon"
 
 
+def _check_socket(client: Any, daemon: str) -> None:
+    if client.target.startswith("unix:") and not Path(client.target[5:]).exists():
+        raise Unreachable(
+            f"cannot reach dlep daemon at {client.display}: no such socket; "
+            f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
+        )
+
+
+def _unreachable(exc: Any, daemon: str) -> Unreachable:
+    return Unreachable(
+        f"cannot reach dlep daemon at {exc.target}: {_why(exc.details)}; is {daemon} "
+        "running? (give --socket PATH if its [api] socket is elsewhere)"
+    )
+
+
+def _timed_out(exc: Any, daemon: str, timeout: float) -> str:
+    return (
+        f"dlepctl: no answer from {daemon} at {exc.target} within {timeout:g}s "
+        "(--timeout SECONDS allows longer)"
+    )
+
+
 async def _run(args: argparse.Namespace, out: Out) -> int:
     from ..api.client import ApiError, DaemonUnreachable
 
     client, daemon = resolve_target(args)
-    if client.target.startswith("unix:") and not Path(client.target[5:]).exists():
-        raise ConnectionError(
-            f"cannot reach dlep daemon at {client.display}: no such socket; "
-            f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
-        )
+    _check_socket(client, daemon)
     try:
         result: int = await COMMANDS[args.command](Ctx(client, out, args))
         return result
     except DaemonUnreachable as exc:
-        raise ConnectionError(
-            f"cannot reach dlep daemon at {exc.target}: {_why(exc.details)}; is {daemon} "
-            "running? (give --socket PATH if its [api] socket is elsewhere)"
-        ) from None
+        raise _unreachable(exc, daemon) from None
     except ApiError as exc:
+        if exc.code_name == "DEADLINE_EXCEEDED":
+            print(_timed_out(exc, daemon, args.timeout), file=sys.stderr)
+            return EXIT_TIMEOUT
         print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
         return EXIT_ERROR
     finally:
         await client.close()
+
+
+async def _probe(client: Any) -> None:
+    """One call, so ``top`` fails at once (not behind its full screen)."""
+    try:
+        await client.get_info()
+    finally:
+        await client.close()
+
+
+def _run_top(argv: list[str]) -> int:
+    from ..api.client import ApiError, DaemonUnreachable
+    from . import top
+
+    args = build_parser(with_top=True).parse_args(argv)
+    client, daemon = resolve_target(args)
+    _check_socket(client, daemon)
+    import asyncio
+
+    try:
+        asyncio.run(_probe(client))
+    except DaemonUnreachable as exc:
+        raise _unreachable(exc, daemon) from None
+    except ApiError as exc:
+        if exc.code_name == "DEADLINE_EXCEEDED":
+            print(_timed_out(exc, daemon, args.timeout), file=sys.stderr)
+            return EXIT_TIMEOUT
+        print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
+        return EXIT_ERROR
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _usage(
+            "top is a full-screen view and needs a terminal; in scripts use "
+            "`dlepctl sessions`, `dlepctl destinations` or `dlepctl watch`"
+        )
+    code = int(top.main(args, client))
+    if code == top.EXIT_LOST:
+        print(f"dlepctl: top: lost {daemon} at {client.display}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    return code
 
 
 def _why(details: str) -> str:
@@ -1002,7 +1077,22 @@ def _why(details: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dlepctl``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        # Here, not at interpreter exit: a reader that went away must end
+        # up in the handler below, not in "Exception ignored" on stderr.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # `dlepctl ... | head`: the reader has what it wanted. Nothing more
+        # can be written; stdout goes to /dev/null so the final flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["emu"]:  # the radio-link emulator's status (dlep-emu status)
         from .emu import status_main
 
@@ -1014,14 +1104,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(completion_script(build_parser(with_top=True), args.shell), end="")
         return EXIT_OK
-    if args.command == "top":
-        args = build_parser(with_top=True).parse_args(argv)
     try:
         if args.command == "top":
-            from . import top
-
-            client, _ = resolve_target(args)
-            return int(top.main(args, client))
+            return _run_top(argv)
         out = Out(bool(args.json), headers=not args.no_headers)
         import asyncio  # here: --help, usage errors and completion never need it
 
@@ -1033,7 +1118,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"dlepctl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ConnectionError as exc:
+    except Unreachable as exc:
         print(f"dlepctl: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
 
