@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
+from dlep.cli.dlepctl import Unreachable, build_parser, resolve_target, socket_state
 from dlep.cli.tables import render_table
 
 from .conftest import MAC1, MAC2, Live, dlepctl, until
@@ -326,3 +327,71 @@ def _metrics(**kw: int) -> object:
     from dlep.fsm import Metrics
 
     return Metrics(**kw)
+
+
+# ---------------------------------------------------------------------------
+# Which daemon
+# ---------------------------------------------------------------------------
+
+
+def _stale_socket(path: Path) -> None:
+    """A socket file as a daemon that died leaves it: nobody listens."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()
+
+
+def _isolated(monkeypatch: pytest.MonkeyPatch, run: Path) -> None:
+    """Default sockets only in ``run`` (this machine may run daemons of its
+    own on the /tmp defaults)."""
+    import dlep.api.paths
+
+    monkeypatch.setattr(
+        dlep.api.paths,
+        "candidate_socket_paths",
+        lambda role: [run / f"dlep-{role}.sock", run / f"dlep-{role}-other.sock"],
+    )
+    monkeypatch.delenv("DLEP_SOCKET", raising=False)
+
+
+async def test_stale_socket_does_not_hide_a_live_daemon(
+    live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    _isolated(monkeypatch, run)
+    _stale_socket(run / "dlep-router.sock")
+    (run / "dlep-modem.sock").symlink_to(live.modem_sock)
+    assert socket_state(run / "dlep-router.sock") == "stale"
+    assert socket_state(run / "dlep-modem.sock") == "live"
+    assert socket_state(run / "nothing.sock") == "none"
+    args = build_parser().parse_args(["info"])
+    client, name = resolve_target(args)
+    assert client.display == str(run / "dlep-modem.sock") and name == "dlep-modem"
+    # A live router at its second default path wins over its stale first one.
+    (run / "dlep-router-other.sock").symlink_to(live.router_sock)
+    client, name = resolve_target(args)
+    assert client.display == str(run / "dlep-router-other.sock") and name == "dlep-router"
+    client, _ = resolve_target(build_parser().parse_args(["--router", "info"]))
+    assert client.display == str(run / "dlep-router-other.sock")
+
+
+def test_only_a_stale_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _isolated(monkeypatch, tmp_path)
+    _stale_socket(tmp_path / "dlep-router.sock")
+    with pytest.raises(Unreachable) as err:
+        resolve_target(build_parser().parse_args(["sessions"]))
+    assert f"nothing listens on {tmp_path / 'dlep-router.sock'}" in str(err.value)
+    assert "left by a daemon that died" in str(err.value)
+
+
+async def test_socket_that_is_a_file_or_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    d, f, env = await asyncio.gather(
+        dlepctl("--socket", str(tmp_path), "info"),
+        dlepctl("--socket", str(tmp_path / "file"), "info"),
+        dlepctl("info", env={"DLEP_SOCKET": str(tmp_path / "file")}),
+    )
+    assert d.code == 2 and f"--socket {tmp_path} is a directory" in d.err
+    assert f.code == 2 and "is a regular file, not the daemon's socket" in f.err
+    assert env.code == 2 and "$DLEP_SOCKET" in env.err and "regular file" in env.err

@@ -951,23 +951,79 @@ def resolve_target(args: argparse.Namespace) -> tuple[Any, str]:
     path = args.socket or os.environ.get("DLEP_SOCKET")
     if path:
         p = Path(path).expanduser()
+        _must_be_socket(p, "--socket" if args.socket else "$DLEP_SOCKET")
         return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
     roles = [need] if need else ["router", "modem"]
     candidates = [p for r in roles for p in candidate_socket_paths(r)]
-    for p in candidates:
-        if p.exists():
-            return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
+    states = {p: socket_state(p) for p in candidates}
+    # A live daemon wins over a socket file a dead one left behind, whatever
+    # the order: a crashed router must not hide a running modem.
+    for want in ("live", "busy"):
+        for p in candidates:
+            if states[p] == want:
+                return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
     daemon = f"dlep-{need}" if need else "dlep-router or dlep-modem"
+    stale = [p for p in candidates if states[p] == "stale"]
+    if stale:
+        raise Unreachable(
+            f"cannot reach a dlep daemon: nothing listens on {' or '.join(map(str, stale))} "
+            f"(left by a daemon that died); is {daemon} running? "
+            "(give --socket PATH if its [api] socket is elsewhere)"
+        )
     raise Unreachable(
         f"cannot reach a dlep daemon: no socket at {' or '.join(map(str, candidates))}; "
         f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
     )
 
 
+def socket_state(path: Path) -> str:
+    """``"live"`` (a process accepts connections on it), ``"stale"`` (a
+    socket file nobody listens on: its daemon died), ``"busy"`` (there, but
+    we cannot tell: no permission, a slow accept), ``"none"`` (no socket)."""
+    import socket
+    import stat
+
+    try:
+        if not stat.S_ISSOCK(path.stat().st_mode):
+            return "none"
+    except OSError:
+        return "none"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        s.connect(str(path))
+    except ConnectionRefusedError:
+        return "stale"
+    except OSError:
+        return "busy"
+    finally:
+        s.close()
+    return "live"
+
+
+def _must_be_socket(path: Path, flag: str) -> None:
+    """A path that exists but is no socket is a mistake worth naming (a
+    missing one is reported as "no such socket" when the call fails)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        _usage(f"{flag} {path} is a directory, not the daemon's socket (api.socket)")
+    if not stat.S_ISSOCK(mode):
+        kind = "a regular file" if stat.S_ISREG(mode) else "not a socket"
+        _usage(f"{flag} {path} is {kind}, not the daemon's socket (api.socket)")
+
+
 def _unix_client(paths: list[Path], args: argparse.Namespace, role: str) -> tuple[Any, str]:
     from ..api.client import ManagementClient
 
-    found = next((p for p in paths if p.exists()), paths[0])
+    states = {p: socket_state(p) for p in paths}
+    found = next(
+        (p for want in ("live", "busy", "stale") for p in paths if states[p] == want), paths[0]
+    )
     return ManagementClient.unix(found, timeout=args.timeout), f"dlep-{role}"
 
 
