@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -391,78 +388,3 @@ def test_duration() -> None:
     assert duration(192) == "3m12s"
     assert duration(7380) == "2h03m"
     assert duration(90000) == "1d01h"
-
-
-# ---------------------------------------------------------------------------
-# Completion
-# ---------------------------------------------------------------------------
-
-
-def _script(shell: str) -> str:
-    res = subprocess.run(
-        [sys.executable, "-m", "dlep.cli.dlepctl", "completion", shell],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return res.stdout
-
-
-def _bash_complete(script: str, words: list[str]) -> list[str]:
-    line = " ".join(words)
-    prog = (
-        f"{script}\n"
-        f"COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}\n"
-        "_dlepctl\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
-    )
-    res = subprocess.run(["bash", "-c", prog], capture_output=True, text=True, check=True)
-    return res.stdout.split()
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_bash_completion(tmp_path: Path) -> None:
-    script = _script("bash")
-    assert "complete -o default -F _dlepctl dlepctl" in script
-    top = _bash_complete(script, ["dlepctl", "''"])
-    assert {"info", "sessions", "destinations", "destination", "watch", "top"} <= set(top)
-    assert _bash_complete(script, ["dlepctl", "destination", "''"]) == [
-        "add",
-        "update",
-        "show",
-        "drop",
-    ]
-    assert sorted(_bash_complete(script, ["dlepctl", "--socket", "/x", "dest"])) == [
-        "destination",
-        "destinations",
-    ]
-    opts = _bash_complete(script, ["dlepctl", "destination", "add", "02:00", "--c"])
-    assert {"--cdrr", "--cdrt"} <= set(opts)
-    assert _bash_complete(script, ["dlepctl", "completion", "''"]) == ["bash", "zsh"]
-    (tmp_path / "dlep.sock").touch()
-    files = _bash_complete(script, ["dlepctl", "--socket", str(tmp_path / "dl")])
-    assert files == [str(tmp_path / "dlep.sock")]
-
-
-def test_zsh_completion() -> None:
-    script = _script("zsh")
-    assert script.startswith("#compdef dlepctl")
-    assert "compdef _dlepctl dlepctl" in script
-    assert '"destination") echo "add update show drop" ;;' in script
-    zsh = shutil.which("zsh")
-    if zsh is None:
-        return  # (Debian package zsh) the script's text is checked above
-    harness = (
-        "compdef() { : }\n"
-        'compadd() { shift; print -l -- "$@" }\n'
-        "_files() { print FILES }\n"
-        f"{script}\n"
-        'words=(dlepctl destination ""); CURRENT=3; _dlepctl; print .\n'
-        'words=(dlepctl --socket ""); CURRENT=3; _dlepctl; print .\n'
-        "words=(dlepctl --server h:1 link-request m --l); CURRENT=6; _dlepctl\n"
-    )
-    res = subprocess.run([zsh, "-f", "-c", harness], capture_output=True, text=True, check=True)
-    first, second, third = res.stdout.split(".\n")
-    assert first.split() == ["add", "update", "show", "drop"]
-    assert second.split() == ["FILES"]
-    assert "--latency" in third.split() and "--cdrr" in third.split()

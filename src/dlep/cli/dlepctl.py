@@ -212,9 +212,19 @@ def _output_flags(sp: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
+#: Shell commands that list what completes session ids and MACs: the
+#: default daemon's, briefly (a completion must not hang on a stuck daemon).
+_SESSION_IDS = "dlepctl --timeout 1 sessions --no-headers 2>/dev/null | awk '{print $1}'"
+_MACS = "dlepctl --timeout 1 destinations --no-headers 2>/dev/null | awk '{print $2}'"
+
+
+def build_parser(*, with_top: bool = False, completion: bool = False) -> argparse.ArgumentParser:
     """The whole command tree (``with_top``: also the flags of ``top``,
-    which imports the full-screen UI)."""
+    which imports the full-screen UI; ``completion``: arguments marked for
+    the completion script)."""
+    from .completion import Completer
+
+    comp = Completer(completion)
     p = argparse.ArgumentParser(
         prog="dlepctl",
         description="Operate a running dlep-router or dlep-modem through its management API.",
@@ -222,13 +232,21 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tgt = p.add_argument_group("daemon address (default: see 'which daemon' below)")
-    tgt.add_argument("--socket", metavar="PATH", help="the daemon's Unix socket (api.socket)")
+    comp.files(
+        tgt.add_argument("--socket", metavar="PATH", help="the daemon's Unix socket (api.socket)")
+    )
     tgt.add_argument("--modem", action="store_true", help="the modem's default socket")
     tgt.add_argument("--router", action="store_true", help="the router's default socket")
     tgt.add_argument("--server", metavar="HOST:PORT", help="TCP listener (mutual TLS)")
-    tgt.add_argument("--cert", metavar="FILE", help="our client certificate (PEM), with --server")
-    tgt.add_argument("--key", metavar="FILE", help="its private key (PEM)")
-    tgt.add_argument("--ca", metavar="FILE", help="CA that signed the daemon's certificate")
+    comp.files(
+        tgt.add_argument(
+            "--cert", metavar="FILE", help="our client certificate (PEM), with --server"
+        )
+    )
+    comp.files(tgt.add_argument("--key", metavar="FILE", help="its private key (PEM)"))
+    comp.files(
+        tgt.add_argument("--ca", metavar="FILE", help="CA that signed the daemon's certificate")
+    )
     tgt.add_argument("--server-name", metavar="NAME", help="name the daemon's certificate carries")
     p.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="per call (default 10)"
@@ -255,12 +273,17 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
         "-c", "--counters", action="store_true", help="also message and error counters by type"
     )
     sp = cmd("session", "one session in detail: times, peer, extensions, counters by type")
-    sp.add_argument("session_id", metavar="SESSION")
+    comp.command(_SESSION_IDS, sp.add_argument("session_id", metavar="SESSION"))
     sp = cmd("destinations", "destinations with their metrics and addresses")
-    sp.add_argument("-s", "--session", metavar="ID", help="only this session's")
+    comp.command(
+        _SESSION_IDS, sp.add_argument("-s", "--session", metavar="ID", help="only this session's")
+    )
     sp = cmd("session-metrics", "session-wide metrics; `set` changes them (modem)")
     sp.add_argument("action", nargs="?", choices=("show", "set"), default="show")
-    sp.add_argument("-s", "--session", metavar="ID", help="only this session's (show)")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument("-s", "--session", metavar="ID", help="only this session's (show)"),
+    )
     _add_metric_flags(sp)
 
     sp = cmd("destination", "show a destination; add, update or drop one (modem)", json_flag=False)
@@ -273,22 +296,32 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     _add_address_flags(d)
     d = dsub.add_parser("update", help="new metrics or addresses: Destination Update")
     _output_flags(d)
-    d.add_argument("mac", metavar="MAC")
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     _add_metric_flags(d)
     _add_address_flags(d, drop=True)
     d = dsub.add_parser("show", help="one destination in detail (either role)")
     _output_flags(d)
-    d.add_argument("mac", metavar="MAC")
-    d.add_argument("-s", "--session", metavar="ID", help="only in this session")
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
+    comp.command(
+        _SESSION_IDS, d.add_argument("-s", "--session", metavar="ID", help="only in this session")
+    )
     d = dsub.add_parser("drop", help="the destination is gone: Destination Down")
     _output_flags(d)
-    d.add_argument("mac", metavar="MAC")
-    d.add_argument("-s", "--session", metavar="ID", help="router only: which session")
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
+    comp.command(
+        _SESSION_IDS,
+        d.add_argument("-s", "--session", metavar="ID", help="router only: which session"),
+    )
 
     sp = cmd("link-request", "Link Characteristics Request (router)", json_flag=True)
-    sp.add_argument("mac", metavar="MAC")
+    comp.command(_MACS, sp.add_argument("mac", metavar="MAC"))
     _add_metric_flags(sp, only=("cdrr", "cdrt", "latency"))
-    sp.add_argument("-s", "--session", metavar="ID", help="session (default: the one with MAC)")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument(
+            "-s", "--session", metavar="ID", help="session (default: the one with MAC)"
+        ),
+    )
     sp.add_argument(
         "--wait",
         type=float,
@@ -300,7 +333,10 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     sp.add_argument("mac", metavar="MAC")
     sp.add_argument("--ipv4", action="append", default=[], type=_family(4, False), metavar="ADDR")
     sp.add_argument("--ipv6", action="append", default=[], type=_family(6, False), metavar="ADDR")
-    sp.add_argument("-s", "--session", metavar="ID", help="session (default: the only one up)")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument("-s", "--session", metavar="ID", help="session (default: the only one up)"),
+    )
     sp.add_argument(
         "--wait",
         type=float,
@@ -309,7 +345,7 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
         help="wait this long for the modem's answer (0: don't; default 5)",
     )
     sp = cmd("terminate", "end a session with Session Termination")
-    sp.add_argument("session_id", metavar="SESSION")
+    comp.command(_SESSION_IDS, sp.add_argument("session_id", metavar="SESSION"))
     sp.add_argument("--status", type=_status, metavar="CODE", help="status code (default 255)")
     sp.add_argument("--text", default="", help="status text sent to the peer")
     sp = cmd("connect", "connect to a modem and keep the session (router)")
@@ -318,14 +354,17 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--tls", dest="tls", action="store_const", const=True, help="use TLS")
     g.add_argument("--no-tls", dest="tls", action="store_const", const=False, help="plain TCP")
     sp = cmd("watch", "follow the daemon's events (Ctrl-C stops)")
-    sp.add_argument("-s", "--session", metavar="ID", help="only this session's events")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument("-s", "--session", metavar="ID", help="only this session's events"),
+    )
     sp.add_argument("-n", "--count", type=int, default=0, metavar="N", help="stop after N events")
     sp = cmd("top", "live full-screen view of sessions and destinations (q quits)", json_flag=False)
     if with_top:
         from . import top
 
         top.add_arguments(sp)
-    sp = cmd("completion", "print a shell completion script", json_flag=False)
+    sp = cmd("completion", "print a shell completion script (generated by shtab)", json_flag=False)
     sp.add_argument("shell", choices=("bash", "zsh"))
     return p
 
@@ -1158,7 +1197,8 @@ def _main(argv: list[str]) -> int:
     if args.command == "completion":
         from .completion import completion_script
 
-        print(completion_script(build_parser(with_top=True), args.shell), end="")
+        parser = build_parser(with_top=True, completion=True)
+        print(completion_script(parser, args.shell), end="")
         return EXIT_OK
     try:
         if args.command == "top":
