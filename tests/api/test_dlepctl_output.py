@@ -194,8 +194,26 @@ async def test_session_detail(live: Live) -> None:
     assert rows["destinations"] == "2"
     assert "mdrr=100 Mb/s" in rows["session metrics"]
     assert "DESTINATION_UP" in table.out and "SESSION_INITIALIZATION" in table.out
+    assert "ago)" in rows["last heard"]
+    assert rows["flaps"].startswith("0 earlier session(s)")
     assert js.code == 0 and js.json()["id"] == "1" and "up_since" in js.json()
+    assert js.json()["last_heard"] >= js.json()["up_since"]
     assert missing.code == 1 and "no such session (sessions: 1)" in missing.err
+
+
+async def test_session_detail_counts_flaps(live: Live) -> None:
+    await live.router.terminate_session("1")
+
+    def again() -> bool:
+        return any(s.state == "in-session" for s in live.router.sessions())
+
+    await until(again, what="the router's new session with the modem")
+    (s,) = live.router.sessions()
+    res = await dlepctl(*R(live), "session", s.id, "--json")
+    assert res.code == 0, res
+    assert res.json()["flaps"] == 1
+    text = await dlepctl(*R(live), "session", s.id)
+    assert "1 earlier session(s) with this address went down" in text.out
 
 
 async def test_destination_show(live: Live) -> None:

@@ -642,6 +642,8 @@ async def cmd_session(c: Ctx) -> int:
         ("connected", _when(s.started_at)),
         ("in session since", _when(s.up_since) if s.HasField("up_since") else "-"),
         ("uptime", duration(s.uptime) if s.HasField("up_since") else "-"),
+        ("last heard", _when(s.last_heard) if s.HasField("last_heard") else "-"),
+        ("flaps", f"{s.flaps} earlier session(s) with this address went down"),
         ("destinations", str(s.destinations)),
         ("session metrics", fmt.metrics(metrics_from_pb(s.session_metrics))),
         ("messages", f"{sum(s.tx_messages.values())} sent, {sum(s.rx_messages.values())} received"),
