@@ -149,6 +149,11 @@ async def test_narrow_terminal_drops_whole_columns(live: Live) -> None:
     row1 = next(ln for ln in lines if MAC1 in ln)
     assert "36 Mb/s" in row1 and "10.0.0.11, fd00::11" in row1
     assert "hidden, too narrow" in lines[-1] and "MTU" in lines[-1]
+    sessions = await _in_pty(*R(live), "sessions", columns=80)
+    assert all(cell_len(ln) <= 80 for ln in sessions.splitlines()), sessions
+    header = sessions.splitlines()[0].split()
+    assert header[:3] == ["ID", "PEER", "STATE"] and "ERRORS" in header
+    assert "in-session" in sessions and f"127.0.0.1:{live.modem.listening[0][1]}" in sessions
     # A wide terminal shows everything.
     wide = await _in_pty(*R(live), "destinations", columns=250)
     assert "too narrow" not in wide and "MTU" in wide.splitlines()[0]

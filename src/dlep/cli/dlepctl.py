@@ -1,9 +1,9 @@
 """``dlepctl``: operate a running ``dlep-router`` / ``dlep-modem`` through its
 management API.
 
-Read commands print aligned tables with human units (or JSON with
-``--json``); write commands print one line saying what was done. See
-``dlepctl --help`` and docs/api.md.
+Read commands print aligned tables with human units that never cut a value
+(or JSON with ``--json``); write commands print one line saying what was
+done (or a JSON object). See ``dlepctl --help`` and docs/api.md.
 """
 
 from __future__ import annotations
@@ -55,12 +55,16 @@ which daemon:
 
 examples (with `make demo` running):
   dlepctl sessions                      the router's session with the modem
+  dlepctl session 1                     that session in detail
+  dlepctl destination show 02:00:00:00:00:01   one destination in detail
+  dlepctl destinations --no-headers     rows only, for scripts (a pipe never cuts values)
   dlepctl destinations --json           the destinations it learned, as JSON
   dlepctl --modem destinations          the modem's view
   dlepctl destination add 02:00:00:00:00:99 --cdrr 20M --mdrr 54M --latency 3ms --ipv4 10.0.0.99
   dlepctl link-request 02:00:00:00:00:01 --cdrr 10M
   dlepctl watch                         follow every event (Ctrl-C stops)
   dlepctl --socket /tmp/dlep-modem-tls.sock info
+  source <(dlepctl completion bash)     shell completion (also zsh; see docs/api.md)
 
 the radio-link emulator (dlep-emu run):
   dlepctl emu [summary|links|neighbours|macs|drops] [--node N] [--json]
