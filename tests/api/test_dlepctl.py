@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -225,11 +222,57 @@ async def test_link_request(live: Live) -> None:
 
 
 async def test_announce(live: Live) -> None:
+    # The modem does not know this MAC: it answers Request Denied, and that
+    # is what dlepctl reports (not "sent").
     res = await dlepctl(*R(live), "announce", "02:00:00:00:00:66", "--ipv4", "10.0.0.66")
-    ok(res)
-    assert "destination announce for 02:00:00:00:00:66 sent (session 1)" in res.out
+    assert res.code == 1, res
+    assert res.out == ""
+    assert "02:00:00:00:00:66 refused by the modem: REQUEST_DENIED" in res.err
+    assert "destination not reachable" in res.err
+    js = await dlepctl(*R(live), "announce", "02:00:00:00:00:67", "--json")
+    assert js.code == 1
+    answer = js.json()
+    assert answer["answered"] and answer["status_name"] == "REQUEST_DENIED"
+    nowait = await dlepctl(*R(live), "announce", "02:00:00:00:00:68", "--wait", "0")
+    ok(nowait)
+    assert "destination announce for 02:00:00:00:00:68 sent (session 1)" in nowait.out
     known = await dlepctl(*R(live), "announce", MAC1)
     assert known.code == 1 and "already known" in known.err
+    # A MAC the modem has and the router gave up: accepted, the destination is up.
+    ok(await dlepctl(*R(live), "destination", "drop", MAC1))
+    await until(lambda: MAC1 not in live.router_macs(), what="drop at the router")
+    up = await dlepctl(*R(live), "announce", MAC1)
+    ok(up)
+    assert f"destination {MAC1} announced: up (session 1)" in up.out
+    assert MAC1 in live.router_macs()
+
+
+async def test_write_commands_json(live: Live) -> None:
+    mac = "02:00:00:00:00:98"
+    add = await dlepctl(*M(live), "destination", "add", mac, "--cdrr", "1M", "--json")
+    ok(add)
+    assert add.json() == {"ok": True, "added": mac}
+    upd, sm = await asyncio.gather(
+        dlepctl(*M(live), "--json", "destination", "update", mac, "--cdrr", "2M"),
+        dlepctl(*M(live), "session-metrics", "set", "--rlqr", "90", "--json"),
+    )
+    ok(upd)
+    assert upd.json() == {"ok": True, "updated": mac}
+    ok(sm)
+    assert sm.json() == {"ok": True, "updated": "session_metrics"}
+    drop = await dlepctl(*M(live), "destination", "drop", mac, "--json")
+    ok(drop)
+    assert drop.json() == {"ok": True, "dropped": mac}
+    port = live.modem.listening[0][1]
+    conn = await dlepctl(*R(live), "connect", f"127.0.0.1:{port}", "--json")
+    ok(conn)
+    assert conn.json() == {"ok": True, "connecting": {"host": "127.0.0.1", "port": port}}
+    term = await dlepctl(*R(live), "terminate", "1", "--json")
+    ok(term)
+    assert term.json() == {"ok": True, "terminated": "1"}
+    # A refusal is not JSON on stdout: the message and code say what failed.
+    gone = await dlepctl(*R(live), "terminate", "1", "--json")
+    assert gone.code == 1 and gone.out == "" and "no session 1" in gone.err
 
 
 async def test_connect_and_terminate(live: Live) -> None:
@@ -345,73 +388,3 @@ def test_duration() -> None:
     assert duration(192) == "3m12s"
     assert duration(7380) == "2h03m"
     assert duration(90000) == "1d01h"
-
-
-# ---------------------------------------------------------------------------
-# Completion
-# ---------------------------------------------------------------------------
-
-
-def _script(shell: str) -> str:
-    res = subprocess.run(
-        [sys.executable, "-m", "dlep.cli.dlepctl", "completion", shell],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return res.stdout
-
-
-def _bash_complete(script: str, words: list[str]) -> list[str]:
-    line = " ".join(words)
-    prog = (
-        f"{script}\n"
-        f"COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}\n"
-        "_dlepctl\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
-    )
-    res = subprocess.run(["bash", "-c", prog], capture_output=True, text=True, check=True)
-    return res.stdout.split()
-
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_bash_completion(tmp_path: Path) -> None:
-    script = _script("bash")
-    assert "complete -o default -F _dlepctl dlepctl" in script
-    top = _bash_complete(script, ["dlepctl", "''"])
-    assert {"info", "sessions", "destinations", "destination", "watch", "top"} <= set(top)
-    assert _bash_complete(script, ["dlepctl", "destination", "''"]) == ["add", "update", "drop"]
-    assert sorted(_bash_complete(script, ["dlepctl", "--socket", "/x", "dest"])) == [
-        "destination",
-        "destinations",
-    ]
-    opts = _bash_complete(script, ["dlepctl", "destination", "add", "02:00", "--c"])
-    assert {"--cdrr", "--cdrt"} <= set(opts)
-    assert _bash_complete(script, ["dlepctl", "completion", "''"]) == ["bash", "zsh"]
-    (tmp_path / "dlep.sock").touch()
-    files = _bash_complete(script, ["dlepctl", "--socket", str(tmp_path / "dl")])
-    assert files == [str(tmp_path / "dlep.sock")]
-
-
-def test_zsh_completion() -> None:
-    script = _script("zsh")
-    assert script.startswith("#compdef dlepctl")
-    assert "compdef _dlepctl dlepctl" in script
-    assert '"destination") echo "add update drop" ;;' in script
-    zsh = shutil.which("zsh")
-    if zsh is None:
-        return  # (Debian package zsh) the script's text is checked above
-    harness = (
-        "compdef() { : }\n"
-        'compadd() { shift; print -l -- "$@" }\n'
-        "_files() { print FILES }\n"
-        f"{script}\n"
-        'words=(dlepctl destination ""); CURRENT=3; _dlepctl; print .\n'
-        'words=(dlepctl --socket ""); CURRENT=3; _dlepctl; print .\n'
-        "words=(dlepctl --server h:1 link-request m --l); CURRENT=6; _dlepctl\n"
-    )
-    res = subprocess.run([zsh, "-f", "-c", harness], capture_output=True, text=True, check=True)
-    first, second, third = res.stdout.split(".\n")
-    assert first.split() == ["add", "update", "drop"]
-    assert second.split() == ["FILES"]
-    assert "--latency" in third.split() and "--cdrr" in third.split()

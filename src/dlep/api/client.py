@@ -147,14 +147,21 @@ class ManagementClient:
             return DaemonUnreachable(code, details, self.display)
         return ApiError(code, details, self.display)
 
-    async def _unary(self, method: str, request: Message, response_type: type[T]) -> T:
+    async def _unary(
+        self,
+        method: str,
+        request: Message,
+        response_type: type[T],
+        *,
+        timeout: float | None = None,
+    ) -> T:
         call = self._chan().unary_unary(
             _SERVICE + method,
             request_serializer=type(request).SerializeToString,
             response_deserializer=response_type.FromString,
         )
         try:
-            out = await call(request, timeout=self.timeout)
+            out = await call(request, timeout=timeout or self.timeout)
         except grpc.aio.AioRpcError as exc:
             raise self._error(exc) from None
         assert isinstance(out, response_type)
@@ -270,15 +277,22 @@ class ManagementClient:
         return out
 
     async def announce_destination(
-        self, mac: str, *, addresses: Iterable[str] = (), session_id: str | None = None
+        self,
+        mac: str,
+        *,
+        addresses: Iterable[str] = (),
+        session_id: str | None = None,
+        wait_ms: int = 0,
     ) -> pb.AnnounceDestinationResponse:
-        """Router: Destination Announce."""
+        """Router: Destination Announce; with ``wait_ms``, the modem's answer."""
+        req = pb.AnnounceDestinationRequest(
+            mac=mac, addresses=list(addresses), session_id=session_id, wait_ms=wait_ms
+        )
         return await self._unary(
             "AnnounceDestination",
-            pb.AnnounceDestinationRequest(
-                mac=mac, addresses=list(addresses), session_id=session_id
-            ),
+            req,
             pb.AnnounceDestinationResponse,
+            timeout=max(self.timeout, wait_ms / 1000.0 + 5.0),
         )
 
     async def connect_static(self, host: str, port: int = 0, *, tls: bool | None = None) -> None:

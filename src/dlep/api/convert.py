@@ -219,6 +219,9 @@ def session_to_pb(
         msg.peer_heartbeat_ms = s.peer_heartbeat_ms
     if s.up_since is not None:
         msg.up_since = s.up_since
+    if s.last_heard is not None:
+        msg.last_heard = s.last_heard
+    msg.flaps = s.flaps
     return msg
 
 

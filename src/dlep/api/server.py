@@ -39,6 +39,8 @@ from ..daemon.changes import check_offered
 from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
     AlreadyExistsError,
+    DestinationRefused,
+    DestinationUp,
     DlepError,
     InvalidArgumentError,
     LinkCharacteristicsResponse,
@@ -512,10 +514,28 @@ class _Service(pb_grpc.ManagementServicer):
         router = self._router("AnnounceDestination")
         key = _mac(req.mac)
         addresses = _addresses(list(req.addresses), "addresses", subnets=False)
+        if req.wait_ms > MAX_WAIT_MS:
+            raise _invalid(f"wait_ms: {req.wait_ms} exceeds {MAX_WAIT_MS}")
         sid = self._single_session(_optional(req, "session_id"))
-        await router.announce_destination(key, addresses=addresses, session_id=sid)
-        log.info("api: destination announce for %s", format_mac(key))
-        return pb.AnnounceDestinationResponse(session_id=sid)
+        # Subscribed before sending: the answer may come before we would look.
+        sub = router.subscribe(256) if req.wait_ms else None
+        try:
+            await router.announce_destination(key, addresses=addresses, session_id=sid)
+            log.info("api: destination announce for %s", format_mac(key))
+            out = pb.AnnounceDestinationResponse(session_id=sid)
+            if sub is None:
+                return out
+            answer = await _wait_announce_answer(sub, sid, key, req.wait_ms / 1000.0)
+        finally:
+            if sub is not None:
+                router.unsubscribe(sub)
+        if answer is not None:
+            out.answered = True
+            out.status = answer.status if isinstance(answer, DestinationRefused) else 0
+            out.status_name = status_name(out.status)
+            if isinstance(answer, DestinationRefused):
+                out.text = answer.text
+        return out
 
     @_rpc
     async def ConnectStatic(self, req: pb.ConnectStaticRequest) -> pb.ConnectStaticResponse:
@@ -621,6 +641,30 @@ async def _wait_link_answer(
             and ev.event.mac == key
         ):
             return ev.event
+
+
+async def _wait_announce_answer(
+    sub: Subscription, sid: str, key: bytes, timeout: float
+) -> DestinationUp | DestinationRefused | None:
+    """The modem's answer to our Destination Announce for ``key``: the
+    destination came up (Success) or was refused (its status)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            return None
+        try:
+            ev = await sub.get(left)
+        except (TimeoutError, StopAsyncIteration):
+            return None
+        if not isinstance(ev, SessionEvent) or ev.session_id != sid:
+            continue
+        e = ev.event
+        if isinstance(e, DestinationUp) and e.announced and e.info.mac == key:
+            return e
+        if isinstance(e, DestinationRefused) and e.mac == key:
+            return e
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .completion import Completer, PrintCompletion
 from .logs import LEVELS, setup_logging
 
 EXIT_OK = 0
@@ -19,8 +20,11 @@ EXIT_CONFIG = 2
 EXIT_RUNTIME = 1
 
 
-def make_parser(role: str, description: str) -> argparse.ArgumentParser:
-    """The flags of target-system.txt plus --check and --log-format."""
+def make_parser(
+    role: str, description: str, *, completion: bool = False
+) -> argparse.ArgumentParser:
+    """The flags of target-system.txt plus --check, --log-format and
+    --print-completion (``completion``: mark file arguments for it)."""
     p = argparse.ArgumentParser(
         prog=f"dlep-{role}",
         description=description,
@@ -31,7 +35,7 @@ def make_parser(role: str, description: str) -> argparse.ArgumentParser:
             "Port 854 needs CAP_NET_BIND_SERVICE (or root); the examples use 8854."
         ),
     )
-    p.add_argument(
+    config = p.add_argument(
         "-c", "--config", type=Path, required=True, metavar="FILE", help="TOML configuration file"
     )
     p.add_argument(
@@ -57,6 +61,12 @@ def make_parser(role: str, description: str) -> argparse.ArgumentParser:
         "--check", action="store_true", help="validate the configuration, print a summary, exit"
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument(
+        "--print-completion",
+        action=PrintCompletion,
+        build=lambda: make_parser(role, description, completion=True),
+    )
+    Completer(completion).files(config)
     return p
 
 

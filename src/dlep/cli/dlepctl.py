@@ -1,9 +1,9 @@
 """``dlepctl``: operate a running ``dlep-router`` / ``dlep-modem`` through its
 management API.
 
-Read commands print aligned tables with human units (or JSON with
-``--json``); write commands print one line saying what was done. See
-``dlepctl --help`` and docs/api.md.
+Read commands print aligned tables with human units that never cut a value
+(or JSON with ``--json``); write commands print one line saying what was
+done (or a JSON object). See ``dlepctl --help`` and docs/api.md.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ from .. import __version__
 EXIT_OK = 0
 EXIT_ERROR = 1  # the daemon refused or failed the call
 EXIT_USAGE = 2  # bad command line (argparse's code)
-EXIT_UNREACHABLE = 3  # no daemon at the address
+EXIT_UNREACHABLE = 3  # no daemon at the address, or it went away
+EXIT_TIMEOUT = 4  # no answer in time (--timeout, or the modem's to --wait)
+EXIT_BROKEN_PIPE = 141  # stdout's reader went away (128 + SIGPIPE, as the shell reports it)
 
 #: Which daemon a command needs (None: either).
 COMMAND_ROLE: dict[str, str | None] = {
     "info": None,
     "sessions": None,
+    "session": None,
     "destinations": None,
     "session-metrics": None,
     "destination": "modem",
@@ -52,12 +55,16 @@ which daemon:
 
 examples (with `make demo` running):
   dlepctl sessions                      the router's session with the modem
+  dlepctl session 1                     that session in detail
+  dlepctl destination show 02:00:00:00:00:01   one destination in detail
+  dlepctl destinations --no-headers     rows only, for scripts (a pipe never cuts values)
   dlepctl destinations --json           the destinations it learned, as JSON
   dlepctl --modem destinations          the modem's view
   dlepctl destination add 02:00:00:00:00:99 --cdrr 20M --mdrr 54M --latency 3ms --ipv4 10.0.0.99
   dlepctl link-request 02:00:00:00:00:01 --cdrr 10M
   dlepctl watch                         follow every event (Ctrl-C stops)
   dlepctl --socket /tmp/dlep-modem-tls.sock info
+  source <(dlepctl completion bash)     shell completion (also zsh; see docs/api.md)
 
 the radio-link emulator (dlep-emu run):
   dlepctl emu [summary|links|neighbours|macs|drops] [--node N] [--json]
@@ -65,7 +72,8 @@ the radio-link emulator (dlep-emu run):
                                         (dlep-emu status; each node's modem also
                                         serves this API: --socket RUN/<node>.modem.sock)
 
-exit status: 0 ok, 1 the daemon refused the call, 2 usage error, 3 daemon not reachable.
+exit status: 0 ok, 1 the daemon (or the modem) refused the call, 2 usage error,
+  3 daemon not reachable or gone, 4 timeout, 141 stdout closed (`| head`): silent.
 """
 
 
@@ -215,9 +223,31 @@ def _add_address_flags(p: argparse.ArgumentParser, *, drop: bool = False) -> Non
 # ---------------------------------------------------------------------------
 
 
-def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
+def _output_flags(sp: argparse.ArgumentParser) -> None:
+    # SUPPRESS: given after the command name they set the global flags' value,
+    # left out they do not reset it.
+    sp.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON output")
+    sp.add_argument(
+        "--no-headers",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="tables without their header line and rule (for scripts)",
+    )
+
+
+#: Shell commands that list what completes session ids and MACs: the
+#: default daemon's, briefly (a completion must not hang on a stuck daemon).
+_SESSION_IDS = "dlepctl --timeout 1 sessions --no-headers 2>/dev/null | awk '{print $1}'"
+_MACS = "dlepctl --timeout 1 destinations --no-headers 2>/dev/null | awk '{print $2}'"
+
+
+def build_parser(*, with_top: bool = False, completion: bool = False) -> argparse.ArgumentParser:
     """The whole command tree (``with_top``: also the flags of ``top``,
-    which imports the full-screen UI)."""
+    which imports the full-screen UI; ``completion``: arguments marked for
+    the completion script)."""
+    from .completion import Completer
+
+    comp = Completer(completion)
     p = argparse.ArgumentParser(
         prog="dlepctl",
         description="Operate a running dlep-router or dlep-modem through its management API.",
@@ -225,18 +255,31 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tgt = p.add_argument_group("daemon address (default: see 'which daemon' below)")
-    tgt.add_argument("--socket", metavar="PATH", help="the daemon's Unix socket (api.socket)")
+    comp.files(
+        tgt.add_argument("--socket", metavar="PATH", help="the daemon's Unix socket (api.socket)")
+    )
     tgt.add_argument("--modem", action="store_true", help="the modem's default socket")
     tgt.add_argument("--router", action="store_true", help="the router's default socket")
     tgt.add_argument("--server", metavar="HOST:PORT", help="TCP listener (mutual TLS)")
-    tgt.add_argument("--cert", metavar="FILE", help="our client certificate (PEM), with --server")
-    tgt.add_argument("--key", metavar="FILE", help="its private key (PEM)")
-    tgt.add_argument("--ca", metavar="FILE", help="CA that signed the daemon's certificate")
+    comp.files(
+        tgt.add_argument(
+            "--cert", metavar="FILE", help="our client certificate (PEM), with --server"
+        )
+    )
+    comp.files(tgt.add_argument("--key", metavar="FILE", help="its private key (PEM)"))
+    comp.files(
+        tgt.add_argument("--ca", metavar="FILE", help="CA that signed the daemon's certificate")
+    )
     tgt.add_argument("--server-name", metavar="NAME", help="name the daemon's certificate carries")
     p.add_argument(
         "--timeout", type=float, default=10.0, metavar="SECONDS", help="per call (default 10)"
     )
-    p.add_argument("--json", action="store_true", help="JSON output (read commands)")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument(
+        "--no-headers",
+        action="store_true",
+        help="tables without their header line and rule (for scripts)",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -244,9 +287,7 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     def cmd(name: str, help_: str, *, json_flag: bool = True) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_, description=help_)
         if json_flag:
-            sp.add_argument(
-                "--json", action="store_true", default=argparse.SUPPRESS, help="JSON output"
-            )
+            _output_flags(sp)
         return sp
 
     cmd("info", "daemon role, version, uptime and health")
@@ -254,32 +295,56 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
     sp.add_argument(
         "-c", "--counters", action="store_true", help="also message and error counters by type"
     )
+    sp = cmd("session", "one session in detail: times, peer, extensions, counters by type")
+    comp.command(_SESSION_IDS, sp.add_argument("session_id", metavar="SESSION"))
     sp = cmd("destinations", "destinations with their metrics and addresses")
-    sp.add_argument("-s", "--session", metavar="ID", help="only this session's")
+    comp.command(
+        _SESSION_IDS, sp.add_argument("-s", "--session", metavar="ID", help="only this session's")
+    )
     sp = cmd("session-metrics", "session-wide metrics; `set` changes them (modem)")
     sp.add_argument("action", nargs="?", choices=("show", "set"), default="show")
-    sp.add_argument("-s", "--session", metavar="ID", help="only this session's (show)")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument("-s", "--session", metavar="ID", help="only this session's (show)"),
+    )
     _add_metric_flags(sp)
 
-    sp = cmd("destination", "add, update or drop a destination (modem)", json_flag=False)
+    sp = cmd("destination", "show a destination; add, update or drop one (modem)", json_flag=False)
     dsub = sp.add_subparsers(dest="action", metavar="ACTION")
     dsub.required = True
     d = dsub.add_parser("add", help="a new destination: Destination Up to every router")
+    _output_flags(d)
     d.add_argument("mac", metavar="MAC")
     _add_metric_flags(d)
     _add_address_flags(d)
     d = dsub.add_parser("update", help="new metrics or addresses: Destination Update")
-    d.add_argument("mac", metavar="MAC")
+    _output_flags(d)
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     _add_metric_flags(d)
     _add_address_flags(d, drop=True)
+    d = dsub.add_parser("show", help="one destination in detail (either role)")
+    _output_flags(d)
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
+    comp.command(
+        _SESSION_IDS, d.add_argument("-s", "--session", metavar="ID", help="only in this session")
+    )
     d = dsub.add_parser("drop", help="the destination is gone: Destination Down")
-    d.add_argument("mac", metavar="MAC")
-    d.add_argument("-s", "--session", metavar="ID", help="router only: which session")
+    _output_flags(d)
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
+    comp.command(
+        _SESSION_IDS,
+        d.add_argument("-s", "--session", metavar="ID", help="router only: which session"),
+    )
 
     sp = cmd("link-request", "Link Characteristics Request (router)", json_flag=True)
-    sp.add_argument("mac", metavar="MAC")
+    comp.command(_MACS, sp.add_argument("mac", metavar="MAC"))
     _add_metric_flags(sp, only=("cdrr", "cdrt", "latency"))
-    sp.add_argument("-s", "--session", metavar="ID", help="session (default: the one with MAC)")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument(
+            "-s", "--session", metavar="ID", help="session (default: the one with MAC)"
+        ),
+    )
     sp.add_argument(
         "--wait",
         type=_wait_seconds,
@@ -287,29 +352,42 @@ def build_parser(*, with_top: bool = False) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="wait this long for the modem's answer (0: don't; at most 60; default 5)",
     )
-    sp = cmd("announce", "Destination Announce (router)", json_flag=False)
+    sp = cmd("announce", "Destination Announce (router), waiting for the modem's answer")
     sp.add_argument("mac", metavar="MAC")
     sp.add_argument("--ipv4", action="append", default=[], type=_family(4, False), metavar="ADDR")
     sp.add_argument("--ipv6", action="append", default=[], type=_family(6, False), metavar="ADDR")
-    sp.add_argument("-s", "--session", metavar="ID", help="session (default: the only one up)")
-    sp = cmd("terminate", "end a session with Session Termination", json_flag=False)
-    sp.add_argument("session_id", metavar="SESSION")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument("-s", "--session", metavar="ID", help="session (default: the only one up)"),
+    )
+    sp.add_argument(
+        "--wait",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait this long for the modem's answer (0: don't; default 5)",
+    )
+    sp = cmd("terminate", "end a session with Session Termination")
+    comp.command(_SESSION_IDS, sp.add_argument("session_id", metavar="SESSION"))
     sp.add_argument("--status", type=_status, metavar="CODE", help="status code (default 255)")
     sp.add_argument("--text", default="", help="status text sent to the peer")
-    sp = cmd("connect", "connect to a modem and keep the session (router)", json_flag=False)
+    sp = cmd("connect", "connect to a modem and keep the session (router)")
     sp.add_argument("peer", metavar="HOST[:PORT]", help="IP address, '[v6]:port' for IPv6")
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--tls", dest="tls", action="store_const", const=True, help="use TLS")
     g.add_argument("--no-tls", dest="tls", action="store_const", const=False, help="plain TCP")
     sp = cmd("watch", "follow the daemon's events (Ctrl-C stops)")
-    sp.add_argument("-s", "--session", metavar="ID", help="only this session's events")
+    comp.command(
+        _SESSION_IDS,
+        sp.add_argument("-s", "--session", metavar="ID", help="only this session's events"),
+    )
     sp.add_argument("-n", "--count", type=int, default=0, metavar="N", help="stop after N events")
     sp = cmd("top", "live full-screen view of sessions and destinations (q quits)", json_flag=False)
     if with_top:
         from . import top
 
         top.add_arguments(sp)
-    sp = cmd("completion", "print a shell completion script", json_flag=False)
+    sp = cmd("completion", "print a shell completion script (generated by shtab)", json_flag=False)
     sp.add_argument("shell", choices=("bash", "zsh"))
     return p
 
@@ -336,40 +414,96 @@ def _ms(ms: int) -> str:
 
 
 class Out:
-    """Where results go: rich tables or JSON on stdout."""
+    """Where results go: aligned tables or JSON on stdout.
 
-    def __init__(self, as_json: bool) -> None:
-        from rich.console import Console
+    On a terminal, tables fit its width by leaving out whole columns (and
+    folding cells as a last resort); anywhere else (a pipe, a file) lines are
+    plain, unstyled and as long as the values need: a value is never cut.
+    """
 
+    def __init__(self, as_json: bool, *, headers: bool = True) -> None:
         self.json = as_json
-        tty = sys.stdout.isatty()
-        self.console = Console(
-            highlight=False, soft_wrap=False, width=None if tty else 200, emoji=False
-        )
+        self.headers = headers
+        self.tty = sys.stdout.isatty()
+        self._console: Any = None
+
+    @property
+    def width(self) -> int | None:
+        """The terminal's width; None (unlimited) when not a terminal."""
+        if not self.tty:
+            return None
+        import shutil
+
+        return shutil.get_terminal_size().columns
+
+    def _styled(self, text: str, style: str) -> None:
+        if not self.tty:
+            print(text)
+            return
+        if self._console is None:
+            from rich.console import Console
+
+            # soft_wrap: the terminal wraps long lines; rich must not re-cut them.
+            self._console = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+        self._console.print(text, style=style or None)
 
     def dump(self, value: Any) -> None:
         print(json.dumps(value, indent=2, sort_keys=False))
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[str]], title: str = "") -> None:
-        from rich import box
-        from rich.table import Table
+        from .tables import render_table
 
         if title:
-            self.console.print(title, markup=False, style="bold")
-        t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-        for c in columns:
-            numeric = c in _RIGHT
-            t.add_column(c, justify="right" if numeric else "left", no_wrap=True)
-        for r in rows:
-            t.add_row(*r)
-        self.console.print(t)
+            self._styled(title, "bold")
+        r = render_table(
+            columns,
+            list(rows),
+            width=self.width,
+            headers=self.headers,
+            right=_RIGHT,
+            drop_rank=_DROP_RANK,
+        )
+        for ln in r.header[:1]:
+            self._styled(ln, "bold")
+        for ln in [*r.header[1:], *r.body]:
+            self._styled(ln, "")
+        if r.hidden:
+            self._styled(
+                f"(hidden, too narrow: {', '.join(r.hidden)}; --json has all)",
+                "dim",
+            )
 
     def line(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self._styled(text, "")
+
+    def done(self, text: str, value: dict[str, Any]) -> None:
+        """What a write command did: ``text`` for people, ``value`` as JSON."""
+        if self.json:
+            self.dump({"ok": True, **value})
+        else:
+            self.line(text)
 
 
 _METRIC_COLUMNS = ("CDRR", "CDRT", "MDRR", "MDRT", "LATENCY", "RES", "RLQR", "RLQT", "MTU")
 _RIGHT = frozenset(("ID", "DESTS", "TX", "RX", "ERRORS", "UPTIME", "SESSION", *_METRIC_COLUMNS))
+#: Which columns a narrow terminal loses first (highest rank first; the
+#: others are always shown).
+_DROP_RANK: dict[str, int] = {
+    "PEER TYPE": 5,
+    "TLS": 4,
+    "HEARTBEAT": 4,
+    "EXTENSIONS": 3,
+    "TX": 2,
+    "RX": 2,
+    "MTU": 6,
+    "RES": 6,
+    "RLQT": 5,
+    "RLQR": 5,
+    "MDRT": 4,
+    "MDRR": 3,
+    "CDRT": 2,
+    "EXT": 1,
+}
 
 
 def _metric_cells(m: Any) -> list[str]:
@@ -497,6 +631,115 @@ async def cmd_sessions(c: Ctx) -> int:
     return EXIT_OK
 
 
+def _when(t: float) -> str:
+    """A Unix time for people: local date and time, and how long ago."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    return f"{stamp} ({duration(max(0.0, time.time() - t))} ago)"
+
+
+async def cmd_session(c: Ctx) -> int:
+    from ..api.convert import metrics_from_pb, role_name, to_dict
+    from ..daemon import fmt
+
+    sid = c.args.session_id
+    sessions = await c.client.list_sessions()
+    s = next((x for x in sessions if x.id == sid), None)
+    if s is None:
+        known = ", ".join(x.id for x in sessions) or "none"
+        print(f"dlepctl: session {sid}: no such session (sessions: {known})", file=sys.stderr)
+        return EXIT_ERROR
+    if c.out.json:
+        c.out.dump(to_dict(s))
+        return EXIT_OK
+    exts = [f"{name} ({code})" for code, name in zip(s.extensions, s.extension_names, strict=False)]
+    peer_hb = f"{s.peer_heartbeat_ms} ms" if s.HasField("peer_heartbeat_ms") else "not yet known"
+    rows = [
+        ("session", s.id),
+        ("peer", s.peer),
+        ("our role", role_name(s.role)),
+        ("state", s.state),
+        ("tls", "yes" if s.tls else "no"),
+        ("peer type", (s.peer_type or "-") + (" [secured medium]" if s.secured_medium else "")),
+        ("extensions", ", ".join(exts) or "none"),
+        ("heartbeat", f"ours {s.heartbeat_ms} ms, peer's {peer_hb}"),
+        ("connected", _when(s.started_at)),
+        ("in session since", _when(s.up_since) if s.HasField("up_since") else "-"),
+        ("uptime", duration(s.uptime) if s.HasField("up_since") else "-"),
+        ("last heard", _when(s.last_heard) if s.HasField("last_heard") else "-"),
+        ("flaps", f"{s.flaps} earlier session(s) with this address went down"),
+        ("destinations", str(s.destinations)),
+        ("session metrics", fmt.metrics(metrics_from_pb(s.session_metrics))),
+        ("messages", f"{sum(s.tx_messages.values())} sent, {sum(s.rx_messages.values())} received"),
+        ("errors", str(sum(s.errors.values()))),
+    ]
+    c.out.table(("KEY", "VALUE"), rows)
+    names = sorted(set(s.tx_messages) | set(s.rx_messages))
+    if names:
+        c.out.line("")
+        c.out.table(
+            ("MESSAGE", "TX", "RX"),
+            [(n, str(s.tx_messages.get(n, 0)), str(s.rx_messages.get(n, 0))) for n in names],
+        )
+    if s.errors:
+        c.out.line("")
+        c.out.table(("STATUS", "COUNT"), [(k, str(v)) for k, v in sorted(s.errors.items())])
+    return EXIT_OK
+
+
+async def _destination_show(c: Ctx) -> int:
+    from ..api.convert import to_dict
+    from ..wire.items import parse_mac
+
+    a = c.args
+    try:
+        want = parse_mac(a.mac)
+    except ValueError as exc:
+        return _usage(f"destination show: {exc}")
+    dests = [d for d in await c.client.list_destinations(a.session) if _mac_bytes(d.mac) == want]
+    if not dests:
+        where = f" in session {a.session}" if a.session else ""
+        print(f"dlepctl: no destination {a.mac}{where}", file=sys.stderr)
+        return EXIT_ERROR
+    if c.out.json:
+        c.out.dump([to_dict(d) for d in dests])
+        return EXIT_OK
+    labels = (
+        ("cdrr", "current data rate receive"),
+        ("cdrt", "current data rate transmit"),
+        ("mdrr", "maximum data rate receive"),
+        ("mdrt", "maximum data rate transmit"),
+        ("latency", "latency"),
+        ("resources", "resources"),
+        ("rlqr", "relative link quality receive"),
+        ("rlqt", "relative link quality transmit"),
+        ("mtu", "mtu"),
+    )
+    for n, d in enumerate(dests):
+        if n:
+            c.out.line("")
+        rows = [("destination", d.key or d.mac), ("session", d.session_id or "- (no session)")]
+        cells = dict(zip((x for x, _ in labels), _metric_cells(d.metrics), strict=True))
+        rows += [(label, cells[name]) for name, label in labels]
+        rows += [
+            ("ipv4", ", ".join(d.ipv4) or "-"),
+            ("ipv6", ", ".join(d.ipv6) or "-"),
+            ("ipv4 subnets", ", ".join(d.ipv4_subnets) or "-"),
+            ("ipv6 subnets", ", ".join(d.ipv6_subnets) or "-"),
+        ]
+        rows += [(f"ext {e.name}", e.text) for e in d.extensions]
+        c.out.table(("KEY", "VALUE"), rows)
+    return EXIT_OK
+
+
+def _mac_bytes(text: str) -> bytes | None:
+    from ..wire.items import parse_mac
+
+    try:
+        return parse_mac(text)
+    except ValueError:
+        return None
+
+
 async def cmd_destinations(c: Ctx) -> int:
     from ..api.convert import to_dict
 
@@ -528,7 +771,7 @@ async def cmd_session_metrics(c: Ctx) -> int:
         if m.is_empty():
             return _usage("session-metrics set: give at least one metric (--cdrr 40M ...)")
         await c.client.update_session_metrics(m)
-        c.out.line("session metrics updated")
+        c.out.done("session metrics updated", {"updated": "session_metrics"})
         return EXIT_OK
     r = await c.client.get_session_metrics(c.args.session)
     if c.out.json:
@@ -546,20 +789,22 @@ async def cmd_session_metrics(c: Ctx) -> int:
 
 async def cmd_destination(c: Ctx) -> int:
     a = c.args
+    if a.action == "show":
+        return await _destination_show(c)
     if a.action == "drop":
         await c.client.drop_destination(a.mac, session_id=a.session)
-        c.out.line(f"destination {a.mac} dropped")
+        c.out.done(f"destination {a.mac} dropped", {"dropped": a.mac})
         return EXIT_OK
     m = _metrics_from(a)
     addrs = [*a.ipv4, *a.ipv6, *a.subnet]
     if a.action == "add":
         await c.client.add_destination(a.mac, m, addresses=addrs)
-        c.out.line(f"destination {a.mac} added")
+        c.out.done(f"destination {a.mac} added", {"added": a.mac})
     else:
         if m.is_empty() and not addrs and not a.drop:
             return _usage("destination update: give metrics (--cdrr ...) or addresses")
         await c.client.update_destination(a.mac, m, add=addrs, drop=a.drop)
-        c.out.line(f"destination {a.mac} updated")
+        c.out.done(f"destination {a.mac} updated", {"updated": a.mac})
     return EXIT_OK
 
 
@@ -573,35 +818,62 @@ async def cmd_link_request(c: Ctx) -> int:
     r = await c.client.request_link_characteristics(
         a.mac, cdrr=a.cdrr, cdrt=a.cdrt, latency=a.latency, session_id=a.session, wait_ms=wait_ms
     )
+    code = EXIT_OK
+    if wait_ms and not r.answered:
+        code = EXIT_TIMEOUT
+        print(
+            f"dlepctl: link characteristics request for {a.mac} sent; no answer within {a.wait:g}s",
+            file=sys.stderr,
+        )
+    elif wait_ms and r.status != 0:
+        code = EXIT_ERROR
+        why = f": {r.text}" if r.text else ""
+        print(f"dlepctl: {a.mac}: the modem answered {r.status_name}{why}", file=sys.stderr)
     if c.out.json:
         c.out.dump(to_dict(r))
-        return EXIT_OK
-    if not wait_ms:
+    elif not wait_ms:
         c.out.line(f"link characteristics request for {a.mac} sent (session {r.session_id})")
-    elif not r.answered:
-        c.out.line(f"link characteristics request for {a.mac} sent; no answer within {a.wait:g}s")
-    else:
+    elif r.answered:
         from ..api.convert import metrics_from_pb
         from ..daemon import fmt
 
         text = f" ({r.text})" if r.text else ""
         c.out.line(f"{a.mac}: {r.status_name}{text}; now {fmt.metrics(metrics_from_pb(r.metrics))}")
-    return EXIT_OK
+    return code
 
 
 async def cmd_announce(c: Ctx) -> int:
+    from ..api.convert import to_dict
+
     a = c.args
+    wait_ms = max(0, int(a.wait * 1000))
     r = await c.client.announce_destination(
-        a.mac, addresses=[*a.ipv4, *a.ipv6], session_id=a.session
+        a.mac, addresses=[*a.ipv4, *a.ipv6], session_id=a.session, wait_ms=wait_ms
     )
-    c.out.line(f"destination announce for {a.mac} sent (session {r.session_id})")
-    return EXIT_OK
+    if not wait_ms:
+        code, text = EXIT_OK, f"destination announce for {a.mac} sent (session {r.session_id})"
+    elif not r.answered:
+        code = EXIT_TIMEOUT
+        text = f"destination announce for {a.mac} sent; no answer within {a.wait:g}s"
+    elif r.status == 0:
+        code, text = EXIT_OK, f"destination {a.mac} announced: up (session {r.session_id})"
+    else:
+        code = EXIT_ERROR
+        why = f": {r.text}" if r.text else ""
+        text = f"destination announce for {a.mac} refused by the modem: {r.status_name}{why}"
+    if c.out.json:
+        c.out.dump(to_dict(r))
+    elif code == EXIT_OK:
+        c.out.line(text)
+    if code != EXIT_OK:
+        print(f"dlepctl: {text}", file=sys.stderr)
+    return code
 
 
 async def cmd_terminate(c: Ctx) -> int:
     a = c.args
     await c.client.terminate_session(a.session_id, status=a.status, text=a.text)
-    c.out.line(f"session {a.session_id} terminated")
+    c.out.done(f"session {a.session_id} terminated", {"terminated": a.session_id})
     return EXIT_OK
 
 
@@ -615,26 +887,37 @@ async def cmd_connect(c: Ctx) -> int:
         return _usage(f"connect: {exc}")
     await c.client.connect_static(host, port, tls=a.tls)
     where = f"{host}:{port}" if port else f"{host} (default port)"
-    c.out.line(f"connecting to {where}; the router keeps the session up")
+    c.out.done(
+        f"connecting to {where}; the router keeps the session up",
+        {"connecting": {"host": host, "port": port}},
+    )
     return EXIT_OK
 
 
 async def cmd_watch(c: Ctx) -> int:
-    from ..api.client import event_kind
+    from ..api.client import DaemonUnreachable, event_kind
     from ..api.convert import to_dict
 
     n = 0
-    async for ev in c.client.watch(c.args.session):
-        if c.out.json:
-            d = {"kind": event_kind(ev), **to_dict(ev)}
-            print(json.dumps(d), flush=True)
-        else:
-            c.out.line(format_event(ev))
-            sys.stdout.flush()
-        n += 1
-        if c.args.count and n >= c.args.count:
-            break
-    return EXIT_OK
+    try:
+        async for ev in c.client.watch(c.args.session):
+            if c.out.json:
+                d = {"kind": event_kind(ev), **to_dict(ev)}
+                print(json.dumps(d), flush=True)
+            else:
+                c.out.line(format_event(ev))
+                sys.stdout.flush()
+            n += 1
+            if c.args.count and n >= c.args.count:
+                return EXIT_OK
+    except DaemonUnreachable as exc:
+        if not n:
+            raise
+        raise Unreachable(f"watch: lost the daemon at {exc.target}: {_why(exc.details)}") from None
+    # The stream only ends by itself when the daemon stops serving it.
+    raise Unreachable(
+        f"watch: the daemon at {c.client.display} ended the event stream (it stopped)"
+    )
 
 
 def format_event(ev: Any) -> str:
@@ -658,6 +941,14 @@ class UsageError(Exception):
     """A command-line problem found after parsing."""
 
 
+class Unreachable(Exception):
+    """No daemon answers at the address, or it went away (exit 3).
+
+    Not the built-in ``ConnectionError``: that is also what a closed stdout
+    raises (``BrokenPipeError``), which must not read as a lost daemon.
+    """
+
+
 def _usage(message: str) -> NoReturn:
     raise UsageError(message)
 
@@ -665,6 +956,7 @@ def _usage(message: str) -> NoReturn:
 COMMANDS: dict[str, Callable[[Ctx], Any]] = {
     "info": cmd_info,
     "sessions": cmd_sessions,
+    "session": cmd_session,
     "destinations": cmd_destinations,
     "session-metrics": cmd_session_metrics,
     "destination": cmd_destination,
@@ -678,8 +970,8 @@ COMMANDS: dict[str, Callable[[Ctx], Any]] = {
 
 def _command_role(args: argparse.Namespace) -> str | None:
     role = COMMAND_ROLE.get(args.command)
-    if args.command == "destination" and args.action == "drop":
-        return None  # both roles drop destinations
+    if args.command == "destination" and args.action in ("drop", "show"):
+        return None  # both roles drop and show destinations
     if args.command == "session-metrics" and args.action == "set":
         return "modem"
     return role
@@ -690,7 +982,7 @@ def resolve_target(args: argparse.Namespace) -> tuple[Any, str]:
 
     Raises:
         UsageError: inconsistent flags.
-        ConnectionError: no socket where one was expected (message says where).
+        Unreachable: no socket where one was expected (message says where).
     """
     from ..api.client import ManagementClient
     from ..api.paths import candidate_socket_paths
@@ -723,23 +1015,79 @@ def resolve_target(args: argparse.Namespace) -> tuple[Any, str]:
     path = args.socket or os.environ.get("DLEP_SOCKET")
     if path:
         p = Path(path).expanduser()
+        _must_be_socket(p, "--socket" if args.socket else "$DLEP_SOCKET")
         return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
     roles = [need] if need else ["router", "modem"]
     candidates = [p for r in roles for p in candidate_socket_paths(r)]
-    for p in candidates:
-        if p.exists():
-            return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
+    states = {p: socket_state(p) for p in candidates}
+    # A live daemon wins over a socket file a dead one left behind, whatever
+    # the order: a crashed router must not hide a running modem.
+    for want in ("live", "busy"):
+        for p in candidates:
+            if states[p] == want:
+                return ManagementClient.unix(p, timeout=args.timeout), _name_of(need, p)
     daemon = f"dlep-{need}" if need else "dlep-router or dlep-modem"
-    raise ConnectionError(
+    stale = [p for p in candidates if states[p] == "stale"]
+    if stale:
+        raise Unreachable(
+            f"cannot reach a dlep daemon: nothing listens on {' or '.join(map(str, stale))} "
+            f"(left by a daemon that died); is {daemon} running? "
+            "(give --socket PATH if its [api] socket is elsewhere)"
+        )
+    raise Unreachable(
         f"cannot reach a dlep daemon: no socket at {' or '.join(map(str, candidates))}; "
         f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
     )
 
 
+def socket_state(path: Path) -> str:
+    """``"live"`` (a process accepts connections on it), ``"stale"`` (a
+    socket file nobody listens on: its daemon died), ``"busy"`` (there, but
+    we cannot tell: no permission, a slow accept), ``"none"`` (no socket)."""
+    import socket
+    import stat
+
+    try:
+        if not stat.S_ISSOCK(path.stat().st_mode):
+            return "none"
+    except OSError:
+        return "none"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1.0)
+    try:
+        s.connect(str(path))
+    except ConnectionRefusedError:
+        return "stale"
+    except OSError:
+        return "busy"
+    finally:
+        s.close()
+    return "live"
+
+
+def _must_be_socket(path: Path, flag: str) -> None:
+    """A path that exists but is no socket is a mistake worth naming (a
+    missing one is reported as "no such socket" when the call fails)."""
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        _usage(f"{flag} {path} is a directory, not the daemon's socket (api.socket)")
+    if not stat.S_ISSOCK(mode):
+        kind = "a regular file" if stat.S_ISREG(mode) else "not a socket"
+        _usage(f"{flag} {path} is {kind}, not the daemon's socket (api.socket)")
+
+
 def _unix_client(paths: list[Path], args: argparse.Namespace, role: str) -> tuple[Any, str]:
     from ..api.client import ManagementClient
 
-    found = next((p for p in paths if p.exists()), paths[0])
+    states = {p: socket_state(p) for p in paths}
+    found = next(
+        (p for want in ("live", "busy", "stale") for p in paths if states[p] == want), paths[0]
+    )
     return ManagementClient.unix(found, timeout=args.timeout), f"dlep-{role}"
 
 
@@ -752,28 +1100,85 @@ def _name_of(need: str | None, path: Path) -> str:
     return "the dlep daemon"
 
 
+def _check_socket(client: Any, daemon: str) -> None:
+    if client.target.startswith("unix:") and not Path(client.target[5:]).exists():
+        raise Unreachable(
+            f"cannot reach dlep daemon at {client.display}: no such socket; "
+            f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
+        )
+
+
+def _unreachable(exc: Any, daemon: str) -> Unreachable:
+    return Unreachable(
+        f"cannot reach dlep daemon at {exc.target}: {_why(exc.details)}; is {daemon} "
+        "running? (give --socket PATH if its [api] socket is elsewhere)"
+    )
+
+
+def _timed_out(exc: Any, daemon: str, timeout: float) -> str:
+    return (
+        f"dlepctl: no answer from {daemon} at {exc.target} within {timeout:g}s "
+        "(--timeout SECONDS allows longer)"
+    )
+
+
 async def _run(args: argparse.Namespace, out: Out) -> int:
     from ..api.client import ApiError, DaemonUnreachable
 
     client, daemon = resolve_target(args)
-    if client.target.startswith("unix:") and not Path(client.target[5:]).exists():
-        raise ConnectionError(
-            f"cannot reach dlep daemon at {client.display}: no such socket; "
-            f"is {daemon} running? (give --socket PATH if its [api] socket is elsewhere)"
-        )
+    _check_socket(client, daemon)
     try:
         result: int = await COMMANDS[args.command](Ctx(client, out, args))
         return result
     except DaemonUnreachable as exc:
-        raise ConnectionError(
-            f"cannot reach dlep daemon at {exc.target}: {_why(exc.details)}; is {daemon} "
-            "running? (give --socket PATH if its [api] socket is elsewhere)"
-        ) from None
+        raise _unreachable(exc, daemon) from None
     except ApiError as exc:
+        if exc.code_name == "DEADLINE_EXCEEDED":
+            print(_timed_out(exc, daemon, args.timeout), file=sys.stderr)
+            return EXIT_TIMEOUT
         print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
         return EXIT_ERROR
     finally:
         await client.close()
+
+
+async def _probe(client: Any) -> None:
+    """One call, so ``top`` fails at once (not behind its full screen)."""
+    try:
+        await client.get_info()
+    finally:
+        await client.close()
+
+
+def _run_top(argv: list[str]) -> int:
+    from ..api.client import ApiError, DaemonUnreachable
+    from . import top
+
+    args = build_parser(with_top=True).parse_args(argv)
+    client, daemon = resolve_target(args)
+    _check_socket(client, daemon)
+    import asyncio
+
+    try:
+        asyncio.run(_probe(client))
+    except DaemonUnreachable as exc:
+        raise _unreachable(exc, daemon) from None
+    except ApiError as exc:
+        if exc.code_name == "DEADLINE_EXCEEDED":
+            print(_timed_out(exc, daemon, args.timeout), file=sys.stderr)
+            return EXIT_TIMEOUT
+        print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
+        return EXIT_ERROR
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _usage(
+            "top is a full-screen view and needs a terminal; in scripts use "
+            "`dlepctl sessions`, `dlepctl destinations` or `dlepctl watch`"
+        )
+    code = int(top.main(args, client))
+    if code == top.EXIT_LOST:
+        print(f"dlepctl: top: lost {daemon} at {client.display}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    return code
 
 
 def _why(details: str) -> str:
@@ -792,7 +1197,22 @@ def _why(details: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dlepctl``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(list(sys.argv[1:] if argv is None else argv))
+        # Here, not at interpreter exit: a reader that went away must end
+        # up in the handler below, not in "Exception ignored" on stderr.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # `dlepctl ... | head`: the reader has what it wanted. Nothing more
+        # can be written; stdout goes to /dev/null so the final flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["emu"]:  # the radio-link emulator's status (dlep-emu status)
         from .emu import status_main
 
@@ -802,17 +1222,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "completion":
         from .completion import completion_script
 
-        print(completion_script(build_parser(with_top=True), args.shell), end="")
+        parser = build_parser(with_top=True, completion=True)
+        print(completion_script(parser, args.shell), end="")
         return EXIT_OK
-    if args.command == "top":
-        args = build_parser(with_top=True).parse_args(argv)
     try:
         if args.command == "top":
-            from . import top
-
-            client, _ = resolve_target(args)
-            return int(top.main(args, client))
-        out = Out(bool(args.json))
+            return _run_top(argv)
+        out = Out(bool(args.json), headers=not args.no_headers)
         import asyncio  # here: --help, usage errors and completion never need it
 
         try:
@@ -823,7 +1239,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"dlepctl: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ConnectionError as exc:
+    except Unreachable as exc:
         print(f"dlepctl: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
 

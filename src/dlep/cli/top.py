@@ -570,6 +570,8 @@ class TopApp(App[int]):
         self.sessions: list[SessionRow] = []
         self.destinations: list[DestinationRow] = []
         self.status = ""
+        #: The last poll failed: the daemon is gone (or not answering).
+        self.lost = False
         self.paused = False
         self.polls = 0
         self._use_watch = watch
@@ -623,7 +625,9 @@ class TopApp(App[int]):
                 dests = _unwrap(await _call(self.client.list_destinations), "destinations")
             except Exception as exc:  # the daemon went away, a timeout, ...
                 self.status = f"cannot read from the daemon: {_describe_error(exc)}"
+                self.lost = True
             else:
+                self.lost = False
                 self.sessions = [session_row(s) for s in sessions]
                 self.destinations = [destination_row(d) for d in dests]
                 if record:
@@ -723,18 +727,24 @@ def _describe_error(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+#: Exit code of a view that was left while the daemon could not be read.
+EXIT_LOST: Final = 3
+
+
 async def run_top_async(client: TopClient, *, refresh: float = 1.0) -> int:
-    """Run the live view in the current event loop until ``q``; exit code."""
+    """Run the live view in the current event loop until ``q``; exit code
+    (:data:`EXIT_LOST` if the daemon was unreachable at the end)."""
     app = TopApp(client, refresh=refresh)
     await app.run_async()
-    return app.return_code or 0
+    return app.return_code or (EXIT_LOST if app.lost else 0)
 
 
 def run_top(client: TopClient, *, refresh: float = 1.0) -> int:
-    """Run the live view (its own event loop) until ``q``; exit code."""
+    """Run the live view (its own event loop) until ``q``; exit code
+    (:data:`EXIT_LOST` if the daemon was unreachable at the end)."""
     app = TopApp(client, refresh=refresh)
     app.run()
-    return app.return_code or 0
+    return app.return_code or (EXIT_LOST if app.lost else 0)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

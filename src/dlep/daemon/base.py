@@ -127,6 +127,15 @@ class BuilderBase(Generic[C]):
         }
 
 
+#: Peer addresses whose ended sessions are counted (SessionInfo.flaps).
+MAX_FLAP_PEERS = 4096
+
+
+def _host_of(peer: str) -> str:
+    """``"10.0.0.1:854"`` / ``"[fd00::1]:854"`` -> the address alone."""
+    return peer.rsplit(":", 1)[0].strip("[]")
+
+
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     """Snapshot of one session for the API and tools."""
@@ -148,6 +157,11 @@ class SessionInfo:
     tx: dict[str, int] = field(default_factory=dict)
     rx: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    #: When the peer last sent a message (Unix time; None if unknown).
+    last_heard: float | None = None
+    #: Sessions with the peer's address that were up and ended before this
+    #: one, since the daemon started: how often the link flapped.
+    flaps: int = 0
 
 
 class _Conn:
@@ -206,6 +220,8 @@ class DaemonBase:
         #: Sessions ended, by termination status name ("NONE": the connection
         #: closed without one); protocol errors of ended sessions, by status name.
         self.sessions_ended: dict[str, int] = {}
+        # Per peer address (no port: a router reconnects from a new one).
+        self._flaps: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
 
     @property
@@ -359,6 +375,11 @@ class DaemonBase:
         if conn is None:
             return
         self._conns.pop(conn.id, None)
+        if conn.up_since is not None:
+            host = _host_of(conn.peer)
+            # Bounded: a modem open to many addresses must not grow without end.
+            if host in self._flaps or len(self._flaps) < MAX_FLAP_PEERS:
+                self._flaps[host] = self._flaps.get(host, 0) + 1
         for code, n in conn.proto.session.error_counts.items():
             name = status_name(code)
             self.ended_errors[name] = self.ended_errors.get(name, 0) + n
@@ -413,6 +434,8 @@ class DaemonBase:
     def sessions(self) -> list[SessionInfo]:
         """Snapshot of every live session."""
         out: list[SessionInfo] = []
+        # The engines' clock is the loop's monotonic one: convert to Unix time.
+        wall = time.time() - self._time() if self._loop is not None else None
         for conn in self._conns.values():
             s = conn.proto.session
             pt = s.peer_type or PeerType("")
@@ -435,6 +458,8 @@ class DaemonBase:
                     {message_name(k): v for k, v in s.tx_counts.items()},
                     {message_name(k): v for k, v in s.rx_counts.items()},
                     {status_name(k): v for k, v in s.error_counts.items()},
+                    last_heard=s.last_heard + wall if wall is not None else None,
+                    flaps=self._flaps.get(_host_of(conn.peer), 0),
                 )
             )
         return out

@@ -433,6 +433,13 @@ class Session:
         return self._dests.snapshot()
 
     @property
+    def last_heard(self) -> float:
+        """When the peer last sent a valid message (heartbeats included), on
+        the engine's clock (the ``now`` of that call); before its first
+        message, when the session started."""
+        return self._live.last_rx
+
+    @property
     def destination_count(self) -> int:
         """How many destinations are up (without snapshotting them)."""
         return self._dests.count_visible()

@@ -92,7 +92,7 @@ class ListSessionsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("id", "peer", "role", "state", "tls", "peer_type", "secured_medium", "extensions", "extension_names", "heartbeat_ms", "peer_heartbeat_ms", "started_at", "up_since", "uptime", "destinations", "session_metrics", "tx_messages", "rx_messages", "errors")
+    __slots__ = ("id", "peer", "role", "state", "tls", "peer_type", "secured_medium", "extensions", "extension_names", "heartbeat_ms", "peer_heartbeat_ms", "started_at", "up_since", "uptime", "destinations", "session_metrics", "tx_messages", "rx_messages", "errors", "last_heard", "flaps")
     class TxMessagesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -133,6 +133,8 @@ class Session(_message.Message):
     TX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     RX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    LAST_HEARD_FIELD_NUMBER: _ClassVar[int]
+    FLAPS_FIELD_NUMBER: _ClassVar[int]
     id: str
     peer: str
     role: Role
@@ -152,7 +154,9 @@ class Session(_message.Message):
     tx_messages: _containers.ScalarMap[str, int]
     rx_messages: _containers.ScalarMap[str, int]
     errors: _containers.ScalarMap[str, int]
-    def __init__(self, id: _Optional[str] = ..., peer: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., state: _Optional[str] = ..., tls: _Optional[bool] = ..., peer_type: _Optional[str] = ..., secured_medium: _Optional[bool] = ..., extensions: _Optional[_Iterable[int]] = ..., extension_names: _Optional[_Iterable[str]] = ..., heartbeat_ms: _Optional[int] = ..., peer_heartbeat_ms: _Optional[int] = ..., started_at: _Optional[float] = ..., up_since: _Optional[float] = ..., uptime: _Optional[float] = ..., destinations: _Optional[int] = ..., session_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., tx_messages: _Optional[_Mapping[str, int]] = ..., rx_messages: _Optional[_Mapping[str, int]] = ..., errors: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    last_heard: float
+    flaps: int
+    def __init__(self, id: _Optional[str] = ..., peer: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., state: _Optional[str] = ..., tls: _Optional[bool] = ..., peer_type: _Optional[str] = ..., secured_medium: _Optional[bool] = ..., extensions: _Optional[_Iterable[int]] = ..., extension_names: _Optional[_Iterable[str]] = ..., heartbeat_ms: _Optional[int] = ..., peer_heartbeat_ms: _Optional[int] = ..., started_at: _Optional[float] = ..., up_since: _Optional[float] = ..., uptime: _Optional[float] = ..., destinations: _Optional[int] = ..., session_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., tx_messages: _Optional[_Mapping[str, int]] = ..., rx_messages: _Optional[_Mapping[str, int]] = ..., errors: _Optional[_Mapping[str, int]] = ..., last_heard: _Optional[float] = ..., flaps: _Optional[int] = ...) -> None: ...
 
 class ListSessionsResponse(_message.Message):
     __slots__ = ("sessions",)
@@ -321,20 +325,30 @@ class RequestLinkCharacteristicsResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., answered: _Optional[bool] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., text: _Optional[str] = ...) -> None: ...
 
 class AnnounceDestinationRequest(_message.Message):
-    __slots__ = ("mac", "addresses", "session_id")
+    __slots__ = ("mac", "addresses", "session_id", "wait_ms")
     MAC_FIELD_NUMBER: _ClassVar[int]
     ADDRESSES_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     mac: str
     addresses: _containers.RepeatedScalarFieldContainer[str]
     session_id: str
-    def __init__(self, mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ...) -> None: ...
+    wait_ms: int
+    def __init__(self, mac: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ..., session_id: _Optional[str] = ..., wait_ms: _Optional[int] = ...) -> None: ...
 
 class AnnounceDestinationResponse(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "answered", "status", "status_name", "text")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_NAME_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    answered: bool
+    status: int
+    status_name: str
+    text: str
+    def __init__(self, session_id: _Optional[str] = ..., answered: _Optional[bool] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ConnectStaticRequest(_message.Message):
     __slots__ = ("host", "port", "tls")
