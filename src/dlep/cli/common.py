@@ -155,15 +155,29 @@ def run_daemon(
         # Start-up is over: keep its objects out of every later collection,
         # whose pauses would otherwise land on updates in flight (tune_gc says why).
         log.debug("garbage collector: %d start-up objects frozen", tune_gc())
+        from . import sdnotify
+
+        sdnotify.notify("READY=1", f"STATUS={daemon.role.value} running")
+        watchdog = None
+        interval = sdnotify.watchdog_interval()
+        if interval is not None:
+            # On the event loop: a loop that stops turning stops the pings,
+            # and systemd restarts the daemon (WatchdogSec=).
+            watchdog = asyncio.ensure_future(_watchdog(sdnotify.notify, interval))
         while True:
             got = await signals.get()
             if got == signal.SIGHUP and load is not None:
                 log.info("SIGHUP: reloading the configuration")
+                sdnotify.reloading()
                 await reloader.reload()
+                sdnotify.notify("READY=1", f"STATUS={daemon.role.value} running")
                 continue
             if got != signal.SIGHUP:
                 break
         log.info("signal received, shutting down")
+        sdnotify.notify("STOPPING=1", "STATUS=shutting down")
+        if watchdog is not None:
+            watchdog.cancel()
         await stop_all()
         return EXIT_OK
 
@@ -171,6 +185,14 @@ def run_daemon(
         return asyncio.run(main())
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+async def _watchdog(notify: Callable[..., bool], interval: float) -> None:
+    import asyncio
+
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
 
 
 def fail_config(exc: Exception) -> int:

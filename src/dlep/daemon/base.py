@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import ssl
 import time
@@ -536,6 +537,19 @@ class DaemonBase:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for sub in list(self._subs):
             sub.close()
+
+
+def _bind_error(exc: OSError, port: int) -> str:
+    """``exc`` of a bind as a line that says what to do when the cause is a
+    privileged port (DLEP's 854) without the capability to bind it."""
+    text = str(exc.strerror or exc)
+    if exc.errno == errno.EACCES and 0 < port < 1024:
+        text += (
+            f" (port {port} is privileged: the daemon needs CAP_NET_BIND_SERVICE; run it "
+            "under systemd with AmbientCapabilities=CAP_NET_BIND_SERVICE (contrib/systemd), "
+            "or as root, or use a port of 1024 or above)"
+        )
+    return text
 
 
 def _mac_key(mac: bytes | str | DestKey) -> bytes:

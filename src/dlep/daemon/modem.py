@@ -49,6 +49,7 @@ from .base import (
     DaemonBase,
     DaemonError,
     DestinationExistsError,
+    _bind_error,
     _Conn,
     _mac_key,
 )
@@ -256,7 +257,7 @@ class ModemDaemon(DaemonBase):
                 )
             except OSError as exc:
                 sock.close()
-                errors.append(f"{addr} port {net.tcp_port}: {exc.strerror or exc}")
+                errors.append(f"{addr} port {net.tcp_port}: {_bind_error(exc, net.tcp_port)}")
                 continue
             self._servers.append(server)
             bound = sock.getsockname()
@@ -334,7 +335,7 @@ class ModemDaemon(DaemonBase):
                     net.interface,
                     6 if family == socket.AF_INET6 else 4,
                     net.discovery_port,
-                    exc,
+                    _bind_error(exc, net.discovery_port) if isinstance(exc, OSError) else exc,
                 )
                 continue
             ds.start(self._loop, functools.partial(self._on_datagram, ds))

@@ -36,6 +36,7 @@ from .base import (
     DaemonBase,
     DaemonError,
     DestinationNotFoundError,
+    _bind_error,
     _Conn,
     _mac_key,
 )
@@ -147,7 +148,8 @@ class RouterDaemon(DaemonBase):
                     family, str(group), net.discovery_port, interface=net.interface, join=False
                 )
             except (OSError, ValueError) as exc:
-                errors.append(f"IPv{6 if family == socket.AF_INET6 else 4}: {exc}")
+                why = _bind_error(exc, net.discovery_port) if isinstance(exc, OSError) else exc
+                errors.append(f"IPv{6 if family == socket.AF_INET6 else 4}: {why}")
                 continue
             assert self._loop is not None
             ds.start(self._loop, self._on_datagram)
