@@ -149,16 +149,35 @@ class SessionInfo:
     tx: dict[str, int] = field(default_factory=dict)
     rx: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
+    #: The peer's stable name, for metrics labels: the modem's ``address:port``
+    #: at a router (a static peer's as configured), the router's address
+    #: alone at a modem (its source port is ephemeral).
+    peer_name: str = ""
+    #: The peer's own addresses and subnets, as it declared them (Session
+    #: Initialization and Session Updates; RFC 8175 §13.8-§13.11).
+    peer_ipv4: tuple[str, ...] = ()
+    peer_ipv6: tuple[str, ...] = ()
+    peer_ipv4_subnets: tuple[str, ...] = ()
+    peer_ipv6_subnets: tuple[str, ...] = ()
 
 
 class _Conn:
     """Book-keeping for one live connection."""
 
-    __slots__ = ("id", "origin", "peer", "proto", "started", "tls", "up_since")
+    __slots__ = ("id", "name", "origin", "peer", "proto", "started", "tls", "up_since")
 
-    def __init__(self, sid: str, peer: str, proto: SessionProtocol, tls: bool, origin: Any) -> None:
+    def __init__(
+        self,
+        sid: str,
+        peer: str,
+        proto: SessionProtocol,
+        tls: bool,
+        origin: Any,
+        name: str | None = None,
+    ) -> None:
         self.id = sid
         self.peer = peer
+        self.name = peer if name is None else name
         self.proto = proto
         self.tls = tls
         self.origin = origin
@@ -208,6 +227,13 @@ class DaemonBase:
         #: closed without one); protocol errors of ended sessions, by status name.
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
+        #: Sessions that were In-Session and went down (for any reason but
+        #: this daemon's own shutdown), by the peer's stable name.
+        self.session_flaps: dict[str, int] = {}
+        #: Connection attempts that failed before a session could start, by
+        #: peer (a router's static peer as configured, a discovered modem
+        #: by its address).
+        self.connect_failures: dict[str, int] = {}
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -308,11 +334,13 @@ class DaemonBase:
             **kw,
         )
 
-    def _new_protocol(self, session: Session, peer: str, tls: bool, origin: Any) -> SessionProtocol:
+    def _new_protocol(
+        self, session: Session, peer: str, tls: bool, origin: Any, name: str | None = None
+    ) -> SessionProtocol:
         sid = str(self._next_id)
         self._next_id += 1
         proto = SessionProtocol(session, self._on_engine_events, self._on_closed)
-        conn = _Conn(sid, peer, proto, tls, origin)
+        conn = _Conn(sid, peer, proto, tls, origin, name)
         self._conns[sid] = conn
         self._by_proto[id(proto)] = conn
         return proto
@@ -357,6 +385,8 @@ class DaemonBase:
         for code, n in conn.proto.session.error_counts.items():
             name = status_name(code)
             self.ended_errors[name] = self.ended_errors.get(name, 0) + n
+        if conn.up_since is not None and not self._closing:
+            self.session_flaps[conn.name] = self.session_flaps.get(conn.name, 0) + 1
         self._session_closed(conn)
 
     def _session_closed(self, conn: _Conn) -> None:
@@ -411,6 +441,7 @@ class DaemonBase:
         for conn in self._conns.values():
             s = conn.proto.session
             pt = s.peer_type or PeerType("")
+            l3 = s.peer_addresses
             out.append(
                 SessionInfo(
                     conn.id,
@@ -430,19 +461,25 @@ class DaemonBase:
                     {message_name(k): v for k, v in s.tx_counts.items()},
                     {message_name(k): v for k, v in s.rx_counts.items()},
                     {status_name(k): v for k, v in s.error_counts.items()},
+                    conn.name,
+                    tuple(sorted(str(a) for a in l3.ipv4)),
+                    tuple(sorted(str(a) for a in l3.ipv6)),
+                    tuple(sorted(str(a) for a in l3.ipv4_subnets)),
+                    tuple(sorted(str(a) for a in l3.ipv6_subnets)),
                 )
             )
         return out
 
     def extension_gauges(self) -> tuple[list[GaugeSpec], list[tuple[str, str, GaugeSample]]]:
         """The gauges the offered extensions export, and their values per
-        live session (``(session_id, peer, sample)``), for the metrics."""
+        live session (``(session_id, peer name, sample)``; see
+        :attr:`SessionInfo.peer_name`), for the metrics."""
         specs: dict[str, GaugeSpec] = {}
         for ext in self._plugins:
             for spec in ext.gauges:
                 specs.setdefault(spec.name, spec)
         samples = [
-            (conn.id, conn.peer, g)
+            (conn.id, conn.name, g)
             for conn in self._conns.values()
             for g in conn.proto.session.plugins.gauge_samples(conn.proto.session)
         ]

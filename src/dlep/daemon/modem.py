@@ -396,7 +396,9 @@ class ModemDaemon(DaemonBase):
         host, port = peername[0], peername[1]
         peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         tls = transport.get_extra_info("sslcontext") is not None
-        proto = self._new_protocol(session, peer, tls, ("accepted", peer))
+        # Named by its address alone: the source port changes with every
+        # connection, and metrics labels must not.
+        proto = self._new_protocol(session, peer, tls, ("accepted", peer), str(host))
         conn = self._conn_of(proto)
         self.log.info("connection from %s%s", peer, " over TLS" if tls else "")
         if conn is not None:

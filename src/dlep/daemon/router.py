@@ -398,6 +398,14 @@ class RouterDaemon(DaemonBase):
             except (OSError, ssl.SSLError, DaemonError) as exc:
                 reasons.append(f"{_fmt_peer(cp.address, cp.port)}: {exc or type(exc).__name__}")
         if reasons and not self._closing:
+            # Counted under the name the operator knows: a static peer as
+            # configured, a discovered modem by its address.
+            name = (
+                _fmt_peer(origin[1].address, origin[1].port)
+                if origin[0] == "static"
+                else (str(origin[1]))
+            )
+            self.connect_failures[name] = self.connect_failures.get(name, 0) + 1
             reason = "; ".join(reasons)
             self.log.warning("could not connect to modem: %s", reason)
             self._publish(ConnectFailed(last_peer, reason))
