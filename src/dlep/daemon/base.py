@@ -524,6 +524,21 @@ class DaemonBase:
 
     # -- shutdown -------------------------------------------------------------
 
+    async def shutdown(self) -> None:
+        """End every session with Session Termination (bounded wait) and stop
+        (each role's daemon defines it)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Shut down when the ``async with`` block is left, also by an
+        exception or a cancellation: Ctrl-C under :func:`asyncio.run` cancels
+        the main task, and the peers must still get Session Termination
+        rather than a reset connection. The exception goes on."""
+        await self.shutdown()
+
     async def terminate_session(
         self, session_id: str, status: int = StatusCode.SHUTTING_DOWN, text: str = ""
     ) -> None:
