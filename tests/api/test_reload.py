@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,72 @@ async def test_sighup_changes_the_routers_static_peers(tmp_path: Path) -> None:
         await b.shutdown()
     assert code == 0, proc.output
     assert not sock.exists()
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://{V4}:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
+async def test_sighup_moves_the_metrics_endpoint(tmp_path: Path) -> None:
+    port, pa, pb = free_port(), free_port(), free_port()
+    cfg = tmp_path / "modem.toml"
+    cfg.write_text(_modem_toml(port) + f'\n[metrics]\nlisten = "{V4}:{pa}"\n')
+    proc = await DaemonProc.start("modem", cfg)
+    try:
+        await proc.wait_for(f"Prometheus metrics on http://{V4}:{pa}/metrics")
+        assert "dlep_info" in await asyncio.to_thread(_scrape, pa)
+        mark = len(proc.lines)
+        cfg.write_text(
+            _modem_toml(port)
+            + f'\n[metrics]\nlisten = "{V4}:{pb}"\n'
+            + "\n[modem.simulate]\nenabled = true\ninterval_ms = 50\n"
+        )
+        proc.send(signal.SIGHUP)
+        line = await proc.wait_for("configuration reloaded: applied", after=mark)
+        assert "metrics" in line and "modem.simulate" in line
+        assert "dlep_info" in await asyncio.to_thread(_scrape, pb)
+        with pytest.raises(OSError):
+            await asyncio.to_thread(_scrape, pa)
+    finally:
+        code = await proc.stop()
+    assert code == 0, proc.output
+    assert "Traceback" not in proc.output
+
+
+async def test_set_simulation_brings_back_what_it_took_down() -> None:
+    """A reload that stops the simulator: destinations it had flapped down
+    come back up at the router, in the same session."""
+    port = free_port()
+    sim = {"enabled": True, "interval_ms": 20, "flap_probability": 1.0, "down_ms": 60_000}
+    mcfg = parse_modem_config(
+        {
+            "network": {"listen_addresses": [V4], "tcp_port": port},
+            "timers": {"allow_fast_timers": True, "heartbeat_interval_ms": 200},
+            "modem": {
+                "session_metrics": dict(SESSION_METRICS),
+                "destinations": DESTINATIONS,
+                "simulate": sim,
+            },
+        }
+    )
+    rcfg = parse_router_config(
+        {
+            "network": {"tcp_port": port},
+            "timers": {"allow_fast_timers": True, "heartbeat_interval_ms": 200},
+            "router": {"discovery": False, "static_peers": [f"{V4}:{port}"]},
+        }
+    )
+    async with (
+        await ModemDaemon.builder().config(mcfg).spawn() as modem,
+        await RouterDaemon.builder().config(rcfg).spawn() as router,
+    ):
+        await until(lambda: router.sessions(), timeout=5, what="session")
+        await until(lambda: all(not up for *_, up in modem.destination_table()), what="all down")
+        await until(lambda: not router.destinations(), what="none at the router")
+        [session] = router.sessions()
+        off = parse_modem_config({"modem": {"simulate": {"enabled": False}}}).modem.simulate
+        await modem.set_simulation(off)
+        macs = lambda: {info.mac_str for _, info in router.destinations()}  # noqa: E731
+        await until(lambda: macs() == {MAC1, MAC2}, what="destinations back")
+        assert [s.id for s in router.sessions()] == [session.id]
