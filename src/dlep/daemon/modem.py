@@ -49,6 +49,7 @@ from .base import (
     DaemonBase,
     DaemonError,
     DestinationExistsError,
+    _bind_error,
     _Conn,
     _mac_key,
 )
@@ -65,7 +66,7 @@ from .events import ConnectionRefused, SessionConnected
 from .modem_table import ModemDest, ModemTable
 
 if TYPE_CHECKING:
-    from ..config import ModemConfig
+    from ..config import DestinationConfig, ModemConfig, SimulateConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -191,6 +192,13 @@ class ModemDaemon(DaemonBase):
         #: The application's destinations and the session-wide metrics.
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
         self.listening: list[tuple[str, int]] = []
+        #: The destinations of the configuration as last applied, by key: a
+        #: reload changes only what differs (set_configured_destinations).
+        self._configured: dict[DestKey, DestinationConfig] = {}
+        self._sim = config.modem.simulate
+        self._sim_task: asyncio.Task[Any] | None = None
+        #: Destinations the simulator took down, and when they come back.
+        self._sim_down: dict[DestKey, float] = {}
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -214,11 +222,12 @@ class ModemDaemon(DaemonBase):
                 self._table.add(DestKey(d.mac_bytes()), d.metrics.to_metrics(), d.addresses(), [])
             except DaemonError as exc:
                 raise DaemonError(f"modem.destinations[{i}]: {exc}") from None
+            self._configured[DestKey(d.mac_bytes())] = d
         await self._listen()
         self._start_discovery()
-        sim = self.mcfg.modem.simulate
+        sim = self._sim
         if sim.enabled:
-            self._spawn(self._simulate(), "modem-simulate")
+            self._sim_task = self._spawn(self._simulate(), "modem-simulate")
         self.log.info(
             "modem listening on %s%s; %d destination(s) configured%s",
             ", ".join(f"{h}:{p}" for h, p in self.listening),
@@ -248,7 +257,7 @@ class ModemDaemon(DaemonBase):
                 )
             except OSError as exc:
                 sock.close()
-                errors.append(f"{addr} port {net.tcp_port}: {exc.strerror or exc}")
+                errors.append(f"{addr} port {net.tcp_port}: {_bind_error(exc, net.tcp_port)}")
                 continue
             self._servers.append(server)
             bound = sock.getsockname()
@@ -326,7 +335,7 @@ class ModemDaemon(DaemonBase):
                     net.interface,
                     6 if family == socket.AF_INET6 else 4,
                     net.discovery_port,
-                    exc,
+                    _bind_error(exc, net.discovery_port) if isinstance(exc, OSError) else exc,
                 )
                 continue
             ds.start(self._loop, functools.partial(self._on_datagram, ds))
@@ -387,7 +396,9 @@ class ModemDaemon(DaemonBase):
         host, port = peername[0], peername[1]
         peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         tls = transport.get_extra_info("sslcontext") is not None
-        proto = self._new_protocol(session, peer, tls, ("accepted", peer))
+        # Named by its address alone: the source port changes with every
+        # connection, and metrics labels must not.
+        proto = self._new_protocol(session, peer, tls, ("accepted", peer), str(host))
         conn = self._conn_of(proto)
         self.log.info("connection from %s%s", peer, " over TLS" if tls else "")
         if conn is not None:
@@ -799,11 +810,93 @@ class ModemDaemon(DaemonBase):
 
     # -- simulation -------------------------------------------------------------------
 
+    async def set_simulation(self, sim: SimulateConfig) -> None:
+        """Run the simulator with these settings from now on (a configuration
+        reload); ``enabled = false`` stops it. Destinations it had taken down
+        come back up at once (sessions stay up)."""
+        task, self._sim_task = self._sim_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._sim = sim
+        for key in list(self._sim_down):
+            del self._sim_down[key]
+            self._sim_restore(key)
+        if sim.enabled and not self._closing:
+            self._sim_task = self._spawn(self._simulate(), "modem-simulate")
+
+    def _sim_restore(self, key: DestKey) -> None:
+        """Bring back a destination the simulator took down."""
+        d = self._table.dests.get(key)
+        if d is not None and not d.up:
+            d.up = True
+            self._each_session(
+                lambda s, t: s.add_destination(
+                    d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=t
+                )
+            )
+
+    async def set_configured_destinations(self, dests: Sequence[DestinationConfig]) -> int:
+        """Make the configured destinations these (a configuration reload):
+        what the previous configuration had and this one lacks goes down,
+        what is new comes up, what changed is updated (metrics and address
+        changes in one Destination Update); the others, and destinations
+        added through the API, are left alone. All or nothing, as
+        :meth:`apply_destination_changes`: a refusal names the entry
+        (``modem.destinations[2].metrics.cdrr: ...``) and nothing changes.
+        Returns how many destinations changed."""
+        new: dict[DestKey, DestinationConfig] = {}
+        index: dict[DestKey, int] = {}
+        for i, d in enumerate(dests):
+            key = DestKey(d.mac_bytes())
+            new[key] = d
+            index[key] = i
+        changes: list[DestinationChange] = []
+        where: list[str] = []
+        for key in self._configured:
+            if key not in new and key in self._table.dests:
+                changes.append(DestinationChange("down", key))
+                where.append(f"modem.destinations ({key} removed)")
+        for key, d in new.items():
+            old_d = self._configured.get(key)
+            if old_d == d:
+                continue
+            addrs = d.addresses()
+            if key not in self._table.dests:
+                changes.append(
+                    DestinationChange("up", key, d.metrics.to_metrics(), addresses=tuple(addrs))
+                )
+            else:
+                have = self._table.dests[key].address_texts
+                changes.append(
+                    DestinationChange(
+                        "update",
+                        key,
+                        d.metrics.to_metrics(),
+                        add=tuple(a for a in addrs if a not in have),
+                        drop=tuple(a for a in have if a not in addrs),
+                    )
+                )
+            where.append(f"modem.destinations[{index[key]}]")
+        if not changes:
+            self._configured = new
+            return 0
+        results = await self.apply_destination_changes(changes)
+        for res in results:
+            if not res.ok and not res.error.startswith(NOT_APPLIED):
+                # "records[3].metrics.cdrr: ..." -> "modem.destinations[1].metrics.cdrr: ..."
+                rest = res.error.split(".", 1)[1] if "." in res.error else res.error
+                raise DaemonArgumentError(f"{where[res.index]}.{rest}", where[res.index])
+        self._configured = new
+        for key in [k for k in self._sim_down if k not in self._table.dests]:
+            del self._sim_down[key]
+        return len(changes)
+
     async def _simulate(self) -> None:
-        sim = self.mcfg.modem.simulate
+        sim = self._sim
         rng = random.Random(sim.seed)
         period = sim.interval_ms / 1000.0
-        down_until: dict[DestKey, float] = {}
+        down_until = self._sim_down
         loop = asyncio.get_running_loop()
         base = {key: d.metrics for key, d in self._table.dests.items()}
         while True:
@@ -812,14 +905,7 @@ class ModemDaemon(DaemonBase):
             for key, until in list(down_until.items()):
                 if now >= until:
                     del down_until[key]
-                    d = self._table.dests.get(key)
-                    if d is not None and not d.up:
-                        d.up = True
-                        self._each_session(
-                            lambda s, t, d=d: s.add_destination(  # type: ignore[misc]
-                                d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=t
-                            )
-                        )
+                    self._sim_restore(key)
             for key, d in list(self._table.dests.items()):
                 if not d.up:
                     continue
