@@ -26,6 +26,7 @@ import pytest
 
 from dlep.emu.runner import toml_dumps
 
+from .conftest import free_ports
 from .runs import REPO, EmuRun, assert_clean, emu_run, need_root, need_tool
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -39,11 +40,15 @@ C_MAC = "02:e0:00:00:00:03"
 
 
 def short_mesh(tmp: Path) -> Path:
-    """examples/mesh.toml with the timeline above (and the hook's path made absolute)."""
+    """examples/mesh.toml with the timeline above, the hook's path made
+    absolute and free UDP ports."""
     data: dict[str, Any] = tomllib.loads(MESH.read_text())
     data["scenario"]["duration"] = DURATION
     for event, at in zip(data["timeline"], (DEGRADE, BREAK, RESTORE), strict=True):
         event["at"] = at
+    # Free ports rather than base_port's 47000..: other runs may hold those.
+    for node, port in zip(data["nodes"], free_ports(len(data["nodes"])), strict=True):
+        node["address"] = f"127.0.0.1:{port}"
     hook = data["router_config"]["router"]["hooks"]
     hook["command"] = [a.replace("{scenario_dir}", str(MESH.parent)) for a in hook["command"]]
     path = tmp / "mesh.toml"
