@@ -136,11 +136,15 @@ class Runner:
             if why is not None:
                 raise RunError(why)
         for n in self.local_nodes():
+            values = node_placeholders(
+                n, run_dir=self.run_dir, scenario_dir=self.scenario_path.parent
+            )
             for k, argv in enumerate(n.commands if not self.radios_only else ()):
-                if shutil.which(argv[0]) is None:
+                prog = expand_placeholders(argv[0], values)
+                if shutil.which(prog) is None:
                     raise RunError(
                         f"{n.name}: command {k + 1} ({' '.join(argv)}): "
-                        f"{argv[0]} not found (install it or give its path)"
+                        f"{prog} not found (install it or give its path)"
                     )
 
     def start(self) -> None:
