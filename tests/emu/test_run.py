@@ -191,3 +191,72 @@ latency = "3ms"
         assert dests["02:e0:00:00:00:02"].metrics.latency > 2000
         assert run.stop() == 0
         assert_clean(run)
+
+
+TWO = """
+[scenario]
+name = "cmds"
+[emulator]
+keepalive_interval_ms = 100
+[[commands]]
+argv = ["sleep", "300"]
+[[nodes]]
+name = "n1"
+address = "127.0.0.1:{p1}"
+ipv4 = ["10.92.0.1/24"]
+loopback = ["10.93.0.1/32"]
+{extra}
+[[nodes]]
+name = "n2"
+address = "127.0.0.1:{p2}"
+ipv4 = ["10.92.0.2/24"]
+[[links]]
+a = "n1"
+b = "n2"
+"""
+
+
+def two(extra: str) -> str:
+    """TWO on free ports, with ``extra`` in n1's table."""
+    p1, p2 = free_ports(2)
+    return TWO.replace("{extra}", extra).replace("{p1}", str(p1)).replace("{p2}", str(p2))
+
+
+@pytest.mark.root
+def test_commands_run_in_the_namespaces_and_are_stopped(tmp_path: Path) -> None:
+    need_root()
+    sc = write(tmp_path, two(""))
+    with emu_run(sc, tmp_path / "run") as run:
+        info = run.wait_started()
+        for node in ("n1", "n2"):
+            pids = info["nodes"][node]["pids"]
+            want = os.readlink(f"/proc/{pids['emulator']}/ns/net")
+            deadline = time.monotonic() + 10  # the helper enters the namespace, then execs
+            while os.readlink(f"/proc/{pids['sleep (command 1)']}/ns/net") != want:
+                assert time.monotonic() < deadline, f"{node}'s command is not in its namespace"
+                time.sleep(0.05)
+        assert "10.93.0.1/32" in run.ns_run("n1", ["ip", "-o", "addr", "show", "dev", "lo"])
+        assert run.stop() == 0
+        assert_clean(run)
+
+
+@pytest.mark.root
+def test_a_command_that_exits_ends_the_run_and_a_missing_one_stops_it_first(
+    tmp_path: Path,
+) -> None:
+    need_root()
+    extra = 'commands = [{ argv = ["sh", "-c", "echo {node} in {run_dir}; exit 3"] }]'
+    sc = write(tmp_path, two(extra))
+    with emu_run(sc, tmp_path / "run") as run:
+        run.wait_started()
+        run.proc.wait(30)
+        assert run.proc.returncode == 1
+        assert "the sh (command 2) of n1 exited (3)" in run.text()
+        assert f"n1 in {tmp_path / 'run'}" in run.text()  # placeholders expanded; its log
+        assert_clean(run)
+    before = namespaces()
+    sc.write_text(two('commands = [{ argv = ["no-such-program-here"] }]'))
+    out = emu("run", str(sc), "--no-view")
+    assert out.returncode != 0
+    assert "n1: command 2 (no-such-program-here): no-such-program-here not found" in out.stderr
+    assert namespaces() <= before
