@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_ports
+from .conftest import free_base_port, free_ports
 from .runs import alive, assert_clean, emu_run, namespaces, need_root, need_tool, wait_router
 
 pytestmark = pytest.mark.timeout(90)
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.timeout(90)
 LINE3 = """
 [scenario]
 name = "line3"
+base_port = {base}
 [emulator]
 keepalive_interval_ms = 100
 metrics_base_port = {metrics}
@@ -71,7 +72,7 @@ async def test_run_data_plane_status_and_clean_stop(tmp_path: Path) -> None:
     need_root()
     ping = need_tool("ping", "iputils-ping")
     metrics = free_ports(3)[0]
-    sc = write(tmp_path, LINE3.format(metrics=metrics))
+    sc = write(tmp_path, LINE3.format(metrics=metrics, base=free_base_port(3)))
     with emu_run(sc, tmp_path / "run") as run:
         run.wait_started()
         await wait_router(run, "n2", lambda d: MAC1 in d and MAC3 in d, 15, "n1 and n3")
@@ -135,7 +136,7 @@ async def test_run_data_plane_status_and_clean_stop(tmp_path: Path) -> None:
 @pytest.mark.root
 async def test_a_crashed_router_stops_the_whole_run(tmp_path: Path) -> None:
     need_root()
-    sc = write(tmp_path, LINE3.format(metrics=0))
+    sc = write(tmp_path, LINE3.format(metrics=0, base=free_base_port(3)))
     with emu_run(sc, tmp_path / "run") as run:
         info = run.wait_started()
         await wait_router(run, "n1", lambda d: MAC2 in d, 15, "n2")
@@ -151,7 +152,7 @@ def test_a_killed_runner_leaves_no_process_and_cleanup_removes_its_namespaces(
     tmp_path: Path,
 ) -> None:
     need_root()
-    sc = write(tmp_path, LINE3.format(metrics=0))
+    sc = write(tmp_path, LINE3.format(metrics=0, base=free_base_port(3)))
     with emu_run(sc, tmp_path / "run") as run:
         info = run.wait_started()
         ns = {n["netns"] for n in info["nodes"].values()}
