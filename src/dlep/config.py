@@ -1360,6 +1360,17 @@ class ModemSection(_Model):
     #: Interoperability profile for every router session (default: standard).
     profile: ProfileName = "standard"
     max_sessions: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
+    #: Connections that have not completed Session Initialization, in total
+    #: and per source address; further ones are closed at once (nothing is
+    #: sent, RFC 8175 §7.2). They do not count toward ``max_sessions``.
+    max_pending_connections: Annotated[int, Field(strict=True, ge=1, le=65_535)] = 32
+    max_pending_per_source: Annotated[int, Field(strict=True, ge=1, le=65_535)] = 4
+    #: How long a connection may stay without a Session Initialization (the
+    #: shorter of this and ``timers.init_timeout_ms`` applies).
+    pending_timeout_ms: PositiveMs = 10_000
+    #: Peer Offers per second and burst, per source address (token bucket).
+    discovery_offer_rate: Annotated[float, Field(strict=True, gt=0, le=1_000_000)] = 1.0
+    discovery_offer_burst: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 5
     session_metrics: MetricsConfig = Field(
         default_factory=lambda: MetricsConfig(mdrr=0, mdrt=0, cdrr=0, cdrt=0, latency=0)
     )
@@ -1393,6 +1404,14 @@ class ModemSection(_Model):
     @model_validator(mode="after")
     def _check(self) -> Self:
         problems: list[tuple[Loc, str]] = []
+        if self.max_pending_per_source > self.max_pending_connections:
+            problems.append(
+                (
+                    ("max_pending_per_source",),
+                    f"{self.max_pending_per_source} is above max_pending_connections "
+                    f"({self.max_pending_connections})",
+                )
+            )
         macs: dict[str, int] = {}
         first_format: tuple[int, bool] | None = None
         owners: dict[object, tuple[int, str, int]] = {}

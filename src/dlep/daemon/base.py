@@ -294,15 +294,19 @@ class DaemonBase:
 
     # -- sessions -----------------------------------------------------------
 
-    def _session_config(self, extensions: Iterable[int], **kw: Any) -> SessionConfig:
+    def _session_config(
+        self, extensions: Iterable[int], *, init_timeout_ms: int | None = None, **kw: Any
+    ) -> SessionConfig:
         t = self.cfg.timers
+        if init_timeout_ms is None:
+            init_timeout_ms = t.init_timeout_ms
         return SessionConfig(
             heartbeat_interval_ms=t.heartbeat_interval_ms,
             extensions=tuple(sorted(set(extensions) | set(self._extra_extensions))),
             registry=self.registry,
             plugins=self._plugins,
             missed_heartbeats=t.missed_heartbeats,
-            init_timeout_ms=t.init_timeout_ms,
+            init_timeout_ms=init_timeout_ms,
             max_peer_heartbeat_interval_ms=t.max_peer_heartbeat_interval_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             **kw,

@@ -62,6 +62,7 @@ from .changes import (
     record_id,
 )
 from .events import ConnectionRefused, SessionConnected
+from .limits import LogSummary
 from .modem_table import ModemDest, ModemTable
 
 if TYPE_CHECKING:
@@ -191,6 +192,9 @@ class ModemDaemon(DaemonBase):
         #: The application's destinations and the session-wide metrics.
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
         self.listening: list[tuple[str, int]] = []
+        #: Connections closed at once, by reason ("max_sessions", ...).
+        self.refused_connections: dict[str, int] = {}
+        self._refusal_log = LogSummary(self.log, "refusing connection")
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -366,26 +370,53 @@ class ModemDaemon(DaemonBase):
     # -- sessions -------------------------------------------------------------------
 
     def _accept(self) -> Any:
-        live = sum(1 for c in self._conns.values() if not c.proto.session.closed)
-        if self._closing or live >= self.mcfg.modem.max_sessions:
+        # Only sessions count toward max_sessions: a connection that never
+        # completes Session Initialization is held to the pending bounds
+        # (checked once its address is known) and to pending_timeout_ms.
+        if self._closing or self._session_count() >= self.mcfg.modem.max_sessions:
             why = "shutting down" if self._closing else "max_sessions reached"
             return _Refuser(why, self._refused)
+        return _Deferred(self._accepted)
+
+    def _session_count(self) -> int:
+        return sum(1 for c in self._conns.values() if c.proto.session.state is State.IN_SESSION)
+
+    def _pending_refusal(self, host: str) -> str | None:
+        """Why a new connection from ``host`` may not wait for its Session
+        Initialization now, if it may not."""
         m = self.mcfg.modem
+        total = same = 0
+        for c in self._conns.values():
+            if c.proto.session.state is State.INITIALIZING:
+                total += 1
+                same += _host_of(c.peer) == host
+        if total >= m.max_pending_connections:
+            return f"max_pending_connections ({m.max_pending_connections}) reached"
+        if same >= m.max_pending_per_source:
+            return f"max_pending_per_source ({m.max_pending_per_source}) reached"
+        return None
+
+    def _accepted(self, transport: asyncio.BaseTransport) -> asyncio.Protocol:
+        peername = transport.get_extra_info("peername")
+        host, port = peername[0], peername[1]
+        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        why = self._pending_refusal(_host_of(peer))
+        if why is not None:
+            self._refused(transport, why)
+            transport.close()
+            return asyncio.Protocol()
+        m = self.mcfg.modem
+        init_ms = min(self.cfg.timers.effective_init_timeout_ms, m.pending_timeout_ms)
         session = Session(
             Role.MODEM,
             self._session_config(
                 m.extensions,
+                init_timeout_ms=init_ms,
                 peer_type=PeerType(m.peer_type, m.secured_medium),
                 session_metrics=self.session_metrics,
                 wire_translation=profile_by_name(m.profile),
             ),
         )
-        return _Deferred(session, self._accepted)
-
-    def _accepted(self, session: Session, transport: asyncio.BaseTransport) -> asyncio.Protocol:
-        peername = transport.get_extra_info("peername")
-        host, port = peername[0], peername[1]
-        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         tls = transport.get_extra_info("sslcontext") is not None
         proto = self._new_protocol(session, peer, tls, ("accepted", peer))
         conn = self._conn_of(proto)
@@ -398,8 +429,24 @@ class ModemDaemon(DaemonBase):
     def _refused(self, transport: asyncio.BaseTransport, reason: str) -> None:
         peer = transport.get_extra_info("peername")
         peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.log.warning("refusing connection from %s: %s", peer_s, reason)
+        kind = reason.split(" ", 1)[0]
+        self.refused_connections[kind] = self.refused_connections.get(kind, 0) + 1
+        # A client that reopens every refused connection at once must not
+        # turn each into a log line (105k lines in 15 s): one per interval.
+        assert self._loop is not None
+        self._refusal_log.note(reason, _host_of(peer_s) if peer else "?", self._loop)
         self._publish(ConnectionRefused(peer_s, reason))
+
+    def _drop_pending(self) -> None:
+        """max_sessions is reached: close the connections still waiting for
+        their Session Initialization (nothing is sent, §7.2), as a new one
+        would be refused now."""
+        now = self._time()
+        for c in list(self._conns.values()):
+            s = c.proto.session
+            if s.state is State.INITIALIZING:
+                s.terminate(StatusCode.REQUEST_DENIED, "max_sessions reached", now=now)
+                c.proto.flush()
 
     def _handle_event(self, conn: _Conn, ev: Any) -> None:
         s = conn.proto.session
@@ -410,6 +457,8 @@ class ModemDaemon(DaemonBase):
             # SessionClosedError. Its SessionTerminated follows.
             return
         if isinstance(ev, SessionUp):
+            if self._session_count() >= self.mcfg.modem.max_sessions:
+                self._drop_pending()
             # Tell the new router about everything we know.
             now = self._time()
             for d in self._table.dests.values():
@@ -793,6 +842,7 @@ class ModemDaemon(DaemonBase):
             ds.close()
         await self._shutdown_sessions()
         await self._stop_tasks()
+        self._refusal_log.close()
         for server in self._servers:
             await server.wait_closed()
         self.log.info("modem stopped")
@@ -887,17 +937,12 @@ def _host_of(peer: str) -> str:
 class _Deferred(asyncio.Protocol):
     """Creates the session protocol once the peer address is known."""
 
-    def __init__(
-        self,
-        session: Session,
-        made: Callable[[Session, asyncio.BaseTransport], asyncio.Protocol],
-    ) -> None:
-        self._session = session
+    def __init__(self, made: Callable[[asyncio.BaseTransport], asyncio.Protocol]) -> None:
         self._made = made
         self._inner: asyncio.Protocol | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._inner = self._made(self._session, transport)
+        self._inner = self._made(transport)
         # From now on the transport calls the session protocol itself (no
         # hop per read, and its flow control reaches it: drain()).
         transport.set_protocol(self._inner)

@@ -1,0 +1,159 @@
+"""Issue 14 (robustness), the bounds: connection churn, discovery floods, TLS
+handshakes in progress, destinations per session.
+
+Everything here sends to loopback only, and every loop that sends is
+bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+
+import pytest
+
+from dlep.daemon import ConnectionRefused
+from dlep.fsm import SessionUp
+from dlep.transport import set_ttl_255
+
+from .conftest import V4, V6, Daemons, Events, modem_config, need_host, router_config
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def _open_raw(host: str, port: int) -> socket.socket | None:
+    """A TCP connection with TTL 255 (the modem enforces GTSM) that never
+    says anything; None if the connect failed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    set_ttl_255(sock, enforce=False)
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, port)), 1.0)
+    except (OSError, TimeoutError):
+        sock.close()
+        return None
+    return sock
+
+
+async def _churn(
+    host: str, port: int, *, hold: float, max_conns: int, until: float, counter: list[int]
+) -> None:
+    """One churning client: connect, say nothing for ``hold`` seconds (or
+    until the modem closes the connection), close, reconnect at once.
+    Bounded by ``max_conns`` connections and ``until``."""
+    loop = asyncio.get_running_loop()
+    while counter[0] < max_conns and time.monotonic() < until:
+        counter[0] += 1
+        sock = await _open_raw(host, port)
+        if sock is None:
+            await asyncio.sleep(0.01)
+            continue
+        try:
+            with contextlib.suppress(TimeoutError, OSError):
+                await asyncio.wait_for(loop.sock_recv(sock, 1), hold)
+        finally:
+            sock.close()
+
+
+def _modem_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "dlep.modem" and r.levelno >= logging.WARNING
+    ]
+
+
+async def test_connection_churn_does_not_lock_out_the_router(
+    daemons: Daemons, port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 1: connections that had not completed Session Initialization
+    counted toward max_sessions (and stayed 4 heartbeats): a client churning
+    connections from the router's own address kept the router out. Now only
+    sessions count; the churn stays within the pending bounds and the router
+    comes up at once."""
+    caplog.set_level(logging.INFO)
+    modem = await daemons.modem(modem_config(port, modem={"max_sessions": 1}))
+    counter = [0]
+    until = time.monotonic() + 8.0
+    churners = [
+        asyncio.create_task(
+            _churn(V4, port, hold=1.0, max_conns=20_000, until=until, counter=counter)
+        )
+        for _ in range(2)
+    ]
+    try:
+        await asyncio.sleep(0.3)  # the churn is under way
+        router = await daemons.router(router_config(port))
+        rev = Events(router.subscribe(), "router")
+        t0 = time.monotonic()
+        await rev.next(SessionUp, timeout=3.0)
+        assert time.monotonic() - t0 < 3.0
+    finally:
+        for t in churners:
+            t.cancel()
+        await asyncio.gather(*churners, return_exceptions=True)
+    assert counter[0] > 2, "the churn did not run"
+    assert [s.state for s in modem.sessions() if s.state == "in-session"] == ["in-session"]
+    warnings = _modem_warnings(caplog)
+    assert len(warnings) <= 3, warnings
+
+
+async def test_pending_connections_are_bounded_and_time_out(
+    daemons: Daemons, port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 1: a client holding as many idle connections as it can (each
+    closed one reopened) from one address: beyond max_pending_per_source they
+    are closed at once, summarized in the log; the idle ones are closed after
+    pending_timeout_ms; a router from another address gets its session."""
+    need_host(V6)
+    caplog.set_level(logging.INFO)
+    modem = await daemons.modem(
+        modem_config(
+            port,
+            network={"listen_addresses": [V4, V6], "tcp_port": port},
+            modem={
+                "max_sessions": 2,
+                "max_pending_per_source": 4,
+                "max_pending_connections": 16,
+                "pending_timeout_ms": 1000,
+            },
+        )
+    )
+    mev = Events(modem.subscribe(), "modem")
+    held: list[socket.socket] = []
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(40):  # bounded: 40 connections from 127.0.0.1
+            sock = await _open_raw(V4, port)
+            if sock is not None:
+                held.append(sock)
+        refused = await mev.next(ConnectionRefused)
+        assert "max_pending_per_source" in refused.reason, refused
+        router = await daemons.router(router_config(port, V6))
+        rev = Events(router.subscribe(), "router")
+        await rev.next(SessionUp, timeout=2.0)
+
+        # The idle connections the modem kept are closed after the timeout.
+        async def closed(sock: socket.socket) -> bool:
+            try:
+                return await asyncio.wait_for(loop.sock_recv(sock, 1), 3.0) == b""
+            except ConnectionError:
+                return True
+            except TimeoutError:
+                return False
+
+        t0 = time.monotonic()
+        results = await asyncio.gather(*(closed(s) for s in held))
+        assert all(results), f"{results.count(False)} idle connections still open"
+        assert time.monotonic() - t0 < 3.0
+    finally:
+        for sock in held:
+            with contextlib.suppress(OSError):
+                sock.close()
+    assert modem.refused_connections.get("max_pending_per_source", 0) >= 30
+    warnings = _modem_warnings(caplog)
+    assert len(warnings) <= 3, warnings
