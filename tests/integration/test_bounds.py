@@ -15,9 +15,11 @@ import time
 
 import pytest
 
+from dlep.api.metrics import DaemonCollector
 from dlep.daemon import ConnectionRefused
 from dlep.fsm import SessionUp
 from dlep.transport import set_ttl_255
+from dlep.wire import PeerType, Signal, SignalType, encode_signal
 
 from .conftest import V4, V6, Daemons, Events, modem_config, need_host, router_config
 
@@ -154,6 +156,105 @@ async def test_pending_connections_are_bounded_and_time_out(
         for sock in held:
             with contextlib.suppress(OSError):
                 sock.close()
-    assert modem.refused_connections.get("max_pending_per_source", 0) >= 30
+    assert modem.bound_refusals.get("max_pending_per_source", 0) >= 30
     warnings = _modem_warnings(caplog)
     assert len(warnings) <= 3, warnings
+
+
+def _peer_discovery() -> bytes:
+    return encode_signal(Signal(SignalType.PEER_DISCOVERY, (PeerType("flood"),)))
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((V4, 0))
+        return int(s.getsockname()[1])
+
+
+async def test_discovery_flood_gets_bounded_offers(
+    daemons: Daemons, port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 2: every valid Peer Discovery got a Peer Offer and an INFO line
+    (83,594 of each in 10 s). Now offers are rate-limited per source (token
+    bucket), the log is summarized, the suppressed ones are counted in the
+    metrics, and a router connecting meanwhile gets its session at once.
+
+    Loopback only: the modem's discovery interface is ``lo`` and the flood
+    is unicast to 127.0.0.1 (nothing joins a group on a real interface)."""
+    need_host(V6)
+    caplog.set_level(logging.INFO)
+    dport = _free_udp_port()
+    modem = await daemons.modem(
+        modem_config(
+            port,
+            network={
+                "listen_addresses": [V4, V6],
+                "tcp_port": port,
+                "interface": "lo",
+                "discovery_port": dport,
+                "discovery_v4": True,
+                "discovery_v6": False,
+            },
+            modem={"discovery_offer_rate": 1.0, "discovery_offer_burst": 5},
+        )
+    )
+    loop = asyncio.get_running_loop()
+    flooder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flooder.setblocking(False)
+    flooder.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)  # §12.1: else ignored
+    flooder.bind((V4, 0))
+    offers = 0
+    sent = 0
+    stop = asyncio.Event()
+
+    async def read_offers() -> None:
+        nonlocal offers
+        while not stop.is_set():
+            try:
+                data = await asyncio.wait_for(loop.sock_recv(flooder, 2048), 0.2)
+            except TimeoutError:
+                continue
+            if data:
+                offers += 1
+
+    reader = asyncio.create_task(read_offers())
+    signal_ = _peer_discovery()
+    try:
+        deadline = time.monotonic() + 2.0
+        router_up: asyncio.Task[object] | None = None
+        for i in range(40):  # bounded: 40 bursts of 100 datagrams, at most ~2 s
+            if time.monotonic() > deadline:
+                break
+            for _ in range(100):
+                with contextlib.suppress(BlockingIOError):
+                    flooder.sendto(signal_, (V4, dport))
+                    sent += 1
+            await asyncio.sleep(0.02)
+            if i == 5:  # the flood is under way: a router connects (over ::1)
+                router = await daemons.router(router_config(port, V6))
+                rev = Events(router.subscribe(), "router")
+                router_up = asyncio.create_task(rev.next(SessionUp, timeout=2.0))
+        assert router_up is not None
+        await router_up
+        await asyncio.sleep(0.3)  # the last offers arrive
+    finally:
+        stop.set()
+        await reader
+        flooder.close()
+    assert sent >= 1000, sent
+    # A burst of 5, then 1 a second for at most ~3 s.
+    assert 1 <= offers <= 10, f"{offers} Peer Offers for {sent} Peer Discovery"
+    assert modem.bound_refusals.get("discovery_offer_rate", 0) >= 500
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "dlep.modem" and "Peer Discovery" in r.getMessage()
+    ]
+    assert 1 <= len(lines) <= 3, lines
+    metric = {
+        s.labels["bound"]: s.value
+        for fam in DaemonCollector(modem).collect()
+        if fam.name == "dlep_bound_refusals"
+        for s in fam.samples
+    }
+    assert metric.get("discovery_offer_rate", 0) >= 500, metric

@@ -65,6 +65,7 @@ class FakeDaemon:
         self.heartbeat_timeouts = {"local": 2, "peer": 1}
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
+        self.bound_refusals: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: list[str] = []
         self.extension_names: dict[int, str] = {}

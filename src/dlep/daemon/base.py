@@ -207,6 +207,12 @@ class DaemonBase:
         #: closed without one); protocol errors of ended sessions, by status name.
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
+        #: What a bound of docs/hardening.md turned away, by its config key
+        #: (a connection, a Peer Offer, a Destination Up), since the start.
+        self.bound_refusals: dict[str, int] = {}
+
+    def _count_refusal(self, bound: str) -> None:
+        self.bound_refusals[bound] = self.bound_refusals.get(bound, 0) + 1
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

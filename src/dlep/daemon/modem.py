@@ -62,7 +62,7 @@ from .changes import (
     record_id,
 )
 from .events import ConnectionRefused, SessionConnected
-from .limits import LogSummary
+from .limits import LogSummary, RateLimiter
 from .modem_table import ModemDest, ModemTable
 
 if TYPE_CHECKING:
@@ -192,9 +192,13 @@ class ModemDaemon(DaemonBase):
         #: The application's destinations and the session-wide metrics.
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
         self.listening: list[tuple[str, int]] = []
-        #: Connections closed at once, by reason ("max_sessions", ...).
-        self.refused_connections: dict[str, int] = {}
         self._refusal_log = LogSummary(self.log, "refusing connection")
+        # Peer Offers: a token bucket per source, and one log line per
+        # interval however many Peer Discovery signals arrive.
+        self._offer_limit = RateLimiter(
+            config.modem.discovery_offer_rate, config.modem.discovery_offer_burst
+        )
+        self._discovery_log = LogSummary(self.log, "Peer Discovery", level=logging.INFO)
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -361,7 +365,17 @@ class ModemDaemon(DaemonBase):
                     "ignored signal from %s: already in session with it (RFC 8175 §7.1)", src
                 )
             return
-        self.log.info("Peer Discovery from %s port %d: sending Peer Offer", src, port)
+        assert self._loop is not None
+        if not self._offer_limit.allow(src, self._loop.time()):
+            # A flood of valid Peer Discovery (50k/s) must not make us a
+            # Peer Offer amplifier nor starve the sessions: a real router
+            # repeats its discovery every few seconds, so a bucket of a few
+            # offers per source loses it nothing.
+            self._count_refusal("discovery_offer_rate")
+            self._discovery_log.note("not answered (discovery_offer_rate)", str(src), self._loop)
+            return
+        # The port stays out of the reason: the summary counts by reason.
+        self._discovery_log.note("sending Peer Offer", f"{src} port {port}", self._loop)
         try:
             ds.send_to(req.reply, src, port)
         except OSError as exc:
@@ -374,7 +388,7 @@ class ModemDaemon(DaemonBase):
         # completes Session Initialization is held to the pending bounds
         # (checked once its address is known) and to pending_timeout_ms.
         if self._closing or self._session_count() >= self.mcfg.modem.max_sessions:
-            why = "shutting down" if self._closing else "max_sessions reached"
+            why = "shutting_down" if self._closing else "max_sessions reached"
             return _Refuser(why, self._refused)
         return _Deferred(self._accepted)
 
@@ -429,8 +443,7 @@ class ModemDaemon(DaemonBase):
     def _refused(self, transport: asyncio.BaseTransport, reason: str) -> None:
         peer = transport.get_extra_info("peername")
         peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
-        kind = reason.split(" ", 1)[0]
-        self.refused_connections[kind] = self.refused_connections.get(kind, 0) + 1
+        self._count_refusal(reason.split(" ", 1)[0])
         # A client that reopens every refused connection at once must not
         # turn each into a log line (105k lines in 15 s): one per interval.
         assert self._loop is not None
@@ -843,6 +856,7 @@ class ModemDaemon(DaemonBase):
         await self._shutdown_sessions()
         await self._stop_tasks()
         self._refusal_log.close()
+        self._discovery_log.close()
         for server in self._servers:
             await server.wait_closed()
         self.log.info("modem stopped")
