@@ -756,6 +756,9 @@ class TlsConfig(_Model):
     verify_peer: StrictBool = True
     require_client_cert: StrictBool = False
     server_name: str | None = None
+    #: A TLS handshake not done within this is abandoned and its connection
+    #: closed (asyncio's default is 60 s, each holding ~0.3 MB meanwhile).
+    handshake_timeout_ms: PositiveMs = 10_000
 
     @field_validator("cert", "key", "ca", mode="after")
     @classmethod

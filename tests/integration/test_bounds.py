@@ -21,7 +21,7 @@ from dlep.fsm import SessionUp
 from dlep.transport import set_ttl_255
 from dlep.wire import PeerType, Signal, SignalType, encode_signal
 
-from .conftest import V4, V6, Daemons, Events, modem_config, need_host, router_config
+from .conftest import V4, V6, Certs, Daemons, Events, modem_config, need_host, router_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -258,3 +258,64 @@ async def test_discovery_flood_gets_bounded_offers(
         for s in fam.samples
     }
     assert metric.get("discovery_offer_rate", 0) >= 500, metric
+
+
+async def test_tls_handshakes_in_progress_are_bounded(
+    daemons: Daemons, port: int, certs: Certs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 3: a TLS handshake in progress was held 60 s (asyncio's
+    default) at ~0.3 MB each, and as many as clients opened. Now handshakes
+    count toward the pending bounds (beyond them: closed at once) and are
+    abandoned after tls.handshake_timeout_ms; a real TLS router still gets in."""
+    need_host(V6)
+    caplog.set_level(logging.INFO)
+    modem = await daemons.modem(
+        modem_config(
+            port,
+            network={"listen_addresses": [V4, V6], "tcp_port": port, "use_tls": True},
+            tls=certs.modem_tls(handshake_timeout_ms=1000),
+            modem={"max_sessions": 2, "max_pending_per_source": 4, "max_pending_connections": 16},
+        )
+    )
+    loop = asyncio.get_running_loop()
+    held: list[socket.socket] = []
+
+    async def closed(sock: socket.socket, within: float) -> bool:
+        try:
+            return await asyncio.wait_for(loop.sock_recv(sock, 1), within) == b""
+        except ConnectionError:
+            return True
+        except TimeoutError:
+            return False
+
+    try:
+        for _ in range(30):  # bounded: 30 connections that never say ClientHello
+            sock = await _open_raw(V4, port)
+            if sock is not None:
+                held.append(sock)
+        assert len(held) == 30
+        # Beyond the per-source bound: closed at once.
+        early = await asyncio.gather(*(closed(s, 0.5) for s in held))
+        assert early.count(True) >= 26, early
+        assert modem.bound_refusals.get("max_pending_per_source", 0) >= 26
+        # A TLS router from another address gets its session meanwhile.
+        router = await daemons.router(
+            router_config(port, V6, network={"use_tls": True}, tls=certs.router_tls())
+        )
+        await Events(router.subscribe(), "router").next(SessionUp, timeout=3.0)
+        # The handshakes the modem took on are abandoned after the timeout.
+        t0 = time.monotonic()
+        late = await asyncio.gather(
+            *(closed(s, 3.0) for s, gone in zip(held, early, strict=True) if not gone)
+        )
+        assert all(late), late
+        assert time.monotonic() - t0 < 3.0
+    finally:
+        for sock in held:
+            with contextlib.suppress(OSError):
+                sock.close()
+    # And the slots are free again: a TLS router from 127.0.0.1 gets in too.
+    router4 = await daemons.router(
+        router_config(port, V4, network={"use_tls": True}, tls=certs.router_tls())
+    )
+    await Events(router4.subscribe(), "router4").next(SessionUp, timeout=3.0)

@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import random
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -193,6 +194,8 @@ class ModemDaemon(DaemonBase):
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
         self.listening: list[tuple[str, int]] = []
         self._refusal_log = LogSummary(self.log, "refusing connection")
+        #: TLS handshakes in progress, by source address (pending connections).
+        self._handshaking: dict[str, int] = {}
         # Peer Offers: a token bucket per source, and one log line per
         # interval however many Peer Discovery signals arrive.
         self._offer_limit = RateLimiter(
@@ -251,9 +254,10 @@ class ModemDaemon(DaemonBase):
                 sock.bind((str(addr), net.tcp_port))
                 sock.listen(64)
                 sock.setblocking(False)
-                server = await loop.create_server(
-                    lambda: self._accept(), sock=sock, ssl=self._ssl_ctx
-                )
+                # TLS, if used, is started per connection in _accepted (once
+                # the peer's address is known), so a handshake in progress
+                # counts toward the pending bounds and has a deadline.
+                server = await loop.create_server(lambda: self._accept(), sock=sock)
             except OSError as exc:
                 sock.close()
                 errors.append(f"{addr} port {net.tcp_port}: {exc.strerror or exc}")
@@ -397,9 +401,10 @@ class ModemDaemon(DaemonBase):
 
     def _pending_refusal(self, host: str) -> str | None:
         """Why a new connection from ``host`` may not wait for its Session
-        Initialization now, if it may not."""
+        Initialization now, if it may not (TLS handshakes in progress count)."""
         m = self.mcfg.modem
-        total = same = 0
+        total = sum(self._handshaking.values())
+        same = self._handshaking.get(host, 0)
         for c in self._conns.values():
             if c.proto.session.state is State.INITIALIZING:
                 total += 1
@@ -419,6 +424,48 @@ class ModemDaemon(DaemonBase):
             self._refused(transport, why)
             transport.close()
             return asyncio.Protocol()
+        if self._ssl_ctx is not None:
+            # Nothing is read until start_tls takes over the transport (the
+            # ClientHello stays in the socket meanwhile).
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()
+            holder = _Deferred(functools.partial(self._start_session, peer=peer))
+            self._spawn(self._handshake(transport, holder, peer), f"tls-{peer}")
+            return holder
+        return self._start_session(transport, peer)
+
+    async def _handshake(self, transport: asyncio.Transport, holder: _Deferred, peer: str) -> None:
+        """Run the TLS handshake of an accepted connection, within
+        ``tls.handshake_timeout_ms``, counted as pending meanwhile."""
+        assert self._ssl_ctx is not None and self._loop is not None
+        host = _host_of(peer)
+        self._handshaking[host] = self._handshaking.get(host, 0) + 1
+        try:
+            tls = await self._loop.start_tls(
+                transport,
+                holder,
+                self._ssl_ctx,
+                server_side=True,
+                ssl_handshake_timeout=self.cfg.tls.handshake_timeout_ms / 1000.0,
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            self.log.debug("TLS handshake with %s failed: %s", peer, exc or type(exc).__name__)
+            transport.abort()
+            return
+        except asyncio.CancelledError:
+            transport.abort()
+            raise
+        finally:
+            left = self._handshaking.get(host, 0) - 1
+            if left > 0:
+                self._handshaking[host] = left
+            else:
+                self._handshaking.pop(host, None)
+        if tls is None:  # the connection went away meanwhile
+            return
+        holder.connection_made(tls)
+
+    def _start_session(self, transport: asyncio.BaseTransport, peer: str) -> asyncio.Protocol:
         m = self.mcfg.modem
         init_ms = min(self.cfg.timers.effective_init_timeout_ms, m.pending_timeout_ms)
         session = Session(
@@ -949,17 +996,27 @@ def _host_of(peer: str) -> str:
 
 
 class _Deferred(asyncio.Protocol):
-    """Creates the session protocol once the peer address is known."""
+    """Creates the session protocol once the peer address is known (and,
+    over TLS, once the handshake is done)."""
 
     def __init__(self, made: Callable[[asyncio.BaseTransport], asyncio.Protocol]) -> None:
         self._made = made
         self._inner: asyncio.Protocol | None = None
+        # Over TLS the first records can be decrypted and delivered between
+        # the end of the handshake and connection_made: kept, not lost.
+        self._early: list[bytes] = []
+        self._lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._inner = self._made(transport)
+        if self._lost:
+            return
+        inner = self._inner = self._made(transport)
         # From now on the transport calls the session protocol itself (no
         # hop per read, and its flow control reaches it: drain()).
-        transport.set_protocol(self._inner)
+        transport.set_protocol(inner)
+        early, self._early = self._early, []
+        for data in early:
+            inner.data_received(data)
 
     def pause_writing(self) -> None:
         if self._inner is not None:
@@ -972,11 +1029,14 @@ class _Deferred(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:
             self._inner.data_received(data)
+        elif sum(map(len, self._early)) < 65536:  # bounded: one Session Initialization
+            self._early.append(data)
 
     def eof_received(self) -> bool | None:
         return bool(self._inner.eof_received()) if self._inner is not None else False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         if self._inner is not None:
             self._inner.connection_lost(exc)
 
