@@ -1276,6 +1276,10 @@ class RouterSection(_Model):
     #: ``"plugin:NAME"`` entries of ``extensions`` end up here (loaded by the daemon).
     plugins: tuple[PluginName, ...] = ()
     auto_accept_destinations: StrictBool = True
+    #: Destinations a modem may bring up in one session; a Destination Up
+    #: beyond is refused with 'Request Denied' (each costs memory for the
+    #: session's lifetime: ~0.5-1.7 kB).
+    max_destinations_per_session: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 100_000
     #: Interoperability profile for discovered modems and static peers
     #: without their own (default: standard codes).
     profile: ProfileName = "standard"
@@ -1600,6 +1604,7 @@ class RouterConfig(_Model):
             max_peer_heartbeat_interval_ms=t.max_peer_heartbeat_interval_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             auto_accept_destinations=self.router.auto_accept_destinations,
+            max_peer_destinations=self.router.max_destinations_per_session,
             wire_translation=PROFILES[self.router.profile],
         )
 

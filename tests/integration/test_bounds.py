@@ -17,11 +17,21 @@ import pytest
 
 from dlep.api.metrics import DaemonCollector
 from dlep.daemon import ConnectionRefused
-from dlep.fsm import SessionUp
+from dlep.fsm import DestinationRefused, SessionUp
 from dlep.transport import set_ttl_255
-from dlep.wire import PeerType, Signal, SignalType, encode_signal
+from dlep.wire import PeerType, Signal, SignalType, StatusCode, encode_signal
 
-from .conftest import V4, V6, Certs, Daemons, Events, modem_config, need_host, router_config
+from .conftest import (
+    V4,
+    V6,
+    Certs,
+    Daemons,
+    Events,
+    modem_config,
+    need_host,
+    router_config,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -319,3 +329,36 @@ async def test_tls_handshakes_in_progress_are_bounded(
         router_config(port, V4, network={"use_tls": True}, tls=certs.router_tls())
     )
     await Events(router4.subscribe(), "router4").next(SessionUp, timeout=3.0)
+
+
+async def test_router_caps_destinations_per_session(
+    daemons: Daemons, port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Defect 4: a modem could bring up any number of destinations (100k:
+    +174 MB at the router). Beyond router.max_destinations_per_session each
+    Destination Up is answered 'Request Denied', counted, and logged once
+    per interval; the session goes on."""
+    caplog.set_level(logging.INFO)
+    modem = await daemons.modem(modem_config(port))  # two configured destinations
+    router = await daemons.router(router_config(port, router={"max_destinations_per_session": 5}))
+    rev = Events(router.subscribe(), "router")
+    mev = Events(modem.subscribe(), "modem")
+    await rev.next(SessionUp)
+    for i in range(200):  # bounded: 200 more destinations
+        await modem.add_destination(f"02:00:00:00:10:{i:02x}")
+    await wait_until(
+        lambda: router.bound_refusals.get("max_destinations_per_session", 0) == 197,
+        5,
+        "197 refusals",
+    )
+    refused = await mev.next(DestinationRefused)
+    assert refused.status == StatusCode.REQUEST_DENIED
+    (rs,) = router.sessions()
+    assert rs.state == "in-session" and rs.destinations == 5
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "dlep.router" and "Destination Up refused" in r.getMessage()
+    ]
+    assert len(lines) == 1, lines
+    assert "limit of 5 destinations" in lines[0]

@@ -16,6 +16,7 @@ from ..ext.display import extension_names
 from ..fsm import (
     AlreadyExistsError,
     DestinationInfo,
+    DestinationLimitReached,
     DestKey,
     DlepError,
     Event,
@@ -37,6 +38,7 @@ from ..transport import SessionProtocol, TlsSettings, TlsSetupError
 from ..wire import PeerType, Registry, StatusCode, core_registry, message_name, status_name
 from . import fmt
 from .events import DaemonEvent, SessionEvent, Subscription
+from .limits import LogSummary
 
 if TYPE_CHECKING:
     from ..config import ModemConfig, RouterConfig
@@ -210,6 +212,7 @@ class DaemonBase:
         #: What a bound of docs/hardening.md turned away, by its config key
         #: (a connection, a Peer Offer, a Destination Up), since the start.
         self.bound_refusals: dict[str, int] = {}
+        self._dest_limit_log = LogSummary(self.log, "Destination Up refused")
 
     def _count_refusal(self, bound: str) -> None:
         self.bound_refusals[bound] = self.bound_refusals.get(bound, 0) + 1
@@ -350,7 +353,17 @@ class DaemonBase:
                 if ev.status == StatusCode.TIMED_OUT and conn.up_since is not None:
                     # by_peer: the peer missed our heartbeats; else we missed its.
                     self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
-            if log_on:
+            if isinstance(ev, DestinationLimitReached):
+                # A peer past the limit may send thousands: counted, and
+                # logged once per interval rather than once each.
+                self._count_refusal("max_destinations_per_session")
+                if self._loop is not None:
+                    self._dest_limit_log.note(
+                        f"session {conn.id} holds its limit of {ev.limit} destinations",
+                        conn.peer,
+                        self._loop,
+                    )
+            elif log_on:
                 self._log_event(conn, ev)
             try:
                 self._handle_event(conn, ev)
@@ -546,6 +559,7 @@ class DaemonBase:
         await self._wait_closed(conns)
 
     async def _stop_tasks(self) -> None:
+        self._dest_limit_log.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -438,6 +438,7 @@ class RouterDaemon(DaemonBase):
             r.extensions,
             peer_type=PeerType(r.peer_type),
             auto_accept_destinations=r.auto_accept_destinations,
+            max_peer_destinations=r.max_destinations_per_session,
             wire_translation=profile_by_name(name),
         )
 
