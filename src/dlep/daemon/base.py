@@ -213,6 +213,9 @@ class DaemonBase:
         #: (a connection, a Peer Offer, a Destination Up), since the start.
         self.bound_refusals: dict[str, int] = {}
         self._dest_limit_log = LogSummary(self.log, "Destination Up refused")
+        self._pre_session_log = LogSummary(
+            self.log, "connection ended before Session Initialization", level=logging.INFO
+        )
 
     def _count_refusal(self, bound: str) -> None:
         self.bound_refusals[bound] = self.bound_refusals.get(bound, 0) + 1
@@ -363,6 +366,16 @@ class DaemonBase:
                         conn.peer,
                         self._loop,
                     )
+            elif (
+                isinstance(ev, SessionTerminated)
+                and conn.up_since is None
+                and self.role is Role.MODEM
+                and self._loop is not None
+            ):
+                # A connection that never completed Session Initialization:
+                # a client churning connections must not cost a line each.
+                why = status_name(ev.status) if ev.status is not None else "closed by peer"
+                self._pre_session_log.note(why, conn.peer.rsplit(":", 1)[0], self._loop)
             elif log_on:
                 self._log_event(conn, ev)
             try:
@@ -560,6 +573,7 @@ class DaemonBase:
 
     async def _stop_tasks(self) -> None:
         self._dest_limit_log.close()
+        self._pre_session_log.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

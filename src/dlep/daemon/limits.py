@@ -80,7 +80,10 @@ class LogSummary:
             self._loop = loop
             self._timer = loop.call_later(self.interval, self._flush)
             return
-        self._reasons[reason] += 1
+        if len(self._reasons) < 16 or reason in self._reasons:
+            self._reasons[reason] += 1
+        else:  # the summary line stays short whatever the reasons
+            self._reasons["other"] += 1
         if len(self._sources) < 1024 or source in self._sources:
             self._sources[source] += 1
 

@@ -463,6 +463,9 @@ class ModemDaemon(DaemonBase):
                 self._handshaking.pop(host, None)
         if tls is None:  # the connection went away meanwhile
             return
+        if self._closing:  # shutdown began during the handshake
+            tls.abort()
+            return
         holder.connection_made(tls)
 
     def _start_session(self, transport: asyncio.BaseTransport, peer: str) -> asyncio.Protocol:
@@ -481,7 +484,9 @@ class ModemDaemon(DaemonBase):
         tls = transport.get_extra_info("sslcontext") is not None
         proto = self._new_protocol(session, peer, tls, ("accepted", peer))
         conn = self._conn_of(proto)
-        self.log.info("connection from %s%s", peer, " over TLS" if tls else "")
+        # DEBUG: a connection is news once its session is up (that line names
+        # the peer); a churning client must not cost a line per connection.
+        self.log.debug("connection from %s%s", peer, " over TLS" if tls else "")
         if conn is not None:
             self._publish(SessionConnected(conn.id, conn.peer, tls))
         proto.connection_made(transport)
