@@ -756,6 +756,9 @@ class TlsConfig(_Model):
     verify_peer: StrictBool = True
     require_client_cert: StrictBool = False
     server_name: str | None = None
+    #: A TLS handshake not done within this is abandoned and its connection
+    #: closed (asyncio's default is 60 s, each holding ~0.3 MB meanwhile).
+    handshake_timeout_ms: PositiveMs = 10_000
 
     @field_validator("cert", "key", "ca", mode="after")
     @classmethod
@@ -1273,6 +1276,10 @@ class RouterSection(_Model):
     #: ``"plugin:NAME"`` entries of ``extensions`` end up here (loaded by the daemon).
     plugins: tuple[PluginName, ...] = ()
     auto_accept_destinations: StrictBool = True
+    #: Destinations a modem may bring up in one session; a Destination Up
+    #: beyond is refused with 'Request Denied' (each costs memory for the
+    #: session's lifetime: ~0.5-1.7 kB).
+    max_destinations_per_session: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 100_000
     #: Interoperability profile for discovered modems and static peers
     #: without their own (default: standard codes).
     profile: ProfileName = "standard"
@@ -1360,6 +1367,17 @@ class ModemSection(_Model):
     #: Interoperability profile for every router session (default: standard).
     profile: ProfileName = "standard"
     max_sessions: Annotated[int, Field(strict=True, ge=1, le=1024)] = 1
+    #: Connections that have not completed Session Initialization, in total
+    #: and per source address; further ones are closed at once (nothing is
+    #: sent, RFC 8175 §7.2). They do not count toward ``max_sessions``.
+    max_pending_connections: Annotated[int, Field(strict=True, ge=1, le=65_535)] = 32
+    max_pending_per_source: Annotated[int, Field(strict=True, ge=1, le=65_535)] = 4
+    #: How long a connection may stay without a Session Initialization (the
+    #: shorter of this and ``timers.init_timeout_ms`` applies).
+    pending_timeout_ms: PositiveMs = 10_000
+    #: Peer Offers per second and burst, per source address (token bucket).
+    discovery_offer_rate: Annotated[float, Field(strict=True, gt=0, le=1_000_000)] = 1.0
+    discovery_offer_burst: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] = 5
     session_metrics: MetricsConfig = Field(
         default_factory=lambda: MetricsConfig(mdrr=0, mdrt=0, cdrr=0, cdrt=0, latency=0)
     )
@@ -1393,6 +1411,14 @@ class ModemSection(_Model):
     @model_validator(mode="after")
     def _check(self) -> Self:
         problems: list[tuple[Loc, str]] = []
+        if self.max_pending_per_source > self.max_pending_connections:
+            problems.append(
+                (
+                    ("max_pending_per_source",),
+                    f"{self.max_pending_per_source} is above max_pending_connections "
+                    f"({self.max_pending_connections})",
+                )
+            )
         macs: dict[str, int] = {}
         first_format: tuple[int, bool] | None = None
         owners: dict[object, tuple[int, str, int]] = {}
@@ -1578,6 +1604,7 @@ class RouterConfig(_Model):
             max_peer_heartbeat_interval_ms=t.max_peer_heartbeat_interval_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             auto_accept_destinations=self.router.auto_accept_destinations,
+            max_peer_destinations=self.router.max_destinations_per_session,
             wire_translation=PROFILES[self.router.profile],
         )
 

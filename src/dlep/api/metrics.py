@@ -109,6 +109,8 @@ class _Snapshot:
     ended_errors: dict[str, int]
     #: Events subscribers did not get one by one (dropped, coalesced).
     subscriber_events: dict[str, int]
+    #: What the daemon's bounds turned away, by config key (docs/hardening.md).
+    bound_refusals: dict[str, int] = field(default_factory=dict)
     #: Extension Type Value -> name, for the daemon's own (third-party) plug-ins.
     extension_names: dict[int, str] = field(default_factory=dict)
     #: The extensions' own gauges, and their values per session.
@@ -158,6 +160,7 @@ class DaemonCollector(Collector):
             dict(d.sessions_ended),
             dict(d.ended_errors),
             d.subscriber_events(),
+            dict(d.bound_refusals),
             d.extension_names,
             specs,
             samples,
@@ -346,6 +349,17 @@ class DaemonCollector(Collector):
         for fate in ("dropped", "coalesced"):
             lag.add_metric([fate], snap.subscriber_events.get(fate, 0))
         yield lag
+        bounds = CounterMetricFamily(
+            "dlep_bound_refusals",
+            "What a bound turned away since the daemon started, by its config key "
+            "(docs/hardening.md): connections (max_sessions, max_pending_connections, "
+            "max_pending_per_source), Peer Offers (discovery_offer_rate), Destination Ups "
+            "(max_destinations_per_session)",
+            labels=["bound"],
+        )
+        for bound, n in sorted(snap.bound_refusals.items()):
+            bounds.add_metric([bound], n)
+        yield bounds
 
         dests = sorted(snap.destinations, key=lambda d: (_session_order(d[0]), d[1].mac))
         kept = dests[: self.max_destinations]

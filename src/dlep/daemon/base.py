@@ -17,6 +17,7 @@ from ..ext.display import extension_names
 from ..fsm import (
     AlreadyExistsError,
     DestinationInfo,
+    DestinationLimitReached,
     DestKey,
     DlepError,
     Event,
@@ -38,6 +39,7 @@ from ..transport import SessionProtocol, TlsSettings, TlsSetupError
 from ..wire import PeerType, Registry, StatusCode, core_registry, message_name, status_name
 from . import fmt
 from .events import DaemonEvent, SessionEvent, Subscription
+from .limits import LogSummary
 
 if TYPE_CHECKING:
     from ..config import ModemConfig, RouterConfig
@@ -243,6 +245,16 @@ class DaemonBase:
         #: peer (a router's static peer as configured, a discovered modem
         #: by its address).
         self.connect_failures: dict[str, int] = {}
+        #: What a bound of docs/hardening.md turned away, by its config key
+        #: (a connection, a Peer Offer, a Destination Up), since the start.
+        self.bound_refusals: dict[str, int] = {}
+        self._dest_limit_log = LogSummary(self.log, "Destination Up refused")
+        self._pre_session_log = LogSummary(
+            self.log, "connection ended before Session Initialization", level=logging.INFO
+        )
+
+    def _count_refusal(self, bound: str) -> None:
+        self.bound_refusals[bound] = self.bound_refusals.get(bound, 0) + 1
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -330,15 +342,19 @@ class DaemonBase:
 
     # -- sessions -----------------------------------------------------------
 
-    def _session_config(self, extensions: Iterable[int], **kw: Any) -> SessionConfig:
+    def _session_config(
+        self, extensions: Iterable[int], *, init_timeout_ms: int | None = None, **kw: Any
+    ) -> SessionConfig:
         t = self.cfg.timers
+        if init_timeout_ms is None:
+            init_timeout_ms = t.init_timeout_ms
         return SessionConfig(
             heartbeat_interval_ms=t.heartbeat_interval_ms,
             extensions=tuple(sorted(set(extensions) | set(self._extra_extensions))),
             registry=self.registry,
             plugins=self._plugins,
             missed_heartbeats=t.missed_heartbeats,
-            init_timeout_ms=t.init_timeout_ms,
+            init_timeout_ms=init_timeout_ms,
             max_peer_heartbeat_interval_ms=t.max_peer_heartbeat_interval_ms,
             link_characteristics_timeout_ms=t.link_characteristics_timeout_ms,
             **kw,
@@ -378,7 +394,27 @@ class DaemonBase:
                 if ev.status == StatusCode.TIMED_OUT and conn.up_since is not None:
                     # by_peer: the peer missed our heartbeats; else we missed its.
                     self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
-            if log_on:
+            if isinstance(ev, DestinationLimitReached):
+                # A peer past the limit may send thousands: counted, and
+                # logged once per interval rather than once each.
+                self._count_refusal("max_destinations_per_session")
+                if self._loop is not None:
+                    self._dest_limit_log.note(
+                        f"session {conn.id} holds its limit of {ev.limit} destinations",
+                        conn.peer,
+                        self._loop,
+                    )
+            elif (
+                isinstance(ev, SessionTerminated)
+                and conn.up_since is None
+                and self.role is Role.MODEM
+                and self._loop is not None
+            ):
+                # A connection that never completed Session Initialization:
+                # a client churning connections must not cost a line each.
+                why = status_name(ev.status) if ev.status is not None else "closed by peer"
+                self._pre_session_log.note(why, conn.peer.rsplit(":", 1)[0], self._loop)
+            elif log_on:
                 self._log_event(conn, ev)
             try:
                 self._handle_event(conn, ev)
@@ -608,6 +644,8 @@ class DaemonBase:
         await self._wait_closed(conns)
 
     async def _stop_tasks(self) -> None:
+        self._dest_limit_log.close()
+        self._pre_session_log.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

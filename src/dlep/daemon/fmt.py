@@ -21,6 +21,7 @@ from ..fsm import (
     DestinationAnnounceRequested,
     DestinationDown,
     DestinationInfo,
+    DestinationLimitReached,
     DestinationRefused,
     DestinationUp,
     DestinationUpdate,
@@ -176,6 +177,11 @@ def describe(ev: DaemonEvent | Event, names: Mapping[int, str] | None = None) ->
         return f"destination {ev.key} down ({'by peer' if ev.by_peer else 'by us'})"
     if isinstance(ev, DestinationRefused):
         return f"destination {ev.key} refused by peer: {status_name(ev.status)} {ev.text}".rstrip()
+    if isinstance(ev, DestinationLimitReached):
+        return (
+            f"destination {ev.key} refused (Request Denied): the session holds its limit of "
+            f"{ev.limit} destinations; {ev.refused} refused so far"
+        )
     if isinstance(ev, DestinationUpRequested):
         info = ev.info
         return (

@@ -9,6 +9,7 @@ import ipaddress
 import logging
 import random
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -63,6 +64,7 @@ from .changes import (
     record_id,
 )
 from .events import ConnectionRefused, SessionConnected
+from .limits import LogSummary, RateLimiter
 from .modem_table import ModemDest, ModemTable
 
 if TYPE_CHECKING:
@@ -199,6 +201,15 @@ class ModemDaemon(DaemonBase):
         self._sim_task: asyncio.Task[Any] | None = None
         #: Destinations the simulator took down, and when they come back.
         self._sim_down: dict[DestKey, float] = {}
+        self._refusal_log = LogSummary(self.log, "refusing connection")
+        #: TLS handshakes in progress, by source address (pending connections).
+        self._handshaking: dict[str, int] = {}
+        # Peer Offers: a token bucket per source, and one log line per
+        # interval however many Peer Discovery signals arrive.
+        self._offer_limit = RateLimiter(
+            config.modem.discovery_offer_rate, config.modem.discovery_offer_burst
+        )
+        self._discovery_log = LogSummary(self.log, "Peer Discovery", level=logging.INFO)
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -252,9 +263,10 @@ class ModemDaemon(DaemonBase):
                 sock.bind((str(addr), net.tcp_port))
                 sock.listen(64)
                 sock.setblocking(False)
-                server = await loop.create_server(
-                    lambda: self._accept(), sock=sock, ssl=self._ssl_ctx
-                )
+                # TLS, if used, is started per connection in _accepted (once
+                # the peer's address is known), so a handshake in progress
+                # counts toward the pending bounds and has a deadline.
+                server = await loop.create_server(lambda: self._accept(), sock=sock)
             except OSError as exc:
                 sock.close()
                 errors.append(f"{addr} port {net.tcp_port}: {_bind_error(exc, net.tcp_port)}")
@@ -366,7 +378,17 @@ class ModemDaemon(DaemonBase):
                     "ignored signal from %s: already in session with it (RFC 8175 §7.1)", src
                 )
             return
-        self.log.info("Peer Discovery from %s port %d: sending Peer Offer", src, port)
+        assert self._loop is not None
+        if not self._offer_limit.allow(src, self._loop.time()):
+            # A flood of valid Peer Discovery (50k/s) must not make us a
+            # Peer Offer amplifier nor starve the sessions: a real router
+            # repeats its discovery every few seconds, so a bucket of a few
+            # offers per source loses it nothing.
+            self._count_refusal("discovery_offer_rate")
+            self._discovery_log.note("not answered (discovery_offer_rate)", str(src), self._loop)
+            return
+        # The port stays out of the reason: the summary counts by reason.
+        self._discovery_log.note("sending Peer Offer", f"{src} port {port}", self._loop)
         try:
             ds.send_to(req.reply, src, port)
         except OSError as exc:
@@ -375,32 +397,107 @@ class ModemDaemon(DaemonBase):
     # -- sessions -------------------------------------------------------------------
 
     def _accept(self) -> Any:
-        live = sum(1 for c in self._conns.values() if not c.proto.session.closed)
-        if self._closing or live >= self.mcfg.modem.max_sessions:
-            why = "shutting down" if self._closing else "max_sessions reached"
+        # Only sessions count toward max_sessions: a connection that never
+        # completes Session Initialization is held to the pending bounds
+        # (checked once its address is known) and to pending_timeout_ms.
+        if self._closing or self._session_count() >= self.mcfg.modem.max_sessions:
+            why = "shutting_down" if self._closing else "max_sessions reached"
             return _Refuser(why, self._refused)
+        return _Deferred(self._accepted)
+
+    def _session_count(self) -> int:
+        return sum(1 for c in self._conns.values() if c.proto.session.state is State.IN_SESSION)
+
+    def _pending_refusal(self, host: str) -> str | None:
+        """Why a new connection from ``host`` may not wait for its Session
+        Initialization now, if it may not (TLS handshakes in progress count)."""
         m = self.mcfg.modem
+        total = sum(self._handshaking.values())
+        same = self._handshaking.get(host, 0)
+        for c in self._conns.values():
+            if c.proto.session.state is State.INITIALIZING:
+                total += 1
+                same += _host_of(c.peer) == host
+        if total >= m.max_pending_connections:
+            return f"max_pending_connections ({m.max_pending_connections}) reached"
+        if same >= m.max_pending_per_source:
+            return f"max_pending_per_source ({m.max_pending_per_source}) reached"
+        return None
+
+    def _accepted(self, transport: asyncio.BaseTransport) -> asyncio.Protocol:
+        peername = transport.get_extra_info("peername")
+        host, port = peername[0], peername[1]
+        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        why = self._pending_refusal(_host_of(peer))
+        if why is not None:
+            self._refused(transport, why)
+            transport.close()
+            return asyncio.Protocol()
+        if self._ssl_ctx is not None:
+            # Nothing is read until start_tls takes over the transport (the
+            # ClientHello stays in the socket meanwhile).
+            assert isinstance(transport, asyncio.Transport)
+            transport.pause_reading()
+            holder = _Deferred(functools.partial(self._start_session, peer=peer))
+            self._spawn(self._handshake(transport, holder, peer), f"tls-{peer}")
+            return holder
+        return self._start_session(transport, peer)
+
+    async def _handshake(self, transport: asyncio.Transport, holder: _Deferred, peer: str) -> None:
+        """Run the TLS handshake of an accepted connection, within
+        ``tls.handshake_timeout_ms``, counted as pending meanwhile."""
+        assert self._ssl_ctx is not None and self._loop is not None
+        host = _host_of(peer)
+        self._handshaking[host] = self._handshaking.get(host, 0) + 1
+        try:
+            tls = await self._loop.start_tls(
+                transport,
+                holder,
+                self._ssl_ctx,
+                server_side=True,
+                ssl_handshake_timeout=self.cfg.tls.handshake_timeout_ms / 1000.0,
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            self.log.debug("TLS handshake with %s failed: %s", peer, exc or type(exc).__name__)
+            transport.abort()
+            return
+        except asyncio.CancelledError:
+            transport.abort()
+            raise
+        finally:
+            left = self._handshaking.get(host, 0) - 1
+            if left > 0:
+                self._handshaking[host] = left
+            else:
+                self._handshaking.pop(host, None)
+        if tls is None:  # the connection went away meanwhile
+            return
+        if self._closing:  # shutdown began during the handshake
+            tls.abort()
+            return
+        holder.connection_made(tls)
+
+    def _start_session(self, transport: asyncio.BaseTransport, peer: str) -> asyncio.Protocol:
+        m = self.mcfg.modem
+        init_ms = min(self.cfg.timers.effective_init_timeout_ms, m.pending_timeout_ms)
         session = Session(
             Role.MODEM,
             self._session_config(
                 m.extensions,
+                init_timeout_ms=init_ms,
                 peer_type=PeerType(m.peer_type, m.secured_medium),
                 session_metrics=self.session_metrics,
                 wire_translation=profile_by_name(m.profile),
             ),
         )
-        return _Deferred(session, self._accepted)
-
-    def _accepted(self, session: Session, transport: asyncio.BaseTransport) -> asyncio.Protocol:
-        peername = transport.get_extra_info("peername")
-        host, port = peername[0], peername[1]
-        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         tls = transport.get_extra_info("sslcontext") is not None
         # Named by its address alone: the source port changes with every
         # connection, and metrics labels must not.
-        proto = self._new_protocol(session, peer, tls, ("accepted", peer), str(host))
+        proto = self._new_protocol(session, peer, tls, ("accepted", peer), _host_of(peer))
         conn = self._conn_of(proto)
-        self.log.info("connection from %s%s", peer, " over TLS" if tls else "")
+        # DEBUG: a connection is news once its session is up (that line names
+        # the peer); a churning client must not cost a line per connection.
+        self.log.debug("connection from %s%s", peer, " over TLS" if tls else "")
         if conn is not None:
             self._publish(SessionConnected(conn.id, conn.peer, tls))
         proto.connection_made(transport)
@@ -409,8 +506,23 @@ class ModemDaemon(DaemonBase):
     def _refused(self, transport: asyncio.BaseTransport, reason: str) -> None:
         peer = transport.get_extra_info("peername")
         peer_s = f"{peer[0]}:{peer[1]}" if peer else "?"
-        self.log.warning("refusing connection from %s: %s", peer_s, reason)
+        self._count_refusal(reason.split(" ", 1)[0])
+        # A client that reopens every refused connection at once must not
+        # turn each into a log line (105k lines in 15 s): one per interval.
+        assert self._loop is not None
+        self._refusal_log.note(reason, _host_of(peer_s) if peer else "?", self._loop)
         self._publish(ConnectionRefused(peer_s, reason))
+
+    def _drop_pending(self) -> None:
+        """max_sessions is reached: close the connections still waiting for
+        their Session Initialization (nothing is sent, §7.2), as a new one
+        would be refused now."""
+        now = self._time()
+        for c in list(self._conns.values()):
+            s = c.proto.session
+            if s.state is State.INITIALIZING:
+                s.terminate(StatusCode.REQUEST_DENIED, "max_sessions reached", now=now)
+                c.proto.flush()
 
     def _handle_event(self, conn: _Conn, ev: Any) -> None:
         s = conn.proto.session
@@ -421,6 +533,8 @@ class ModemDaemon(DaemonBase):
             # SessionClosedError. Its SessionTerminated follows.
             return
         if isinstance(ev, SessionUp):
+            if self._session_count() >= self.mcfg.modem.max_sessions:
+                self._drop_pending()
             # Tell the new router about everything we know.
             now = self._time()
             for d in self._table.dests.values():
@@ -804,6 +918,8 @@ class ModemDaemon(DaemonBase):
             ds.close()
         await self._shutdown_sessions()
         await self._stop_tasks()
+        self._refusal_log.close()
+        self._discovery_log.close()
         for server in self._servers:
             await server.wait_closed()
         self.log.info("modem stopped")
@@ -971,22 +1087,27 @@ def _host_of(peer: str) -> str:
 
 
 class _Deferred(asyncio.Protocol):
-    """Creates the session protocol once the peer address is known."""
+    """Creates the session protocol once the peer address is known (and,
+    over TLS, once the handshake is done)."""
 
-    def __init__(
-        self,
-        session: Session,
-        made: Callable[[Session, asyncio.BaseTransport], asyncio.Protocol],
-    ) -> None:
-        self._session = session
+    def __init__(self, made: Callable[[asyncio.BaseTransport], asyncio.Protocol]) -> None:
         self._made = made
         self._inner: asyncio.Protocol | None = None
+        # Over TLS the first records can be decrypted and delivered between
+        # the end of the handshake and connection_made: kept, not lost.
+        self._early: list[bytes] = []
+        self._lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._inner = self._made(self._session, transport)
+        if self._lost:
+            return
+        inner = self._inner = self._made(transport)
         # From now on the transport calls the session protocol itself (no
         # hop per read, and its flow control reaches it: drain()).
-        transport.set_protocol(self._inner)
+        transport.set_protocol(inner)
+        early, self._early = self._early, []
+        for data in early:
+            inner.data_received(data)
 
     def pause_writing(self) -> None:
         if self._inner is not None:
@@ -999,11 +1120,14 @@ class _Deferred(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._inner is not None:
             self._inner.data_received(data)
+        elif sum(map(len, self._early)) < 65536:  # bounded: one Session Initialization
+            self._early.append(data)
 
     def eof_received(self) -> bool | None:
         return bool(self._inner.eof_received()) if self._inner is not None else False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
         if self._inner is not None:
             self._inner.connection_lost(exc)
 

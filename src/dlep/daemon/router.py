@@ -497,7 +497,15 @@ class RouterDaemon(DaemonBase):
             ctx = self._ssl_ctx if cp.tls else None
             server_name = (self.tls_settings.server_name or str(cp.address)) if ctx else None
             _, proto = await asyncio.wait_for(
-                loop.create_connection(factory, sock=sock, ssl=ctx, server_hostname=server_name),
+                loop.create_connection(
+                    factory,
+                    sock=sock,
+                    ssl=ctx,
+                    server_hostname=server_name,
+                    ssl_handshake_timeout=(
+                        self.cfg.tls.handshake_timeout_ms / 1000.0 if ctx else None
+                    ),
+                ),
                 CONNECT_TIMEOUT,
             )
         except BaseException:
@@ -522,6 +530,7 @@ class RouterDaemon(DaemonBase):
             r.extensions,
             peer_type=PeerType(r.peer_type),
             auto_accept_destinations=r.auto_accept_destinations,
+            max_peer_destinations=r.max_destinations_per_session,
             wire_translation=profile_by_name(name),
         )
 

@@ -48,6 +48,7 @@ from .errors import (
 from .events import (
     DestinationAnnounceRequested,
     DestinationDown,
+    DestinationLimitReached,
     DestinationRefused,
     DestinationUp,
     DestinationUpdate,
@@ -82,6 +83,7 @@ __all__ = [
     "DestinationDown",
     "DestinationExistsError",
     "DestinationInfo",
+    "DestinationLimitReached",
     "DestinationRefused",
     "DestinationTable",
     "DestinationUp",

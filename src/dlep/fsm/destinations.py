@@ -42,6 +42,7 @@ from .errors import (
 from .events import (
     DestinationAnnounceRequested,
     DestinationDown,
+    DestinationLimitReached,
     DestinationRefused,
     DestinationUp,
     DestinationUpdate,
@@ -390,6 +391,8 @@ class DestinationTable:
         declared: the metric types in use (the complete set some responses carry).
         addresses: the session's address ownership index.
         auto_accept: router: answer a Destination Up with Success at once.
+        max_peer_destinations: refuse a Destination Up for a new destination
+            ('Request Denied') while this many are held (None: no bound).
         ack: send a response with Success naming a destination (default:
             ``send`` with its identity items and a Success Status); the
             session's is quicker for the responses a router sends all day.
@@ -408,6 +411,7 @@ class DestinationTable:
         declared: Callable[[], frozenset[int]],
         addresses: AddressIndex,
         auto_accept: bool = True,
+        max_peer_destinations: int | None = None,
         ack: Callable[[int, DestKey], None] | None = None,
         send_metrics: Callable[[int, DestKey, Metrics], None] | None = None,
     ) -> None:
@@ -423,6 +427,9 @@ class DestinationTable:
         self._declared = declared
         self._addresses = addresses
         self._auto_accept = auto_accept
+        self._max_peer = max_peer_destinations
+        #: Destination Ups refused because of ``max_peer_destinations``.
+        self.refused_over_limit = 0
         # Keyed by the MAC alone when a destination has no identity items
         # (nearly always): no key object per destination (see _slot).
         self._recs: dict[bytes | DestKey, Destination] = {}
@@ -812,6 +819,18 @@ class DestinationTable:
     def _a_peer_up(self, key: DestKey, rec: Destination | None, rx: Parts, nxt: DestState) -> bool:
         p = rx
         ids = key.ids()
+        cap = self._max_peer
+        if rec is None and cap is not None and len(self._recs) >= cap:
+            # Each destination costs memory for the session's lifetime: a
+            # peer may not make it grow without bound. §12.12: after a
+            # status other than Success the modem sends nothing more about
+            # it; 'Request Denied' (§13.1: "The receiver refuses to complete
+            # the request") says it is our refusal, not a lack of interest.
+            self.refused_over_limit += 1
+            text = f"destination limit of this session ({cap}) reached"
+            self._send(M.DESTINATION_UP_RESPONSE, [*ids, Status(StatusCode.REQUEST_DENIED, text)])
+            self._emit(DestinationLimitReached(key.mac, cap, self.refused_over_limit, key.ident))
+            return False
         current = rec.addresses if rec is not None else EMPTY
         new, problems = self._addresses.apply(key, current, p.l3) if p.l3 else (current, None)
         if problems:

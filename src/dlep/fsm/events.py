@@ -13,6 +13,7 @@ __all__ = [
     "DestinationAnnounceRequested",
     "DestinationDown",
     "DestinationInfo",
+    "DestinationLimitReached",
     "DestinationRefused",
     "DestinationUp",
     "DestinationUpRequested",
@@ -135,6 +136,24 @@ class DestinationUpRequested(Event):
     """Router, with auto-accept off: decide with ``respond_destination_up``."""
 
     info: DestinationInfo
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationLimitReached(Event):
+    """The peer's Destination Up for a new destination was refused with
+    'Request Denied': the session already holds ``limit`` destinations
+    (``SessionConfig.max_peer_destinations``). ``refused``: how many were
+    refused so far in this session."""
+
+    mac: bytes
+    limit: int
+    refused: int
+    ident: tuple[DataItem, ...] = ()
+
+    @property
+    def key(self) -> DestKey:
+        """The destination's key (MAC and identity items)."""
+        return DestKey(self.mac, self.ident)
 
 
 @dataclass(frozen=True, slots=True)

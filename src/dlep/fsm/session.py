@@ -245,6 +245,7 @@ class Session:
             declared=lambda: self._declared,
             addresses=self._addresses,
             auto_accept=self.config.auto_accept_destinations,
+            max_peer_destinations=self.config.max_peer_destinations,
             ack=self._ack,
             send_metrics=self._send_metrics,
         )

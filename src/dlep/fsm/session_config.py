@@ -58,6 +58,11 @@ class SessionConfig:
         auto_accept_destinations: router: answer Destination Up with Success
             at once; if False the application decides
             (:meth:`Session.respond_destination_up`).
+        max_peer_destinations: the most destinations the peer may bring up
+            in this session (None: no bound). A Destination Up for a new
+            destination beyond it is answered 'Request Denied' (§12.12: the
+            modem then sends nothing more about it) and reported with
+            :class:`DestinationLimitReached`; the session goes on.
         session_metrics: modem: the session-wide defaults declared in the
             Session Initialization Response; must set mdrr, mdrt, cdrr, cdrt
             and latency (§12.6). Optional fields set here are "in use".
@@ -81,6 +86,7 @@ class SessionConfig:
     termination_intervals: int = 4
     link_characteristics_timeout_ms: int | None = 10_000
     auto_accept_destinations: bool = True
+    max_peer_destinations: int | None = None
     session_metrics: Metrics = field(
         default_factory=lambda: Metrics(mdrr=0, mdrt=0, cdrr=0, cdrt=0, latency=0)
     )
@@ -116,6 +122,9 @@ class SessionConfig:
             raise ValueError(
                 f"max_peer_heartbeat_interval_ms: {bound!r} must be 1..4294967295 or None"
             )
+        cap = self.max_peer_destinations
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+            raise ValueError(f"max_peer_destinations: {cap!r} must be a positive int or None")
         if self.termination_intervals < 1:
             raise ValueError("termination_intervals: must be at least 1")
         if self.init_timeout_ms is not None and self.init_timeout_ms <= 0:
