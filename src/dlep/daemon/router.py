@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import random
 import socket
 import ssl
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,9 @@ from ..fsm import (
     Role,
     RouterDiscovery,
     Session,
+    SessionTerminated,
+    SessionUp,
+    State,
 )
 from ..transport import (
     DiscoverySocket,
@@ -28,17 +33,19 @@ from ..transport import (
     set_ttl_255,
 )
 from ..transport.sockopts import interface_index
-from ..wire import DataItem, PeerType
+from ..wire import DataItem, PeerType, status_name
 from .base import (
     BuilderBase,
     DaemonArgumentError,
     DaemonBase,
     DaemonError,
     DestinationNotFoundError,
+    UnknownPeerError,
     _Conn,
     _mac_key,
 )
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
+from .peers import Backoff, Peer, PeerInfo, classify, describe
 
 if TYPE_CHECKING:
     from ..config import RouterConfig
@@ -88,7 +95,17 @@ class RouterDaemon(DaemonBase):
         self._disc_socks: list[DiscoverySocket] = []
         self._disc_task: asyncio.Task[Any] | None = None
         self._busy_modems: set[str] = set()  # discovered modems being served
-        self._static: dict[tuple[str, int], asyncio.Task[Any]] = {}
+        #: Every configured peer (static, API, discovered), in session or
+        #: not: the one place their state lives (peers() snapshots it).
+        self._peers: dict[tuple[str, int], Peer] = {}
+        t = config.timers
+        #: Reconnect delays; ``rng`` is replaceable for deterministic tests.
+        self.backoff = Backoff(
+            t.reconnect_interval_ms / 1000.0,
+            t.reconnect_max_interval_ms / 1000.0,
+            t.reconnect_jitter_percent / 100.0,
+            random.Random(),
+        )
         #: Per-peer interoperability profile names, by (address, port).
         self._peer_profiles: dict[tuple[str, int], str] = {}
 
@@ -105,7 +122,13 @@ class RouterDaemon(DaemonBase):
         for peer in r.static_peers:
             # use_tls (config, or the builder's no_tls/with_tls) is a master switch.
             tls = self.use_tls and (peer.tls if peer.tls is not None else True)
-            self.connect_static(peer.address, peer.port, tls=tls, profile=peer.profile)
+            self.connect_static(
+                peer.address,
+                peer.port,
+                tls=tls,
+                profile=peer.profile,
+                gtsm_enforce=peer.gtsm_enforce,
+            )
         if r.discovery:
             await self.start_discovery()
         self.log.info(
@@ -213,23 +236,40 @@ class RouterDaemon(DaemonBase):
             )
         )
         key = str(offer.source)
-        if key in self._busy_modems or self._closing:
+        if key in self._busy_modems or self._closing or not offer.connection_points:
             return
         self._busy_modems.add(key)
+        pkey = (key, offer.connection_points[0].port)
+        peer = self._peers.get(pkey)
+        if peer is None:
+            peer = Peer(
+                key,
+                pkey[1],
+                "discovered",
+                any(p.tls for p in offer.connection_points),
+                self._gtsm_for(pkey, None),
+                self._time(),
+            )
+            self._peers[pkey] = peer
         self.log.info(
             "Peer Offer from %s (%s): %s",
             offer.source,
             offer.peer_type.description if offer.peer_type else "no peer type",
             ", ".join(_fmt_peer(p.address, p.port) for p in offer.connection_points),
         )
-        self._spawn(self._serve_offer(key, offer), f"connect-{key}")
+        peer.task = self._spawn(self._serve_offer(key, offer, peer), f"connect-{key}")
 
-    async def _serve_offer(self, key: str, offer: PeerOffered) -> None:
+    async def _serve_offer(self, key: str, offer: PeerOffered, peer: Peer) -> None:
         try:
-            proto = await self._connect_any(offer.connection_points, ("discovered", key))
+            peer.set_state("connecting", self._time())
+            peer.next_retry = None
+            proto = await self._connect_any(offer.connection_points, peer)
             if proto is not None:
                 await proto.closed.wait()
+            # A discovered modem is tried again when it next offers itself.
+            peer.set_state("failed", self._time())
         finally:
+            peer.task = None
             self._busy_modems.discard(key)
 
     # -- static peers ------------------------------------------------------------
@@ -241,11 +281,17 @@ class RouterDaemon(DaemonBase):
         *,
         tls: bool | None = None,
         profile: str | None = None,
+        gtsm_enforce: bool | None = None,
+        origin: str = "static",
     ) -> None:
-        """Keep a session with the modem at ``host:port`` (reconnects).
+        """Keep a session with the modem at ``host:port``: reconnect, backing
+        off exponentially while it fails (see :meth:`peers`).
 
         ``profile``: interoperability profile name for this modem (None =
-        ``router.profile``).
+        ``router.profile``). ``gtsm_enforce``: drop its packets sent with a
+        TTL below 255 (None: the profile's choice, else
+        ``network.gtsm_enforce``). ``origin``: ``"static"`` or ``"api"``, as
+        :attr:`PeerInfo.origin` shows it.
         """
         port = port if port is not None else self.cfg.network.tcp_port
         try:
@@ -259,28 +305,116 @@ class RouterDaemon(DaemonBase):
             except ProfileError as exc:
                 raise DaemonArgumentError(f"static peer {host!r}: {exc}", "profile") from None
             self._peer_profiles[key] = profile
-        if key in self._static:
+        old = self._peers.get(key)
+        if old is not None and old.origin != "discovered":
             return
         use_tls = self.use_tls if tls is None else tls
-        self._static[key] = self._spawn(
-            self._static_loop(ConnectionPoint(addr, port, use_tls)),
+        peer = Peer(key[0], port, origin, use_tls, self._gtsm_for(key, gtsm_enforce), self._time())
+        self._peers[key] = peer
+        peer.task = self._spawn(
+            self._static_loop(ConnectionPoint(addr, port, use_tls), peer),
             f"static-{_fmt_peer(addr, port)}",
         )
 
-    async def _static_loop(self, cp: ConnectionPoint) -> None:
-        delay = self.cfg.timers.reconnect_interval_ms / 1000.0
+    def _gtsm_for(self, key: tuple[str, int], explicit: bool | None) -> bool:
+        """GTSM for one peer: its own setting, else its profile's, else the network's."""
+        if explicit is not None:
+            return explicit
+        name = self._peer_profiles.get(key, self.rcfg.router.profile)
+        profile = profile_by_name(name)
+        by_profile = profile.gtsm_enforce if profile is not None else None
+        return self.cfg.network.gtsm_enforce if by_profile is None else by_profile
+
+    async def _static_loop(self, cp: ConnectionPoint, peer: Peer) -> None:
+        loop = asyncio.get_running_loop()
         while not self._closing:
-            proto = await self._connect_any((cp,), ("static", cp))
+            peer.set_state("connecting", loop.time())
+            peer.next_retry = None
+            proto = await self._connect_any((cp,), peer)
             if proto is not None:
                 await proto.closed.wait()
             if self._closing:
                 return
+            # failures is 0 after a session that was up: the base interval.
+            delay = self.backoff.delay(peer.failures)
+            peer.next_retry = loop.time() + delay
+            peer.set_state("backing-off", loop.time())
             await asyncio.sleep(delay)
+
+    # -- the peer table -----------------------------------------------------------
+
+    def peers(self) -> list[PeerInfo]:
+        """Snapshot of every configured peer (static, ``api`` = added with
+        :meth:`connect_static` through the management API, and discovered
+        modems), whether or not it is in session."""
+        out: list[PeerInfo] = []
+        # Peer times are the loop's monotonic clock: convert to Unix time.
+        wall = time.time() - self._time() if self._loop is not None else 0.0
+        for p in self._peers.values():
+            conn = self._conn_of(p.proto) if p.proto is not None else None
+            state = p.state
+            if conn is not None:
+                state = conn.proto.session.state.value
+            addr = ipaddress.ip_address(p.address)
+            out.append(
+                PeerInfo(
+                    peer=_fmt_peer(addr, p.port),
+                    address=p.address,
+                    port=p.port,
+                    origin=p.origin,
+                    tls=p.tls,
+                    state=state,
+                    failure=p.failure,
+                    last_error=p.last_error,
+                    failures=p.failures,
+                    next_retry=p.next_retry + wall if p.next_retry is not None else None,
+                    session_id=conn.id if conn is not None else None,
+                    since=p.since + wall,
+                    gtsm_enforce=p.gtsm_enforce,
+                )
+            )
+        return out
+
+    async def disconnect(self, host: str, port: int | None = None) -> PeerInfo:
+        """Forget a configured peer: stop reconnecting to it and end its
+        session (Session Termination) if it has one. ``port`` None matches the
+        peer's address alone (an error if two peers share it). A discovered
+        modem is connected to again when it next answers Peer Discovery.
+        Returns the peer as it was."""
+        try:
+            addr = str(ipaddress.ip_address(host.strip().strip("[]")))
+        except ValueError:
+            raise DaemonArgumentError(f"host: {host!r} is not an IP address", "host") from None
+        found = [p for p in self._peers.values() if p.address == addr and port in (None, p.port)]
+        if not found:
+            raise UnknownPeerError(
+                f"peer: no configured peer {addr}" + (f" port {port}" if port else "")
+            )
+        if len(found) > 1:
+            raise DaemonArgumentError(
+                f"peer: {len(found)} peers at {addr}; say which port: "
+                + ", ".join(str(p.port) for p in found),
+                "port",
+            )
+        peer = found[0]
+        before = next(i for i in self.peers() if (i.address, i.port) == peer.key)
+        del self._peers[peer.key]
+        self._peer_profiles.pop(peer.key, None)
+        if peer.task is not None:
+            peer.task.cancel()
+        conn = self._conn_of(peer.proto) if peer.proto is not None else None
+        if conn is not None and not conn.proto.closed.is_set():
+            if conn.proto.session.state in (State.IN_SESSION, State.INITIALIZING):
+                await self.terminate_session(conn.id)
+            else:
+                conn.proto.abort()
+        self.log.info("peer %s (%s) forgotten", before.peer, peer.origin)
+        return before
 
     # -- connecting ----------------------------------------------------------------
 
     async def _connect_any(
-        self, points: Iterable[ConnectionPoint], origin: Any
+        self, points: Iterable[ConnectionPoint], peer: Peer
     ) -> SessionProtocol | None:
         """Connect to the first connection point that answers.
 
@@ -288,39 +422,65 @@ class RouterDaemon(DaemonBase):
         starts every :data:`ATTEMPT_DELAY` seconds (at once when one fails),
         address families interleaved; the first TCP connection wins and the
         others are abandoned, so a dead point never delays the session.
+        A failure is recorded in ``peer`` (kind, error); the session, once
+        open, in ``peer.proto``.
         """
         reasons: list[str] = []
+        kinds: list[str] = []
         usable: list[ConnectionPoint] = []
         last_peer = ""
         for cp in points:
             last_peer = _fmt_peer(cp.address, cp.port)
             if cp.tls and not self.use_tls:
                 reasons.append(f"{last_peer} wants TLS, which is not configured here")
+                kinds.append("tls-failed")
             elif not cp.tls and self.use_tls:
                 msg = f"{last_peer} offers plaintext but TLS is required; refused"
                 self.log.warning(msg)
                 reasons.append(msg)
+                kinds.append("tls-failed")
             else:
                 usable.append(cp)
         won: tuple[ConnectionPoint, socket.socket] | None = None
         if usable:
-            won = await self._race(_interleave(usable), reasons)
+            won = await self._race(_interleave(usable), reasons, kinds, peer.gtsm_enforce)
         if won is not None:
             cp, sock = won
+            where = _fmt_peer(cp.address, cp.port)
             try:
-                return await self._open(cp, sock, origin)
+                proto = await self._open(cp, sock, peer)
             except TimeoutError:
-                reasons.append(f"{_fmt_peer(cp.address, cp.port)}: TLS handshake timed out")
+                reasons.append(f"{where}: TLS handshake timed out")
+                kinds.append("tls-failed")
             except (OSError, ssl.SSLError, DaemonError) as exc:
-                reasons.append(f"{_fmt_peer(cp.address, cp.port)}: {exc or type(exc).__name__}")
+                kinds.append(classify(exc, tls_stage=cp.tls))
+                reasons.append(f"{where}: {_tls_reason(exc) if cp.tls else describe(exc)}")
+            else:
+                return proto
         if reasons and not self._closing:
             reason = "; ".join(reasons)
-            self.log.warning("could not connect to modem: %s", reason)
             self._publish(ConnectFailed(last_peer, reason))
+            # The most telling kind: a TLS failure over a dead alternative.
+            kind = "tls-failed" if "tls-failed" in kinds else (kinds[0] if kinds else "error")
+            repeated = reason == peer.last_error
+            peer.failed(kind, reason, self._time())
+            n = peer.failures
+            if not repeated:
+                self.log.warning("could not connect to modem: %s", reason)
+            elif n & (n - 1) == 0:
+                # The same failure again: a summary at 2, 4, 8... attempts,
+                # not a line per retry (dlepctl peers has every detail).
+                self.log.warning("still cannot connect to modem (%d attempts): %s", n, reason)
+            else:
+                self.log.debug("could not connect to modem (attempt %d): %s", n, reason)
         return None
 
     async def _race(
-        self, points: list[ConnectionPoint], reasons: list[str]
+        self,
+        points: list[ConnectionPoint],
+        reasons: list[str],
+        kinds: list[str],
+        gtsm_enforce: bool,
     ) -> tuple[ConnectionPoint, socket.socket] | None:
         """Staggered TCP connects (RFC 8305 §5); the first to succeed wins."""
         waiting = list(points)
@@ -330,7 +490,7 @@ class RouterDaemon(DaemonBase):
             while won is None and (waiting or running):
                 if waiting:
                     cp = waiting.pop(0)
-                    running[asyncio.ensure_future(self._tcp_connect(cp))] = cp
+                    running[asyncio.ensure_future(self._tcp_connect(cp, gtsm_enforce))] = cp
                 done, _ = await asyncio.wait(
                     running,
                     timeout=ATTEMPT_DELAY if waiting else None,
@@ -346,8 +506,9 @@ class RouterDaemon(DaemonBase):
                         else:
                             task.result().close()  # a second winner in the same turn
                     elif isinstance(exc, TimeoutError):
+                        kinds.append("timeout")
                         why = f"no answer within {CONNECT_TIMEOUT:g} s"
-                        if self.cfg.network.gtsm_enforce:
+                        if gtsm_enforce:
                             # IP_MINTTL also drops the kernel's RST (TTL 64) for a
                             # closed port, so "refused" looks like silence.
                             why += (
@@ -355,7 +516,8 @@ class RouterDaemon(DaemonBase):
                             )
                         reasons.append(f"{peer}: {why}")
                     else:
-                        reasons.append(f"{peer}: {exc or type(exc).__name__}")
+                        kinds.append(classify(exc))
+                        reasons.append(f"{peer}: {describe(exc)}")
         finally:
             for task in running:
                 task.cancel()
@@ -365,7 +527,7 @@ class RouterDaemon(DaemonBase):
                     sock.close()
         return won
 
-    async def _tcp_connect(self, cp: ConnectionPoint) -> socket.socket:
+    async def _tcp_connect(self, cp: ConnectionPoint, gtsm_enforce: bool) -> socket.socket:
         """One TCP connection attempt, with our socket options (GTSM)."""
         loop = asyncio.get_running_loop()
         net = self.cfg.network
@@ -373,7 +535,7 @@ class RouterDaemon(DaemonBase):
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
-            set_ttl_255(sock, enforce=net.gtsm_enforce)
+            set_ttl_255(sock, enforce=gtsm_enforce)
             if family == socket.AF_INET6:
                 scope = interface_index(net.interface) if cp.address.is_link_local else 0
                 target: tuple[Any, ...] = (str(cp.address), cp.port, 0, scope)
@@ -385,16 +547,18 @@ class RouterDaemon(DaemonBase):
             raise
         return sock
 
-    async def _open(self, cp: ConnectionPoint, sock: socket.socket, origin: Any) -> SessionProtocol:
+    async def _open(self, cp: ConnectionPoint, sock: socket.socket, peer: Peer) -> SessionProtocol:
         """Run TLS (if asked) and the session on a connected socket."""
         loop = asyncio.get_running_loop()
         made: list[SessionProtocol] = []
         try:
-            peer = _fmt_peer(cp.address, cp.port)
+            where = _fmt_peer(cp.address, cp.port)
             session = Session(Role.ROUTER, self._router_session_config((str(cp.address), cp.port)))
 
             def factory() -> SessionProtocol:
-                proto = self._new_protocol(session, peer, cp.tls, origin)
+                proto = self._new_protocol(session, where, cp.tls, ("peer", peer.key))
+                # Before any event: the session may come up before _open returns.
+                peer.proto = proto
                 # Announce the connection from connection_made: the session
                 # can come up before this coroutine resumes, and subscribers
                 # must see SessionConnected before SessionUp.
@@ -411,6 +575,7 @@ class RouterDaemon(DaemonBase):
         except BaseException:
             for p in made:  # the protocol exists but never got a connection
                 self._forget_protocol(p)
+            peer.proto = None
             sock.close()
             raise
         return proto
@@ -422,6 +587,32 @@ class RouterDaemon(DaemonBase):
                 "session %s: connected to %s%s", conn.id, conn.peer, " over TLS" if tls else ""
             )
             self._publish(SessionConnected(conn.id, conn.peer, tls))
+
+    def _handle_event(self, conn: _Conn, ev: Any) -> None:
+        # Only the peer table's book-keeping: which peer, if any, the session is with.
+        if not isinstance(ev, SessionUp | SessionTerminated) or not isinstance(conn.origin, tuple):
+            return
+        peer = self._peers.get(conn.origin[1])
+        if peer is None or peer.proto is not conn.proto:
+            return
+        if isinstance(ev, SessionUp):
+            peer.failures = 0
+            peer.failure = ""  # last_error stays: what went wrong before
+            peer.set_state("in-session", self._time())
+            return
+        status = status_name(ev.status) if ev.status is not None else "no Session Termination"
+        text = f"session {conn.id} ended ({status}): {ev.reason}"
+        now = self._time()
+        if conn.up_since is not None:
+            # It was up: the peer works, so the next attempt starts from the base delay.
+            peer.failures = 0
+            peer.failure, peer.last_error, peer.since = "closed", text, now
+        else:
+            lost = conn.proto.close_exc
+            kind = "tls-failed" if isinstance(lost, ssl.SSLError) else "closed"
+            if isinstance(lost, ssl.SSLError):
+                text = f"session {conn.id}: TLS failed: {_tls_reason(lost)}"
+            peer.failed(kind, text, now)
 
     def _router_session_config(self, peer: tuple[str, int] | None = None) -> Any:
         r = self.rcfg.router
@@ -551,8 +742,9 @@ class RouterDaemon(DaemonBase):
             return
         self._closing = True
         await self.stop_discovery()
-        for task in self._static.values():
-            task.cancel()
+        for peer in self._peers.values():
+            if peer.task is not None:
+                peer.task.cancel()
         await self._shutdown_sessions()
         await self._stop_tasks()
         self.log.info("router stopped")
@@ -561,6 +753,24 @@ class RouterDaemon(DaemonBase):
     def discovery(self) -> RouterDiscovery | None:
         """The discovery engine while discovery runs (counters live here)."""
         return self._discovery
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """A TLS failure in the operator's words (the OpenSSL reason, explained)."""
+    reason = getattr(exc, "reason", None) or ""
+    verify = getattr(exc, "verify_message", None)
+    if verify:
+        return f"certificate rejected ({reason or 'CERTIFICATE_VERIFY_FAILED'}): {verify}"
+    hints = {
+        "WRONG_VERSION_NUMBER": "the peer does not speak TLS (plaintext peer?)",
+        "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust our certificate (unknown CA)",
+        "SSLV3_ALERT_BAD_CERTIFICATE": "the peer rejected our certificate",
+        "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the peer requires a client certificate",
+        "CERTIFICATE_VERIFY_FAILED": "certificate verification failed",
+    }
+    if reason in hints:
+        return f"{hints[reason]} ({reason})"
+    return str(exc) or type(exc).__name__
 
 
 def _interleave(points: list[ConnectionPoint]) -> list[ConnectionPoint]:
