@@ -117,6 +117,7 @@ class Peer:
         "failure",
         "failures",
         "gtsm_enforce",
+        "gtsm_ttl_logged",
         "key",
         "last_error",
         "next_retry",
@@ -147,6 +148,8 @@ class Peer:
         #: Event-loop time of the last state change.
         self.since = now
         self.proto: SessionProtocol | None = None
+        #: The TTL the GTSM diagnosis last logged for this peer (log once).
+        self.gtsm_ttl_logged: int | None = None
         self.task: asyncio.Task[Any] | None = None
 
     def set_state(self, state: str, now: float) -> None:

@@ -30,6 +30,7 @@ from ..transport import (
     DiscoverySocket,
     SessionProtocol,
     client_context,
+    peer_ttl,
     set_ttl_255,
 )
 from ..transport.sockopts import interface_index
@@ -442,8 +443,14 @@ class RouterDaemon(DaemonBase):
             else:
                 usable.append(cp)
         won: tuple[ConnectionPoint, socket.socket] | None = None
+        silent: list[ConnectionPoint] = []
         if usable:
-            won = await self._race(_interleave(usable), reasons, kinds, peer.gtsm_enforce)
+            won = await self._race(_interleave(usable), reasons, kinds, peer.gtsm_enforce, silent)
+        if won is None and silent and peer.gtsm_enforce and not self._closing:
+            found = await self._diagnose_gtsm(silent[0], peer)
+            if found is not None:
+                kinds.insert(0, found[0])
+                reasons.insert(0, found[1])
         if won is not None:
             cp, sock = won
             where = _fmt_peer(cp.address, cp.port)
@@ -481,6 +488,7 @@ class RouterDaemon(DaemonBase):
         reasons: list[str],
         kinds: list[str],
         gtsm_enforce: bool,
+        silent: list[ConnectionPoint],
     ) -> tuple[ConnectionPoint, socket.socket] | None:
         """Staggered TCP connects (RFC 8305 §5); the first to succeed wins."""
         waiting = list(points)
@@ -507,6 +515,7 @@ class RouterDaemon(DaemonBase):
                             task.result().close()  # a second winner in the same turn
                     elif isinstance(exc, TimeoutError):
                         kinds.append("timeout")
+                        silent.append(cp)
                         why = f"no answer within {CONNECT_TIMEOUT:g} s"
                         if gtsm_enforce:
                             # IP_MINTTL also drops the kernel's RST (TTL 64) for a
@@ -526,6 +535,58 @@ class RouterDaemon(DaemonBase):
                     sock = await task
                     sock.close()
         return won
+
+    async def _diagnose_gtsm(self, cp: ConnectionPoint, peer: Peer) -> tuple[str, str] | None:
+        """After silence with GTSM on: does the modem answer with a lower TTL?
+
+        Independent DLEP implementations commonly send TCP with TTL 64; with
+        GTSM the kernel drops all of it and the attempt just times out. A
+        few diagnostic connections without the minimum (and with varying
+        ones) find the TTL it uses. Logged once per peer and TTL (every
+        retry re-checks, quietly); returns the failure kind and text, None
+        if the modem does not answer at all (then it is simply unreachable).
+        """
+        scope = 0
+        if cp.address.version == 6 and cp.address.is_link_local:
+            scope = interface_index(self.cfg.network.interface)
+        where = _fmt_peer(cp.address, cp.port)
+        try:
+            seen = await peer_ttl(cp.address, cp.port, scope=scope)
+        except (OSError, ValueError) as exc:
+            self.log.debug("GTSM diagnosis of %s failed: %s", where, exc)
+            return None
+        if seen is None or seen[0] >= 255:
+            return None
+        ttl, refused = seen
+        if refused:
+            # Its kernel's reset (TTL < 255) was dropped: the port is closed,
+            # which says nothing about whether the modem implements GTSM.
+            return "refused", (
+                f"{where}: connection refused (nothing listens on that port; the reset "
+                f"came with TTL {ttl}, which GTSM drops, hence the silence)"
+            )
+        short = f"{where}: answers with TTL {ttl}, not 255: GTSM (gtsm_enforce) drops its packets"
+        if peer.gtsm_ttl_logged != ttl:
+            peer.gtsm_ttl_logged = ttl
+            if peer.origin == "static":
+                fix = "set gtsm_enforce = false on its router.static_peers entry"
+            elif peer.origin == "api":
+                fix = "configure it as a static peer with gtsm_enforce = false"
+            else:
+                fix = (
+                    "make it a static peer with gtsm_enforce = false, or give "
+                    "router.profile a profile that relaxes GTSM"
+                )
+            self.log.error(
+                "GTSM: modem %s answers with TTL %d, not 255 (RFC 8175 §3 wants 255), so "
+                "every packet from it is dropped and no session can start. It does not "
+                "implement GTSM. To accept it, %s (this modem only; network.gtsm_enforce "
+                "= false would relax it for every peer).",
+                where,
+                ttl,
+                fix,
+            )
+        return "gtsm-dropped", short
 
     async def _tcp_connect(self, cp: ConnectionPoint, gtsm_enforce: bool) -> socket.socket:
         """One TCP connection attempt, with our socket options (GTSM)."""

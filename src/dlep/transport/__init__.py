@@ -3,7 +3,7 @@
 Thin adapters around the sans-I/O engines of :mod:`dlep.fsm`.
 """
 
-from .sockopts import interface_addresses, interface_index, set_ttl_255
+from .sockopts import interface_addresses, interface_index, peer_ttl, set_ttl_255
 from .stream import SessionProtocol
 from .tls import TlsSettings, TlsSetupError, client_context, server_context
 from .udp import DiscoverySocket
@@ -16,6 +16,7 @@ __all__ = [
     "client_context",
     "interface_addresses",
     "interface_index",
+    "peer_ttl",
     "server_context",
     "set_ttl_255",
 ]
