@@ -32,6 +32,7 @@ from ..fsm import (
 )
 from ..transport import (
     DiscoverySocket,
+    TlsAccept,
     interface_addresses,
     server_context,
     set_ttl_255,
@@ -243,9 +244,7 @@ class ModemDaemon(DaemonBase):
                 sock.bind((str(addr), net.tcp_port))
                 sock.listen(64)
                 sock.setblocking(False)
-                server = await loop.create_server(
-                    lambda: self._accept(), sock=sock, ssl=self._ssl_ctx
-                )
+                server = await loop.create_server(self._accept_tls_or_tcp, sock=sock)
             except OSError as exc:
                 sock.close()
                 errors.append(f"{addr} port {net.tcp_port}: {exc.strerror or exc}")
@@ -394,6 +393,18 @@ class ModemDaemon(DaemonBase):
             self._publish(SessionConnected(conn.id, conn.peer, tls))
         proto.connection_made(transport)
         return proto
+
+    def _accept_tls_or_tcp(self) -> Any:
+        # TLS handshake by TlsAccept, not create_server(ssl=): asyncio drops
+        # a failed handshake silently, and the operator must learn why.
+        inner = self._accept()
+        if self._ssl_ctx is None:
+            return inner
+        return TlsAccept(self._ssl_ctx, inner, self._tls_failed)
+
+    def _tls_failed(self, peer: str, reason: str) -> None:
+        self.log.warning("TLS handshake with %s failed: %s", peer, reason)
+        self._publish(ConnectionRefused(peer, f"TLS handshake failed: {reason}"))
 
     def _refused(self, transport: asyncio.BaseTransport, reason: str) -> None:
         peer = transport.get_extra_info("peername")

@@ -30,6 +30,7 @@ from ..transport import (
     DiscoverySocket,
     SessionProtocol,
     client_context,
+    describe_tls_error,
     peer_ttl,
     set_ttl_255,
 )
@@ -461,7 +462,7 @@ class RouterDaemon(DaemonBase):
                 kinds.append("tls-failed")
             except (OSError, ssl.SSLError, DaemonError) as exc:
                 kinds.append(classify(exc, tls_stage=cp.tls))
-                reasons.append(f"{where}: {_tls_reason(exc) if cp.tls else describe(exc)}")
+                reasons.append(f"{where}: {describe_tls_error(exc) if cp.tls else describe(exc)}")
             else:
                 return proto
         if reasons and not self._closing:
@@ -670,9 +671,23 @@ class RouterDaemon(DaemonBase):
             peer.failure, peer.last_error, peer.since = "closed", text, now
         else:
             lost = conn.proto.close_exc
-            kind = "tls-failed" if isinstance(lost, ssl.SSLError) else "closed"
+            kind = "closed"
+            why = ""
             if isinstance(lost, ssl.SSLError):
-                text = f"session {conn.id}: TLS failed: {_tls_reason(lost)}"
+                # TLS 1.3: the modem checks our certificate after our side
+                # of the handshake completed, so its refusal arrives here.
+                why = describe_tls_error(lost)
+            elif conn.tls and ev.status is None and ev.by_peer:
+                # The same refusal without an alert (the modem just closed).
+                why = "the modem closed the connection before the session started: it " + (
+                    "probably requires a client certificate, and we have none (tls.cert)"
+                    if self.tls_settings.cert is None
+                    else "probably rejected our certificate (check its tls.ca)"
+                )
+            if why:
+                kind, text = "tls-failed", f"TLS failed: {why}"
+                if text != peer.last_error:  # once, not per retry
+                    self.log.warning("TLS with modem %s failed: %s", conn.peer, why)
             peer.failed(kind, text, now)
 
     def _router_session_config(self, peer: tuple[str, int] | None = None) -> Any:
@@ -814,24 +829,6 @@ class RouterDaemon(DaemonBase):
     def discovery(self) -> RouterDiscovery | None:
         """The discovery engine while discovery runs (counters live here)."""
         return self._discovery
-
-
-def _tls_reason(exc: BaseException) -> str:
-    """A TLS failure in the operator's words (the OpenSSL reason, explained)."""
-    reason = getattr(exc, "reason", None) or ""
-    verify = getattr(exc, "verify_message", None)
-    if verify:
-        return f"certificate rejected ({reason or 'CERTIFICATE_VERIFY_FAILED'}): {verify}"
-    hints = {
-        "WRONG_VERSION_NUMBER": "the peer does not speak TLS (plaintext peer?)",
-        "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust our certificate (unknown CA)",
-        "SSLV3_ALERT_BAD_CERTIFICATE": "the peer rejected our certificate",
-        "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the peer requires a client certificate",
-        "CERTIFICATE_VERIFY_FAILED": "certificate verification failed",
-    }
-    if reason in hints:
-        return f"{hints[reason]} ({reason})"
-    return str(exc) or type(exc).__name__
 
 
 def _interleave(points: list[ConnectionPoint]) -> list[ConnectionPoint]:

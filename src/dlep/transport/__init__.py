@@ -5,15 +5,18 @@ Thin adapters around the sans-I/O engines of :mod:`dlep.fsm`.
 
 from .sockopts import interface_addresses, interface_index, peer_ttl, set_ttl_255
 from .stream import SessionProtocol
-from .tls import TlsSettings, TlsSetupError, client_context, server_context
+from .tls import TlsSettings, TlsSetupError, client_context, describe_tls_error, server_context
+from .tls_accept import TlsAccept
 from .udp import DiscoverySocket
 
 __all__ = [
     "DiscoverySocket",
     "SessionProtocol",
+    "TlsAccept",
     "TlsSettings",
     "TlsSetupError",
     "client_context",
+    "describe_tls_error",
     "interface_addresses",
     "interface_index",
     "peer_ttl",
