@@ -64,6 +64,7 @@ from .changes import (
 )
 from .events import ConnectionRefused, SessionConnected
 from .modem_table import ModemDest, ModemTable
+from .repeats import Repeats
 
 if TYPE_CHECKING:
     from ..config import ModemConfig
@@ -191,6 +192,8 @@ class ModemDaemon(DaemonBase):
         self.discovery: ModemDiscovery | None = None
         #: The application's destinations and the session-wide metrics.
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
+        # Destinations a router cannot take fail on every update: once, then summaries.
+        self._repeats = Repeats(self.log)
         self.listening: list[tuple[str, int]] = []
 
     @classmethod
@@ -430,7 +433,11 @@ class ModemDaemon(DaemonBase):
                             d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=now
                         )
                     except SessionError as exc:
-                        self.log.warning("destination %s not sent: %s", d.key, exc)
+                        self._repeats.report(
+                            ("not-sent", conn.id),
+                            logging.WARNING,
+                            f"session {conn.id}: destination {d.key} not sent: {exc}",
+                        )
             conn.proto.flush()
         elif isinstance(ev, LinkCharacteristicsRequested):
             self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
@@ -523,7 +530,9 @@ class ModemDaemon(DaemonBase):
             except SessionError as exc:
                 if first and tried == 1:
                     raise DaemonArgumentError(str(exc)) from None
-                self.log.warning("session %s: %s", conn.id, exc)
+                self._repeats.report(
+                    ("not-sent", conn.id), logging.WARNING, f"session {conn.id}: {exc}"
+                )
             finally:
                 conn.proto.flush()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import random
@@ -48,6 +49,7 @@ from .base import (
 )
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
 from .peers import Backoff, Peer, PeerInfo, classify, describe
+from .repeats import Repeats
 
 if TYPE_CHECKING:
     from ..config import RouterConfig
@@ -101,6 +103,7 @@ class RouterDaemon(DaemonBase):
         #: not: the one place their state lives (peers() snapshots it).
         self._peers: dict[tuple[str, int], Peer] = {}
         t = config.timers
+        self._repeats = Repeats(self.log)
         #: Reconnect delays; ``rng`` is replaceable for deterministic tests.
         self.backoff = Backoff(
             t.reconnect_interval_ms / 1000.0,
@@ -207,15 +210,27 @@ class RouterDaemon(DaemonBase):
         while True:
             for data in engine.datagrams_to_send():
                 for ds in self._disc_socks:
+                    key = ("discovery-send", ds.family)
                     try:
                         ds.send_group(data)
                     except OSError as exc:
-                        self.log.warning("Peer Discovery send failed: %s", exc)
+                        self._repeats.report(key, logging.WARNING, self._send_failed(ds, exc))
+                    else:
+                        self._repeats.clear(key, f"Peer Discovery to {ds.group} is sent again")
             when = engine.get_timer()
             if when is None:
                 return
             await asyncio.sleep(max(0.0, when - loop.time()))
             engine.handle_timer(loop.time())
+
+    def _send_failed(self, ds: DiscoverySocket, exc: OSError) -> str:
+        why = exc.strerror or str(exc)
+        if ds.family == socket.AF_INET6 and exc.errno == errno.EADDRNOTAVAIL:
+            why = (
+                f"interface {self.cfg.network.interface or '(any)'} has no IPv6 link-local "
+                "address (yet?); Peer Discovery over IPv6 needs one"
+            )
+        return f"Peer Discovery to {ds.group} not sent: {why}"
 
     def _on_datagram(self, data: bytes, src: IPAddress, port: int, ttl: int | None) -> None:
         engine = self._discovery
