@@ -850,7 +850,13 @@ class TimersConfig(_Model):
     missed_heartbeats: Annotated[int, Field(strict=True, ge=2, le=1000)] = 2
     init_timeout_ms: PositiveMs | None = None
     link_characteristics_timeout_ms: PositiveMs = 10_000
+    #: First delay before a router reconnects to a static peer; it doubles
+    #: with every failed attempt up to ``reconnect_max_interval_ms``.
     reconnect_interval_ms: PositiveMs = 1_000
+    reconnect_max_interval_ms: PositiveMs = 60_000
+    #: Each reconnect delay is scaled by a random factor in 1 ± this percent,
+    #: so that routers restarted together do not retry in lock-step.
+    reconnect_jitter_percent: Annotated[int, Field(strict=True, ge=0, le=50)] = 20
     shutdown_timeout_ms: Milliseconds = 2_000
     #: The longest Heartbeat Interval a peer may announce (longer: session
     #: refused). One hour: 60 times the RFC's recommended 60 s, yet a dead
@@ -874,6 +880,14 @@ class TimersConfig(_Model):
                         f"{FAST_MIN_INTERVAL_MS} ms for tests)"
                     )
                 problems.append(((name,), msg))
+        if self.reconnect_max_interval_ms < self.reconnect_interval_ms:
+            problems.append(
+                (
+                    ("reconnect_max_interval_ms",),
+                    f"{self.reconnect_max_interval_ms} is below reconnect_interval_ms "
+                    f"({self.reconnect_interval_ms})",
+                )
+            )
         if self.max_peer_heartbeat_interval_ms < floor:
             problems.append(
                 (
@@ -1242,6 +1256,10 @@ class StaticPeerConfig(_Model):
     tls: StrictBool | None = None
     #: Interoperability profile for this modem; None = ``router.profile``.
     profile: ProfileName | None = None
+    #: GTSM for this modem alone (drop its packets sent with TTL < 255);
+    #: None = the profile's choice, else ``network.gtsm_enforce``. False
+    #: relaxes it for one legacy peer that sends with TTL 64.
+    gtsm_enforce: StrictBool | None = None
 
     @model_validator(mode="before")
     @classmethod

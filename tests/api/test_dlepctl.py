@@ -9,7 +9,7 @@ import pytest
 
 from dlep.cli.dlepctl import build_parser, duration
 
-from .conftest import MAC1, MAC2, Live, dlepctl, until
+from .conftest import MAC1, MAC2, Live, dlepctl, free_port, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -279,7 +279,8 @@ async def test_connect_and_terminate(live: Live) -> None:
     port = live.modem.listening[0][1]
     res = await dlepctl(*R(live), "connect", f"127.0.0.1:{port}")
     ok(res)
-    assert f"connecting to 127.0.0.1:{port}" in res.out
+    assert f"peer 127.0.0.1:{port} added" in res.out
+    assert "keeps the session up" not in res.out  # the address may be dead
     bad = await dlepctl(*R(live), "connect", "modem.example:854")
     assert bad.code == 1 and "not an IP address" in bad.err
     res = await dlepctl(*R(live), "terminate", "1", "--text", "maintenance")
@@ -388,3 +389,40 @@ def test_duration() -> None:
     assert duration(192) == "3m12s"
     assert duration(7380) == "2h03m"
     assert duration(90000) == "1d01h"
+
+
+async def test_peers_sessions_info_and_disconnect(live: Live) -> None:
+    """A `connect` target that does not answer is visible (sessions, peers,
+    info says degraded) until `disconnect` forgets it."""
+    port = live.modem.listening[0][1]
+    res = await dlepctl(*R(live), "peers", "--json")
+    ok(res)
+    (static,) = res.json()
+    assert static["origin"] == "static" and static["state"] == "in-session"
+    assert static["session_id"] == "1"
+
+    dead = free_port()
+    ok(await dlepctl(*R(live), "connect", f"127.0.0.1:{dead}"))
+    res = await dlepctl(*R(live), "sessions")
+    ok(res)
+    assert "configured peers not in session" in res.out
+    row = next(ln for ln in res.out.splitlines() if f"127.0.0.1:{dead}" in ln)
+    assert " api " in row and ("connecting" in row or "backing-off" in row)
+    info = await dlepctl(*R(live), "info", "--json")
+    ok(info)
+    assert info.json()["health"] == "degraded"
+    assert f"127.0.0.1:{dead}" in info.json()["health_detail"]
+    # Completion offers session ids only, never the peer rows.
+    ids = await dlepctl(*R(live), "sessions", "--no-headers")
+    assert [ln.split()[0] for ln in ids.out.splitlines() if ln.split()[0].isdigit()] == ["1"]
+
+    res = await dlepctl(*R(live), "disconnect", f"127.0.0.1:{dead}", "--json")
+    ok(res)
+    assert res.json()["disconnected"]["peer"] == f"127.0.0.1:{dead}"
+    res = await dlepctl(*R(live), "peers")
+    ok(res)
+    assert f"127.0.0.1:{dead}" not in res.out and f"127.0.0.1:{port}" in res.out
+    again = await dlepctl(*R(live), "disconnect", f"127.0.0.1:{dead}")
+    assert again.code == 1 and "no configured peer" in again.err
+    modem_side = await dlepctl(*M(live), "peers")
+    assert modem_side.code != 0

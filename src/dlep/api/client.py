@@ -303,6 +303,20 @@ class ManagementClient:
             pb.ConnectStaticResponse,
         )
 
+    async def list_peers(self) -> list[pb.Peer]:
+        """Router: every configured peer, in session or not."""
+        r = await self._unary("ListPeers", pb.ListPeersRequest(), pb.ListPeersResponse)
+        return list(r.peers)
+
+    async def disconnect_peer(self, host: str, port: int = 0) -> pb.Peer:
+        """Router: forget a configured peer (0: any port); returns it as it was."""
+        r = await self._unary(
+            "DisconnectPeer",
+            pb.DisconnectPeerRequest(host=host, port=port),
+            pb.DisconnectPeerResponse,
+        )
+        return r.peer
+
     async def terminate_session(
         self, session_id: str, *, status: int | None = None, text: str = ""
     ) -> None:

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     # For the annotation only: dlep.daemon.base brings the transports, which
     # dlepctl (a client of this module) never needs.
     from ..daemon.base import SessionInfo
+    from ..daemon.peers import PeerInfo
 
 __all__ = [
     "EXTENSION_NAMES_BY_CODE",
@@ -64,6 +65,7 @@ __all__ = [
     "feed_record_from_pb",
     "metrics_from_pb",
     "metrics_to_pb",
+    "peer_to_pb",
     "role_name",
     "role_to_pb",
     "safe_text",
@@ -222,6 +224,28 @@ def session_to_pb(
     if s.last_heard is not None:
         msg.last_heard = s.last_heard
     msg.flaps = s.flaps
+    return msg
+
+
+def peer_to_pb(p: PeerInfo) -> pb.Peer:
+    """A :class:`PeerInfo` snapshot (a router's configured peer)."""
+    msg = pb.Peer(
+        peer=p.peer,
+        address=p.address,
+        port=p.port,
+        origin=p.origin,
+        tls=p.tls,
+        state=p.state,
+        failure=p.failure,
+        last_error=safe_text(p.last_error),
+        failures=p.failures,
+        since=p.since,
+        gtsm_enforce=p.gtsm_enforce,
+    )
+    if p.next_retry is not None:
+        msg.next_retry = p.next_retry
+    if p.session_id is not None:
+        msg.session_id = p.session_id
     return msg
 
 

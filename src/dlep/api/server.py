@@ -324,8 +324,18 @@ class _Service(pb_grpc.ManagementServicer):
         now = time.time()
         sessions = d.sessions()
         up = [s for s in sessions if s.state == "in-session"]
+        # A configured peer that is not in session (static, connect target,
+        # discovered modem) degrades a router even without any session.
+        down = (
+            [p for p in d.peers() if p.state != "in-session"] if isinstance(d, RouterDaemon) else []
+        )
         if self.server.stopping:
             health, detail = pb.HEALTH_STOPPING, "shutting down"
+        elif down:
+            health = pb.HEALTH_DEGRADED
+            detail = ", ".join(
+                f"peer {p.peer} {p.state}" + (f" ({p.failure})" if p.failure else "") for p in down
+            )
         elif not sessions:
             peer = "router" if self.role == "modem" else "modem"
             health, detail = pb.HEALTH_IDLE, f"no session; waiting for a {peer}"
@@ -551,9 +561,28 @@ class _Service(pb_grpc.ManagementServicer):
         tls: bool | None = _optional(req, "tls")
         if tls and not router.use_tls:
             raise _precondition("tls: this router has no TLS configuration ([tls], use_tls)")
-        router.connect_static(str(addr), port, tls=tls)
+        router.connect_static(str(addr), port, tls=tls, origin="api")
         log.info("api: static peer %s port %s added", addr, port or "default")
         return pb.ConnectStaticResponse()
+
+    @_rpc
+    async def ListPeers(self, req: pb.ListPeersRequest) -> pb.ListPeersResponse:
+        router = self._router("ListPeers")
+        return pb.ListPeersResponse(peers=[convert.peer_to_pb(p) for p in router.peers()])
+
+    @_rpc
+    async def DisconnectPeer(self, req: pb.DisconnectPeerRequest) -> pb.DisconnectPeerResponse:
+        router = self._router("DisconnectPeer")
+        host = req.host.strip().strip("[]")
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            raise _invalid(f"host: {_echo(req.host)} is not an IP address") from None
+        if req.port > 65535:
+            raise _invalid(f"port: {req.port} out of range 1..65535")
+        before = await router.disconnect(str(addr), req.port or None)
+        log.info("api: peer %s disconnected", before.peer)
+        return pb.DisconnectPeerResponse(peer=convert.peer_to_pb(before))
 
     @_rpc
     async def TerminateSession(

@@ -37,6 +37,8 @@ COMMAND_ROLE: dict[str, str | None] = {
     "link-request": "router",
     "announce": "router",
     "connect": "router",
+    "peers": "router",
+    "disconnect": "router",
     "terminate": None,
     "watch": None,
     "top": None,
@@ -48,7 +50,8 @@ which daemon:
   --server HOST:PORT     its TCP listener (api.tcp_listen), with --cert/--key/--ca
   neither                $DLEP_SOCKET if set, else the default socket of the role
                          the command needs: modem for `destination ...`, router
-                         for `link-request`, `announce`, `connect`; for the other
+                         for `link-request`, `announce`, `connect`, `peers`,
+                         `disconnect`; for the other
                          commands the router's if it is running, else the modem's.
                          Defaults: $XDG_RUNTIME_DIR/dlep-<role>.sock, or
                          /tmp/dlep-<role>-<uid>.sock. --modem / --router pick one.
@@ -62,6 +65,8 @@ examples (with `make demo` running):
   dlepctl --modem destinations          the modem's view
   dlepctl destination add 02:00:00:00:00:99 --cdrr 20M --mdrr 54M --latency 3ms --ipv4 10.0.0.99
   dlepctl link-request 02:00:00:00:00:01 --cdrr 10M
+  dlepctl peers                         the router's configured modems, up or not
+  dlepctl disconnect 10.0.0.2:854       stop reconnecting to one, end its session
   dlepctl watch                         follow every event (Ctrl-C stops)
   dlepctl --socket /tmp/dlep-modem-tls.sock info
   source <(dlepctl completion bash)     shell completion (also zsh; see docs/api.md)
@@ -237,7 +242,10 @@ def _output_flags(sp: argparse.ArgumentParser) -> None:
 
 #: Shell commands that list what completes session ids and MACs: the
 #: default daemon's, briefly (a completion must not hang on a stuck daemon).
-_SESSION_IDS = "dlepctl --timeout 1 sessions --no-headers 2>/dev/null | awk '{print $1}'"
+# Numeric ids only: a router's `sessions` also lists its peers not in session.
+_SESSION_IDS = (
+    "dlepctl --timeout 1 sessions --no-headers 2>/dev/null | awk '$1 ~ /^[0-9]+$/ {print $1}'"
+)
 _MACS = "dlepctl --timeout 1 destinations --no-headers 2>/dev/null | awk '{print $2}'"
 
 
@@ -376,6 +384,11 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--tls", dest="tls", action="store_const", const=True, help="use TLS")
     g.add_argument("--no-tls", dest="tls", action="store_const", const=False, help="plain TCP")
+    cmd("peers", "configured modems (static, connect, discovered): state, last error, next retry")
+    sp = cmd("disconnect", "forget a configured modem: no more reconnects, its session ends")
+    sp.add_argument(
+        "peer", metavar="HOST[:PORT]", help="IP address ('[v6]:port' for IPv6); no port: any"
+    )
     sp = cmd("watch", "follow the daemon's events (Ctrl-C stops)")
     comp.command(
         _SESSION_IDS,
@@ -574,8 +587,12 @@ async def cmd_sessions(c: Ctx) -> int:
     if c.out.json:
         c.out.dump([to_dict(s) for s in sessions])
         return EXIT_OK
+    down = [p for p in await _router_peers(c) if p.state != "in-session"]
     if not sessions:
-        c.out.line("no sessions")
+        if down:
+            _peer_table(c, down, "configured peers not in session")
+        else:
+            c.out.line("no sessions")
         return EXIT_OK
     rows = []
     for s in sessions:
@@ -628,6 +645,78 @@ async def cmd_sessions(c: Ctx) -> int:
                     [(k, str(v)) for k, v in sorted(s.errors.items())],
                     title=f"session {s.id}: errors by status",
                 )
+    if down:
+        _peer_table(c, down, "configured peers not in session")
+    return EXIT_OK
+
+
+async def _router_peers(c: Ctx) -> list[Any]:
+    """The router's configured peers; none from a modem (it has no peer table)."""
+    from ..api.client import ApiError
+
+    try:
+        peers: list[Any] = await c.client.list_peers()
+    except ApiError as exc:
+        if exc.code.name in ("FAILED_PRECONDITION", "UNIMPLEMENTED"):
+            return []  # a modem, or an older router
+        raise
+    return peers
+
+
+def _peer_table(c: Ctx, peers: Sequence[Any], title: str = "") -> None:
+    rows = []
+    for p in peers:
+        if p.HasField("next_retry"):
+            retry = "in " + duration(max(0.0, p.next_retry - time.time()))
+        else:
+            retry = "-"
+        rows.append(
+            (
+                p.peer,
+                p.origin,
+                p.state,
+                p.failure or "-",
+                str(p.failures),
+                retry,
+                p.session_id if p.HasField("session_id") else "-",
+                p.last_error or "-",
+            )
+        )
+    c.out.table(
+        ("PEER", "ORIGIN", "STATE", "FAILURE", "FAILS", "RETRY", "SESSION", "LAST ERROR"),
+        rows,
+        title=title if c.out.headers else "",
+    )
+
+
+async def cmd_peers(c: Ctx) -> int:
+    from ..api.convert import to_dict
+
+    peers = await c.client.list_peers()
+    if c.out.json:
+        c.out.dump([to_dict(p) for p in peers])
+        return EXIT_OK
+    if not peers:
+        c.out.line("no configured peers")
+        return EXIT_OK
+    _peer_table(c, peers)
+    return EXIT_OK
+
+
+async def cmd_disconnect(c: Ctx) -> int:
+    from ..api.convert import to_dict
+    from ..config import parse_peer
+
+    try:
+        host, port = parse_peer(c.args.peer, 0)
+    except ValueError as exc:
+        return _usage(f"disconnect: {exc}")
+    before = await c.client.disconnect_peer(host, port)
+    c.out.done(
+        f"peer {before.peer} ({before.origin}) forgotten"
+        + (f"; session {before.session_id} ended" if before.HasField("session_id") else ""),
+        {"disconnected": to_dict(before)},
+    )
     return EXIT_OK
 
 
@@ -887,8 +976,11 @@ async def cmd_connect(c: Ctx) -> int:
         return _usage(f"connect: {exc}")
     await c.client.connect_static(host, port, tls=a.tls)
     where = f"{host}:{port}" if port else f"{host} (default port)"
+    # Not "the session is up": the address may be dead. The router keeps
+    # trying, backing off; `peers` / `sessions` show how it goes.
     c.out.done(
-        f"connecting to {where}; the router keeps the session up",
+        f"peer {where} added; the router connects and retries while it fails "
+        "(dlepctl peers shows its state)",
         {"connecting": {"host": host, "port": port}},
     )
     return EXIT_OK
@@ -964,6 +1056,8 @@ COMMANDS: dict[str, Callable[[Ctx], Any]] = {
     "announce": cmd_announce,
     "terminate": cmd_terminate,
     "connect": cmd_connect,
+    "peers": cmd_peers,
+    "disconnect": cmd_disconnect,
     "watch": cmd_watch,
 }
 

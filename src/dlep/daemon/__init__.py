@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         DestinationExistsError,
         DestinationNotFoundError,
         SessionInfo,
+        UnknownPeerError,
         UnknownSessionError,
     )
     from .changes import ChangeResult, DestinationChange, parse_change
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         ModemDaemonBuilder,
         grant_what_is_possible,
     )
+    from .peers import PeerInfo
     from .router import RouterDaemon, RouterDaemonBuilder
 
 #: Public name -> the module (relative to this package) that defines it.
@@ -61,6 +63,7 @@ _EXPORTS: dict[str, str] = {
             "DestinationExistsError",
             "DestinationNotFoundError",
             "SessionInfo",
+            "UnknownPeerError",
             "UnknownSessionError",
         ),
         ".base",
@@ -91,11 +94,12 @@ _EXPORTS: dict[str, str] = {
     ),
     **dict.fromkeys(("RouterDaemon", "RouterDaemonBuilder"), ".router"),
     "tune_gc": ".gctune",
+    "PeerInfo": ".peers",
 }
 
 #: The submodules, reachable as attributes (``dlep.daemon.fmt``) as before.
 _SUBMODULES = frozenset(
-    ("base", "changes", "events", "fmt", "gctune", "modem", "modem_table", "router")
+    ("base", "changes", "events", "fmt", "gctune", "modem", "modem_table", "peers", "router")
 )
 
 if not TYPE_CHECKING:  # hidden from mypy, so a misspelt name stays a type error
@@ -133,12 +137,14 @@ __all__ = [
     "ModemDaemon",
     "ModemDaemonBuilder",
     "PeerDiscovered",
+    "PeerInfo",
     "RouterDaemon",
     "RouterDaemonBuilder",
     "SessionConnected",
     "SessionEvent",
     "SessionInfo",
     "Subscription",
+    "UnknownPeerError",
     "UnknownSessionError",
     "grant_what_is_possible",
     "parse_change",

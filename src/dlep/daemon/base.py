@@ -60,6 +60,10 @@ class UnknownSessionError(DaemonError, NotFoundError):
     """No session with that id."""
 
 
+class UnknownPeerError(DaemonError, NotFoundError):
+    """No configured peer with that address (and port)."""
+
+
 class DestinationNotFoundError(DaemonError, NotFoundError):
     """No destination with that key in the daemon's view."""
 

@@ -33,6 +33,7 @@ from ..fsm import (
 )
 from ..transport import (
     DiscoverySocket,
+    describe_tls_error,
     interface_addresses,
     server_context,
     set_ttl_255,
@@ -66,6 +67,7 @@ from .changes import (
 from .events import ConnectionRefused, SessionConnected
 from .limits import LogSummary, RateLimiter
 from .modem_table import ModemDest, ModemTable
+from .repeats import Repeats
 
 if TYPE_CHECKING:
     from ..config import DestinationConfig, ModemConfig, SimulateConfig
@@ -193,6 +195,8 @@ class ModemDaemon(DaemonBase):
         self.discovery: ModemDiscovery | None = None
         #: The application's destinations and the session-wide metrics.
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
+        # Destinations a router cannot take fail on every update: once, then summaries.
+        self._repeats = Repeats(self.log)
         self.listening: list[tuple[str, int]] = []
         #: The destinations of the configuration as last applied, by key: a
         #: reload changes only what differs (set_configured_destinations).
@@ -202,6 +206,7 @@ class ModemDaemon(DaemonBase):
         #: Destinations the simulator took down, and when they come back.
         self._sim_down: dict[DestKey, float] = {}
         self._refusal_log = LogSummary(self.log, "refusing connection")
+        self._tls_log = LogSummary(self.log, "TLS handshake failed")
         #: TLS handshakes in progress, by source address (pending connections).
         self._handshaking: dict[str, int] = {}
         # Peer Offers: a token bucket per source, and one log line per
@@ -458,8 +463,10 @@ class ModemDaemon(DaemonBase):
                 ssl_handshake_timeout=self.cfg.tls.handshake_timeout_ms / 1000.0,
             )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
-            self.log.debug("TLS handshake with %s failed: %s", peer, exc or type(exc).__name__)
             transport.abort()
+            # asyncio's own server-side TLS drops a failed handshake silently;
+            # the operator must learn why (unknown CA, plaintext peer, ...).
+            self._tls_failed(peer, describe_tls_error(exc))
             return
         except asyncio.CancelledError:
             transport.abort()
@@ -471,6 +478,7 @@ class ModemDaemon(DaemonBase):
             else:
                 self._handshaking.pop(host, None)
         if tls is None:  # the connection went away meanwhile
+            self._tls_failed(peer, describe_tls_error(ConnectionResetError()))
             return
         if self._closing:  # shutdown began during the handshake
             tls.abort()
@@ -502,6 +510,13 @@ class ModemDaemon(DaemonBase):
             self._publish(SessionConnected(conn.id, conn.peer, tls))
         proto.connection_made(transport)
         return proto
+
+    def _tls_failed(self, peer: str, reason: str) -> None:
+        # Once, then one summary per interval: failed handshakes may come
+        # by the thousand from a scanner or a misconfigured router.
+        assert self._loop is not None
+        self._tls_log.note(reason, peer, self._loop)
+        self._publish(ConnectionRefused(peer, f"TLS handshake failed: {reason}"))
 
     def _refused(self, transport: asyncio.BaseTransport, reason: str) -> None:
         peer = transport.get_extra_info("peername")
@@ -544,7 +559,11 @@ class ModemDaemon(DaemonBase):
                             d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=now
                         )
                     except SessionError as exc:
-                        self.log.warning("destination %s not sent: %s", d.key, exc)
+                        self._repeats.report(
+                            ("not-sent", conn.id),
+                            logging.WARNING,
+                            f"session {conn.id}: destination {d.key} not sent: {exc}",
+                        )
             conn.proto.flush()
         elif isinstance(ev, LinkCharacteristicsRequested):
             self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
@@ -637,7 +656,9 @@ class ModemDaemon(DaemonBase):
             except SessionError as exc:
                 if first and tried == 1:
                     raise DaemonArgumentError(str(exc)) from None
-                self.log.warning("session %s: %s", conn.id, exc)
+                self._repeats.report(
+                    ("not-sent", conn.id), logging.WARNING, f"session {conn.id}: {exc}"
+                )
             finally:
                 conn.proto.flush()
 

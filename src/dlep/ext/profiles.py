@@ -75,11 +75,16 @@ class Profile:
         item_map: standard data item type -> type on the wire (top-level
             items of messages only). Must be one-to-one; a swap such as
             ``{26: 27, 27: 26}`` is fine.
+        gtsm_enforce: whether to drop this peer's packets sent with a TTL
+            below 255 (None: the network setting).
     """
 
     name: str
     extension_map: Mapping[int, int] = field(default_factory=dict)
     item_map: Mapping[int, int] = field(default_factory=dict)
+    #: GTSM for peers with this profile (None: ``network.gtsm_enforce``);
+    #: False for implementations known to send TCP with TTL < 255.
+    gtsm_enforce: bool | None = None
     _ext_in: dict[int, int] = field(init=False, repr=False, compare=False)
     _item_in: dict[int, int] = field(init=False, repr=False, compare=False)
 

@@ -3,9 +3,9 @@
 Thin adapters around the sans-I/O engines of :mod:`dlep.fsm`.
 """
 
-from .sockopts import interface_addresses, interface_index, set_ttl_255
+from .sockopts import interface_addresses, interface_index, peer_ttl, set_ttl_255
 from .stream import SessionProtocol
-from .tls import TlsSettings, TlsSetupError, client_context, server_context
+from .tls import TlsSettings, TlsSetupError, client_context, describe_tls_error, server_context
 from .udp import DiscoverySocket
 
 __all__ = [
@@ -14,8 +14,10 @@ __all__ = [
     "TlsSettings",
     "TlsSetupError",
     "client_context",
+    "describe_tls_error",
     "interface_addresses",
     "interface_index",
+    "peer_ttl",
     "server_context",
     "set_ttl_255",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import socket
@@ -66,3 +67,70 @@ def interface_addresses(name: str) -> list[ipaddress.IPv4Address | ipaddress.IPv
 def is_root() -> bool:
     """True when running with uid 0."""
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+async def answers_above(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    port: int,
+    min_ttl: int | None,
+    timeout: float,
+    *,
+    scope: int = 0,
+) -> str | None:
+    """One diagnostic TCP connection attempt: does ``address:port`` answer
+    with packets whose TTL / hop limit is at least ``min_ttl`` (None: any)?
+    ``"accepted"``, ``"refused"`` (a reset) or None (silence: the kernel
+    drops answers below the minimum for us). A connection that succeeds is
+    closed at once, before anything is sent on it."""
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    loop = asyncio.get_running_loop()
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setblocking(False)
+        # We still send with 255: a GTSM peer must not drop our probe.
+        set_ttl_255(sock, enforce=False)
+        if min_ttl is not None:
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MINHOPCOUNT, min_ttl)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_MINTTL, min_ttl)
+        target: tuple[object, ...] = (
+            (str(address), port, 0, scope) if family == socket.AF_INET6 else (str(address), port)
+        )
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, target), timeout)
+        except ConnectionRefusedError:
+            return "refused"  # a reset that passed the minimum is an answer too
+        except (TimeoutError, OSError):
+            return None
+        return "accepted"
+
+
+async def peer_ttl(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    port: int,
+    *,
+    scope: int = 0,
+    timeout: float = 2.0,
+) -> tuple[int, bool] | None:
+    """The TTL / hop limit the peer's TCP answers arrive with, and whether
+    the answer is a refusal (nothing listens on the port), found by
+    diagnostic connections with a varying minimum (binary search, at most
+    nine attempts); None if it does not answer even without a minimum.
+
+    For the case GTSM (minimum 255) met silence: a peer that answers here
+    sends with a lower TTL, typically 64 (most stacks' default)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = await answers_above(address, port, None, timeout, scope=scope)
+    if first is None:
+        return None
+    # Below-minimum answers are silence: wait a few round trips, not seconds.
+    wait = min(timeout, max(0.2, 4 * (loop.time() - started)))
+    lo, hi = 1, GTSM_TTL
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if await answers_above(address, port, mid, wait, scope=scope) is not None:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, first == "refused"

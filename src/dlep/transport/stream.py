@@ -65,6 +65,9 @@ class SessionProtocol(asyncio.Protocol):
         self.on_connected: Callable[[SessionProtocol], None] | None = None
         self.bytes_in = 0
         self.bytes_out = 0
+        #: Why the connection was lost (``connection_lost``'s exception, e.g.
+        #: an ``ssl.SSLError`` when the peer rejected our certificate), or None.
+        self.close_exc: Exception | None = None
         # Output of later flushes in the same event-loop pass, written together.
         self._pending: list[bytes] | None = None
         self._pending_size = 0
@@ -107,6 +110,7 @@ class SessionProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         self._pending = None
+        self.close_exc = exc
         if not self.session.closed:
             why = f"connection lost: {exc}" if exc else "connection closed by peer"
             self.session.connection_lost(self._loop.time(), why)

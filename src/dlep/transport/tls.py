@@ -77,3 +77,40 @@ def client_context(s: TlsSettings) -> ssl.SSLContext:
         ctx.verify_mode = ssl.CERT_NONE
     _load_chain(ctx, s)
     return ctx
+
+
+#: OpenSSL reasons of failed handshakes, in an operator's words.
+_HINTS: dict[str, str] = {
+    "WRONG_VERSION_NUMBER": "the peer does not speak TLS (a plaintext peer?)",
+    "HTTP_REQUEST": "the peer does not speak TLS (a plaintext peer?)",
+    "UNKNOWN_PROTOCOL": "the peer does not speak TLS (a plaintext peer?)",
+    "RECORD_LAYER_FAILURE": "the peer does not speak TLS (a plaintext peer?)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust our certificate (unknown CA)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the peer rejected our certificate (name mismatch, or expired)",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the peer says our certificate has expired",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the peer requires a client certificate",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": (
+        "the peer sent no client certificate (require_client_cert)"
+    ),
+    "UNEXPECTED_EOF_WHILE_READING": (
+        "the peer closed the connection during the handshake: it probably rejected "
+        "our certificate (unknown CA, name mismatch), or it does not speak TLS"
+    ),
+}
+
+
+def describe_tls_error(exc: BaseException) -> str:
+    """Why a TLS handshake failed, for a log line: the certificate check's
+    own words (unknown CA, name mismatch) or the peer's alert explained,
+    with OpenSSL's reason code in brackets for searching."""
+    reason = str(getattr(exc, "reason", None) or "")
+    verify = getattr(exc, "verify_message", None)
+    if verify:
+        return f"certificate rejected: {verify} ({reason or 'CERTIFICATE_VERIFY_FAILED'})"
+    if reason in _HINTS:
+        return f"{_HINTS[reason]} ({reason})"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ssl.SSLEOFError):
+        return _HINTS["UNEXPECTED_EOF_WHILE_READING"]
+    if isinstance(exc, TimeoutError):
+        return "no TLS handshake within the time allowed"
+    return str(exc) or type(exc).__name__

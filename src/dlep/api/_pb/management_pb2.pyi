@@ -364,6 +364,60 @@ class ConnectStaticResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ListPeersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Peer(_message.Message):
+    __slots__ = ("peer", "address", "port", "origin", "tls", "state", "failure", "last_error", "failures", "next_retry", "session_id", "since", "gtsm_enforce")
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RETRY_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    GTSM_ENFORCE_FIELD_NUMBER: _ClassVar[int]
+    peer: str
+    address: str
+    port: int
+    origin: str
+    tls: bool
+    state: str
+    failure: str
+    last_error: str
+    failures: int
+    next_retry: float
+    session_id: str
+    since: float
+    gtsm_enforce: bool
+    def __init__(self, peer: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., origin: _Optional[str] = ..., tls: _Optional[bool] = ..., state: _Optional[str] = ..., failure: _Optional[str] = ..., last_error: _Optional[str] = ..., failures: _Optional[int] = ..., next_retry: _Optional[float] = ..., session_id: _Optional[str] = ..., since: _Optional[float] = ..., gtsm_enforce: _Optional[bool] = ...) -> None: ...
+
+class ListPeersResponse(_message.Message):
+    __slots__ = ("peers",)
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    peers: _containers.RepeatedCompositeFieldContainer[Peer]
+    def __init__(self, peers: _Optional[_Iterable[_Union[Peer, _Mapping]]] = ...) -> None: ...
+
+class DisconnectPeerRequest(_message.Message):
+    __slots__ = ("host", "port")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    port: int
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class DisconnectPeerResponse(_message.Message):
+    __slots__ = ("peer",)
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    peer: Peer
+    def __init__(self, peer: _Optional[_Union[Peer, _Mapping]] = ...) -> None: ...
+
 class TerminateSessionRequest(_message.Message):
     __slots__ = ("session_id", "status", "text")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]

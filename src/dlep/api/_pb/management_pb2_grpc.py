@@ -91,6 +91,16 @@ class ManagementStub:
                 request_serializer=dlep_dot_v1_dot_management__pb2.ConnectStaticRequest.SerializeToString,
                 response_deserializer=dlep_dot_v1_dot_management__pb2.ConnectStaticResponse.FromString,
                 _registered_method=True)
+        self.ListPeers = channel.unary_unary(
+                '/dlep.v1.Management/ListPeers',
+                request_serializer=dlep_dot_v1_dot_management__pb2.ListPeersRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.ListPeersResponse.FromString,
+                _registered_method=True)
+        self.DisconnectPeer = channel.unary_unary(
+                '/dlep.v1.Management/DisconnectPeer',
+                request_serializer=dlep_dot_v1_dot_management__pb2.DisconnectPeerRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.DisconnectPeerResponse.FromString,
+                _registered_method=True)
         self.TerminateSession = channel.unary_unary(
                 '/dlep.v1.Management/TerminateSession',
                 request_serializer=dlep_dot_v1_dot_management__pb2.TerminateSessionRequest.SerializeToString,
@@ -185,7 +195,23 @@ class ManagementServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ConnectStatic(self, request, context):
-        """Router: keep a session with the modem at host:port (reconnects until shutdown).
+        """Router: keep a session with the modem at host:port (reconnects until
+        shutdown or DisconnectPeer, backing off while it fails; ListPeers shows it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPeers(self, request, context):
+        """Router: every configured peer (static, ConnectStatic, discovered), in
+        session or not, with its state, last error and next retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisconnectPeer(self, request, context):
+        """Router: forget a configured peer: stop reconnecting, end its session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -276,6 +302,16 @@ def add_ManagementServicer_to_server(servicer, server):
                     servicer.ConnectStatic,
                     request_deserializer=dlep_dot_v1_dot_management__pb2.ConnectStaticRequest.FromString,
                     response_serializer=dlep_dot_v1_dot_management__pb2.ConnectStaticResponse.SerializeToString,
+            ),
+            'ListPeers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPeers,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.ListPeersRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.ListPeersResponse.SerializeToString,
+            ),
+            'DisconnectPeer': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisconnectPeer,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.DisconnectPeerRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.DisconnectPeerResponse.SerializeToString,
             ),
             'TerminateSession': grpc.unary_unary_rpc_method_handler(
                     servicer.TerminateSession,
@@ -592,6 +628,60 @@ class Management:
             '/dlep.v1.Management/ConnectStatic',
             dlep_dot_v1_dot_management__pb2.ConnectStaticRequest.SerializeToString,
             dlep_dot_v1_dot_management__pb2.ConnectStaticResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPeers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/ListPeers',
+            dlep_dot_v1_dot_management__pb2.ListPeersRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.ListPeersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisconnectPeer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/DisconnectPeer',
+            dlep_dot_v1_dot_management__pb2.DisconnectPeerRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.DisconnectPeerResponse.FromString,
             options,
             channel_credentials,
             insecure,
