@@ -47,8 +47,9 @@ which daemon:
   --socket PATH          the daemon's Unix socket (api.socket in its configuration)
   --server HOST:PORT     its TCP listener (api.tcp_listen), with --cert/--key/--ca
   neither                $DLEP_SOCKET if set, else the default socket of the role
-                         the command needs: modem for `destination ...`, router
-                         for `link-request`, `announce`, `connect`; for the other
+                         the command needs: modem for `destination ...` (router
+                         for `destination drop --session`), router for
+                         `link-request`, `announce`, `connect`; for the other
                          commands the router's if it is running, else the modem's.
                          Defaults: $XDG_RUNTIME_DIR/dlep-<role>.sock, or
                          /tmp/dlep-<role>-<uid>.sock. --modem / --router pick one.
@@ -333,7 +334,9 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     comp.command(
         _SESSION_IDS,
-        d.add_argument("-s", "--session", metavar="ID", help="router only: which session"),
+        d.add_argument(
+            "-s", "--session", metavar="ID", help="a router session (sends this to the router)"
+        ),
     )
 
     sp = cmd("link-request", "Link Characteristics Request (router)", json_flag=True)
@@ -970,8 +973,13 @@ COMMANDS: dict[str, Callable[[Ctx], Any]] = {
 
 def _command_role(args: argparse.Namespace) -> str | None:
     role = COMMAND_ROLE.get(args.command)
-    if args.command == "destination" and args.action in ("drop", "show"):
-        return None  # both roles drop and show destinations
+    if args.command == "destination" and args.action == "drop" and args.session:
+        # --session names one of the router's sessions: only a router drops
+        # a destination in one session (Destination Down to that modem).
+        return "router"
+    # Every other destination command goes to the modem, as --help and the
+    # README say: with both daemons running, a `drop` that reached the router
+    # printed "dropped" while the modem kept reporting the destination.
     if args.command == "session-metrics" and args.action == "set":
         return "modem"
     return role
