@@ -239,6 +239,16 @@ class ManagementClient:
             pb.DropDestinationResponse,
         )
 
+    async def release_destination(self, mac: str) -> bool:
+        """Modem: hand a destination set by hand back to the simulator;
+        False if the simulator is off."""
+        r = await self._unary(
+            "ReleaseDestination",
+            pb.ReleaseDestinationRequest(mac=mac),
+            pb.ReleaseDestinationResponse,
+        )
+        return bool(r.simulated)
+
     async def update_session_metrics(self, metrics: Metrics) -> None:
         """Modem: session-wide metrics changed (Session Update)."""
         await self._unary(

@@ -458,6 +458,20 @@ class _Service(pb_grpc.ManagementServicer):
         return pb.DropDestinationResponse()
 
     @_rpc
+    async def ReleaseDestination(
+        self, req: pb.ReleaseDestinationRequest
+    ) -> pb.ReleaseDestinationResponse:
+        modem = self._modem("ReleaseDestination")
+        key = _mac(req.mac)
+        simulated = modem.release_destination(key)
+        log.info(
+            "api: destination %s released%s",
+            format_mac(key),
+            "" if simulated else " (the simulator is off)",
+        )
+        return pb.ReleaseDestinationResponse(simulated=simulated)
+
+    @_rpc
     async def UpdateSessionMetrics(
         self, req: pb.UpdateSessionMetricsRequest
     ) -> pb.UpdateSessionMetricsResponse:

@@ -310,7 +310,11 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     )
     _add_metric_flags(sp)
 
-    sp = cmd("destination", "show a destination; add, update or drop one (modem)", json_flag=False)
+    sp = cmd(
+        "destination",
+        "show a destination; add, update, drop or release one (modem)",
+        json_flag=False,
+    )
     dsub = sp.add_subparsers(dest="action", metavar="ACTION")
     dsub.required = True
     d = dsub.add_parser("add", help="a new destination: Destination Up to every router")
@@ -338,6 +342,16 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
             "-s", "--session", metavar="ID", help="a router session (sends this to the router)"
         ),
     )
+
+    d = dsub.add_parser(
+        "release",
+        help="hand a destination set by hand back to the simulator (modem)",
+        description="A destination added, updated or dropped through dlepctl or the API is "
+        "the operator's: the modem's simulator ([modem.simulate]) neither moves its metrics "
+        "nor flaps it. This hands it back: its metrics walk from their current values again.",
+    )
+    _output_flags(d)
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
 
     sp = cmd("link-request", "Link Characteristics Request (router)", json_flag=True)
     comp.command(_MACS, sp.add_argument("mac", metavar="MAC"))
@@ -797,6 +811,18 @@ async def cmd_destination(c: Ctx) -> int:
     if a.action == "drop":
         await c.client.drop_destination(a.mac, session_id=a.session)
         c.out.done(f"destination {a.mac} dropped", {"dropped": a.mac})
+        return EXIT_OK
+    if a.action == "release":
+        if await c.client.release_destination(a.mac):
+            c.out.done(
+                f"destination {a.mac} released: the simulator moves it again",
+                {"released": a.mac, "simulated": True},
+            )
+        else:
+            c.out.done(
+                f"destination {a.mac}: the simulator is off, nothing moves it",
+                {"released": a.mac, "simulated": False},
+            )
         return EXIT_OK
     m = _metrics_from(a)
     addrs = [*a.ipv4, *a.ipv6, *a.subnet]

@@ -191,6 +191,12 @@ class ModemDaemon(DaemonBase):
         #: The application's destinations and the session-wide metrics.
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
         self.listening: list[tuple[str, int]] = []
+        #: What the simulator may move: each destination's key and the metrics
+        #: its random walk centres on. Only destinations nobody has set by
+        #: hand: any library (and so API) call that adds, changes or drops a
+        #: destination takes it out, so the simulator never overwrites an
+        #: operator's values; :meth:`release_destination` puts it back.
+        self._simulated: dict[DestKey, Metrics] = {}
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -218,6 +224,7 @@ class ModemDaemon(DaemonBase):
         self._start_discovery()
         sim = self.mcfg.modem.simulate
         if sim.enabled:
+            self._simulated = {key: d.metrics for key, d in self._table.dests.items()}
             self._spawn(self._simulate(), "modem-simulate")
         self.log.info(
             "modem listening on %s%s; %d destination(s) configured%s",
@@ -530,6 +537,8 @@ class ModemDaemon(DaemonBase):
         (a refusal by the first one leaves the table as it was); without, the
         change is only tried (``table`` is a copy)."""
         key = ch.key
+        if send and key is not None and self._simulated:
+            self._pin(key)
         if ch.op == "session":
 
             def tell() -> None:
@@ -619,6 +628,8 @@ class ModemDaemon(DaemonBase):
         if not add and not drop and not extra:
             # Metrics alone (a radio's report, all day long): the short way.
             key = self._key(mac, ())
+            if self._simulated:
+                self._pin(key)
             change = metrics or _NO_METRICS
             new = self._table.check_metrics(((key, change),), indexed=False)
             if new[0].up:
@@ -652,6 +663,9 @@ class ModemDaemon(DaemonBase):
             except DaemonArgumentError as exc:
                 raise DaemonArgumentError(f"updates[{i}].mac: {exc}", f"updates[{i}].mac") from None
         full = self._table.check_metrics(entries)
+        if self._simulated:
+            for key, _ in entries:
+                self._pin(key)
         live = [(key, m) for (key, m), d in zip(entries, full, strict=True) if d.up]
         if live:
             # The table checked every value's range; the sessions check the
@@ -773,6 +787,32 @@ class ModemDaemon(DaemonBase):
                         f"negotiate extension {extension_name(code)} ({code})"
                     )
 
+    def _pin(self, key: DestKey) -> None:
+        if self._simulated.pop(key, None) is not None:
+            self.log.info("destination %s set by hand: the simulator leaves it alone", key)
+
+    def release_destination(self, mac: bytes | str | DestKey) -> bool:
+        """Hand a destination back to the simulator (``[modem.simulate]``).
+
+        A destination added, changed or dropped through the library or the
+        API is the operator's: the simulator neither walks its metrics nor
+        flaps it. This undoes that: from now on its metrics walk around the
+        values they have now. Returns False when the simulator is off (there
+        is nothing to release to); raises DestinationNotFoundError for an
+        unknown destination.
+        """
+        key = self._key(mac, ())
+        d = self._table.require(key)
+        if not self.mcfg.modem.simulate.enabled:
+            return False
+        self._simulated[key] = d.metrics
+        self.log.info("destination %s released to the simulator", key)
+        return True
+
+    def simulated_destinations(self) -> frozenset[DestKey]:
+        """The destinations the simulator moves now (none when it is off)."""
+        return frozenset(self._simulated)
+
     def known_destinations(self) -> dict[DestKey, Metrics]:
         """The application's destination table (whether or not a router listens)."""
         return {key: d.metrics for key, d in self._table.dests.items() if d.up}
@@ -805,7 +845,6 @@ class ModemDaemon(DaemonBase):
         period = sim.interval_ms / 1000.0
         down_until: dict[DestKey, float] = {}
         loop = asyncio.get_running_loop()
-        base = {key: d.metrics for key, d in self._table.dests.items()}
         while True:
             await asyncio.sleep(period)
             now = loop.time()
@@ -820,8 +859,9 @@ class ModemDaemon(DaemonBase):
                                 d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=t
                             )
                         )
-            for key, d in list(self._table.dests.items()):
-                if not d.up:
+            for key, base in list(self._simulated.items()):
+                d = self._table.dests.get(key)
+                if d is None or not d.up:
                     continue
                 if sim.flap_probability and rng.random() < sim.flap_probability:
                     d.up = False
@@ -832,7 +872,7 @@ class ModemDaemon(DaemonBase):
                         )
                     )
                     continue
-                new = _walk(rng, d.metrics, base.get(key, d.metrics), sim.walk_percent)
+                new = _walk(rng, d.metrics, base, sim.walk_percent)
                 changed = d.metrics.changed_in(new)
                 if changed.is_empty():
                     continue

@@ -282,6 +282,18 @@ class DropDestinationResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ReleaseDestinationRequest(_message.Message):
+    __slots__ = ("mac",)
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    mac: str
+    def __init__(self, mac: _Optional[str] = ...) -> None: ...
+
+class ReleaseDestinationResponse(_message.Message):
+    __slots__ = ("simulated",)
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    simulated: bool
+    def __init__(self, simulated: _Optional[bool] = ...) -> None: ...
+
 class UpdateSessionMetricsRequest(_message.Message):
     __slots__ = ("metrics",)
     METRICS_FIELD_NUMBER: _ClassVar[int]

@@ -71,6 +71,11 @@ class ManagementStub:
                 request_serializer=dlep_dot_v1_dot_management__pb2.DropDestinationRequest.SerializeToString,
                 response_deserializer=dlep_dot_v1_dot_management__pb2.DropDestinationResponse.FromString,
                 _registered_method=True)
+        self.ReleaseDestination = channel.unary_unary(
+                '/dlep.v1.Management/ReleaseDestination',
+                request_serializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationResponse.FromString,
+                _registered_method=True)
         self.UpdateSessionMetrics = channel.unary_unary(
                 '/dlep.v1.Management/UpdateSessionMetrics',
                 request_serializer=dlep_dot_v1_dot_management__pb2.UpdateSessionMetricsRequest.SerializeToString,
@@ -158,6 +163,16 @@ class ManagementServicer:
     def DropDestination(self, request, context):
         """Modem: the destination is gone (Destination Down to every router).
         Router: we no longer want it (Destination Down to its modem).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseDestination(self, request, context):
+        """Modem: hand a destination back to the simulator ([modem.simulate]). A
+        destination added, updated or dropped through this API is the
+        operator's: the simulator neither moves its metrics nor flaps it until
+        this call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -256,6 +271,11 @@ def add_ManagementServicer_to_server(servicer, server):
                     servicer.DropDestination,
                     request_deserializer=dlep_dot_v1_dot_management__pb2.DropDestinationRequest.FromString,
                     response_serializer=dlep_dot_v1_dot_management__pb2.DropDestinationResponse.SerializeToString,
+            ),
+            'ReleaseDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseDestination,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationResponse.SerializeToString,
             ),
             'UpdateSessionMetrics': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateSessionMetrics,
@@ -484,6 +504,33 @@ class Management:
             '/dlep.v1.Management/DropDestination',
             dlep_dot_v1_dot_management__pb2.DropDestinationRequest.SerializeToString,
             dlep_dot_v1_dot_management__pb2.DropDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/ReleaseDestination',
+            dlep_dot_v1_dot_management__pb2.ReleaseDestinationRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.ReleaseDestinationResponse.FromString,
             options,
             channel_credentials,
             insecure,
