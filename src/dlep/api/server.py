@@ -552,6 +552,47 @@ class _Service(pb_grpc.ManagementServicer):
         return out
 
     @_rpc
+    async def ListPendingDestinations(
+        self, req: pb.ListDestinationsRequest
+    ) -> pb.ListDestinationsResponse:
+        router = self._router("ListPendingDestinations")
+        sid: str | None = _optional(req, "session_id")
+        if sid is not None:
+            self._check_session(sid)
+        out = [convert.destination_to_pb(s, info) for s, info in router.pending_destinations(sid)]
+        out.sort(key=lambda d: (d.session_id, d.mac))
+        return pb.ListDestinationsResponse(destinations=out)
+
+    @_rpc
+    async def RespondDestinationUp(
+        self, req: pb.RespondDestinationUpRequest
+    ) -> pb.RespondDestinationUpResponse:
+        router = self._router("RespondDestinationUp")
+        key = _mac(req.mac)
+        sid: str | None = _optional(req, "session_id")
+        if sid is not None:
+            self._check_session(sid)
+        pending = [(s, info) for s, info in router.pending_destinations(sid) if info.mac == key]
+        if not pending:
+            where = f" in session {sid}" if sid is not None else ""
+            raise _not_found(f"mac: no destination {format_mac(key)} awaits an answer{where}")
+        if len(pending) > 1:
+            raise _precondition(
+                f"session_id: {format_mac(key)} awaits an answer in sessions "
+                + ", ".join(s for s, _ in pending)
+                + "; say which"
+            )
+        s, info = pending[0]
+        await router.respond_destination_up(info.key, req.accept, session_id=s)
+        log.info(
+            "api: destination %s %s in session %s",
+            format_mac(key),
+            "accepted" if req.accept else "refused (Not Interested)",
+            s,
+        )
+        return pb.RespondDestinationUpResponse()
+
+    @_rpc
     async def ConnectStatic(self, req: pb.ConnectStaticRequest) -> pb.ConnectStaticResponse:
         router = self._router("ConnectStatic")
         host = req.host.strip().strip("[]")

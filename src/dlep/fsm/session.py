@@ -433,6 +433,12 @@ class Session:
         return self._dests.snapshot()
 
     @property
+    def awaiting_decision(self) -> dict[DestKey, DestinationInfo]:
+        """Router with auto-accept off: the modem's Destination Ups that await
+        :meth:`respond_destination_up`, by key."""
+        return self._dests.awaiting_up_decision()
+
+    @property
     def last_heard(self) -> float:
         """When the peer last sent a valid message (heartbeats included), on
         the engine's clock (the ``now`` of that call); before its first

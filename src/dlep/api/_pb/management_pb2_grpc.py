@@ -91,6 +91,16 @@ class ManagementStub:
                 request_serializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationRequest.SerializeToString,
                 response_deserializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationResponse.FromString,
                 _registered_method=True)
+        self.ListPendingDestinations = channel.unary_unary(
+                '/dlep.v1.Management/ListPendingDestinations',
+                request_serializer=dlep_dot_v1_dot_management__pb2.ListDestinationsRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.ListDestinationsResponse.FromString,
+                _registered_method=True)
+        self.RespondDestinationUp = channel.unary_unary(
+                '/dlep.v1.Management/RespondDestinationUp',
+                request_serializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpResponse.FromString,
+                _registered_method=True)
         self.ConnectStatic = channel.unary_unary(
                 '/dlep.v1.Management/ConnectStatic',
                 request_serializer=dlep_dot_v1_dot_management__pb2.ConnectStaticRequest.SerializeToString,
@@ -199,6 +209,21 @@ class ManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPendingDestinations(self, request, context):
+        """Router with router.auto_accept_destinations = false: the modem's
+        Destination Ups that await an answer (RespondDestinationUp).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RespondDestinationUp(self, request, context):
+        """Router: accept (Success) or refuse (Not Interested) a pending Destination Up.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ConnectStatic(self, request, context):
         """Router: keep a session with the modem at host:port (reconnects until shutdown).
         """
@@ -291,6 +316,16 @@ def add_ManagementServicer_to_server(servicer, server):
                     servicer.AnnounceDestination,
                     request_deserializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationRequest.FromString,
                     response_serializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationResponse.SerializeToString,
+            ),
+            'ListPendingDestinations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingDestinations,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.ListDestinationsRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.ListDestinationsResponse.SerializeToString,
+            ),
+            'RespondDestinationUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RespondDestinationUp,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpResponse.SerializeToString,
             ),
             'ConnectStatic': grpc.unary_unary_rpc_method_handler(
                     servicer.ConnectStatic,
@@ -612,6 +647,60 @@ class Management:
             '/dlep.v1.Management/AnnounceDestination',
             dlep_dot_v1_dot_management__pb2.AnnounceDestinationRequest.SerializeToString,
             dlep_dot_v1_dot_management__pb2.AnnounceDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingDestinations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/ListPendingDestinations',
+            dlep_dot_v1_dot_management__pb2.ListDestinationsRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.ListDestinationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RespondDestinationUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/RespondDestinationUp',
+            dlep_dot_v1_dot_management__pb2.RespondDestinationUpRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.RespondDestinationUpResponse.FromString,
             options,
             channel_credentials,
             insecure,
