@@ -97,3 +97,22 @@ def test_wheel_contents(tmp_path: Path) -> None:
     text = zipfile.ZipFile(wheel).read(meta).decode()
     for dep in ("grpcio-health-checking", "grpcio-reflection"):
         assert f"Requires-Dist: {dep}" in text
+
+
+def test_containerfile_runs_as_non_root() -> None:
+    """The image definition (no container engine here to build it): a
+    non-root USER before the command, either daemon's example configuration
+    installed, every COPY source present in the tree."""
+    text = (ROOT / "Containerfile").read_text()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert lines.index(next(ln for ln in lines if ln.startswith("USER "))) < lines.index(
+        next(ln for ln in lines if ln.startswith("CMD "))
+    )
+    for ln in lines:
+        if ln.startswith("COPY ") and "--from=" not in ln:
+            for src in ln.split()[1:-1]:
+                assert (ROOT / src).exists(), src
+    assert "examples/router.toml examples/modem.toml /etc/dlep/" in text
+    assert "HEALTHCHECK" in text and "dlepctl" in text
