@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
 
 def example_text(name: str) -> str:
     """The text of ``examples/<name>.toml``; FileNotFoundError if absent."""
+    # Imported here: every daemon start builds the parser, few print examples.
+    from importlib import resources
+
     installed = resources.files("dlep") / "examples" / f"{name}.toml"
     if installed.is_file():
         return installed.read_text(encoding="utf-8")
