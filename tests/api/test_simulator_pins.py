@@ -155,3 +155,27 @@ async def test_release_without_simulator(tmp_path: Path) -> None:
         assert m.release_destination(MAC1) is False
     finally:
         await m.shutdown()
+
+
+async def test_pins_hold_when_a_reload_starts_the_simulator(tmp_path: Path) -> None:
+    """Values set while the simulator is off stay when a reload turns it on;
+    a reload that changes a pinned destination's configuration unpins it."""
+    from dlep.config import SimulateConfig
+
+    cfg = _config(tmp_path, enabled=False)
+    m = await ModemDaemon.builder().config(cfg).spawn()
+    try:
+        await m.update_destination(MAC1, Metrics(cdrr=30_000_000))
+        await m.set_simulation(SimulateConfig(enabled=True, interval_ms=20, walk_percent=30.0))
+        assert m.simulated_destinations() == {_key(MAC2)}
+        assert await _moves(m, MAC2)
+        assert not await _moves(m, MAC1, ticks=10)
+        # The configuration gives MAC1 new metrics: they apply, and it is the simulator's again.
+        dests = list(cfg.modem.destinations)
+        changed = dests[0].model_copy(
+            update={"metrics": dests[0].metrics.model_copy(update={"cdrr": 20_000_000})}
+        )
+        assert await m.set_configured_destinations([changed, dests[1]]) == 1
+        assert _key(MAC1) in m.simulated_destinations()
+    finally:
+        await m.shutdown()

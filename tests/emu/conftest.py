@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -123,3 +124,24 @@ async def rig(data: dict[str, Any], tmp: Path, *, routers: bool = True) -> Async
 def short_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temporary directory (its path is not used for sockets here)."""
     return tmp_path_factory.mktemp("emu")
+
+
+def free_base_port(n: int) -> int:
+    """A ``[scenario] base_port`` whose ``n`` ports from it are free for UDP
+    on 127.0.0.1: the default 47000.. collides with any other run on the host."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 60000)
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + n):
+                u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(u)
+                u.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError(f"no {n} consecutive free UDP ports on 127.0.0.1")

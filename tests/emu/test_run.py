@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_ports
+from .conftest import free_base_port, free_ports
 from .runs import alive, assert_clean, emu_run, namespaces, need_root, need_tool, wait_router
 
 pytestmark = pytest.mark.timeout(90)
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.timeout(90)
 LINE3 = """
 [scenario]
 name = "line3"
+base_port = {base}
 [emulator]
 keepalive_interval_ms = 100
 metrics_base_port = {metrics}
@@ -71,7 +72,7 @@ async def test_run_data_plane_status_and_clean_stop(tmp_path: Path) -> None:
     need_root()
     ping = need_tool("ping", "iputils-ping")
     metrics = free_ports(3)[0]
-    sc = write(tmp_path, LINE3.format(metrics=metrics))
+    sc = write(tmp_path, LINE3.format(metrics=metrics, base=free_base_port(3)))
     with emu_run(sc, tmp_path / "run") as run:
         run.wait_started()
         await wait_router(run, "n2", lambda d: MAC1 in d and MAC3 in d, 15, "n1 and n3")
@@ -135,7 +136,7 @@ async def test_run_data_plane_status_and_clean_stop(tmp_path: Path) -> None:
 @pytest.mark.root
 async def test_a_crashed_router_stops_the_whole_run(tmp_path: Path) -> None:
     need_root()
-    sc = write(tmp_path, LINE3.format(metrics=0))
+    sc = write(tmp_path, LINE3.format(metrics=0, base=free_base_port(3)))
     with emu_run(sc, tmp_path / "run") as run:
         info = run.wait_started()
         await wait_router(run, "n1", lambda d: MAC2 in d, 15, "n2")
@@ -151,7 +152,7 @@ def test_a_killed_runner_leaves_no_process_and_cleanup_removes_its_namespaces(
     tmp_path: Path,
 ) -> None:
     need_root()
-    sc = write(tmp_path, LINE3.format(metrics=0))
+    sc = write(tmp_path, LINE3.format(metrics=0, base=free_base_port(3)))
     with emu_run(sc, tmp_path / "run") as run:
         info = run.wait_started()
         ns = {n["netns"] for n in info["nodes"].values()}
@@ -191,3 +192,72 @@ latency = "3ms"
         assert dests["02:e0:00:00:00:02"].metrics.latency > 2000
         assert run.stop() == 0
         assert_clean(run)
+
+
+TWO = """
+[scenario]
+name = "cmds"
+[emulator]
+keepalive_interval_ms = 100
+[[commands]]
+argv = ["sleep", "300"]
+[[nodes]]
+name = "n1"
+address = "127.0.0.1:{p1}"
+ipv4 = ["10.92.0.1/24"]
+loopback = ["10.93.0.1/32"]
+{extra}
+[[nodes]]
+name = "n2"
+address = "127.0.0.1:{p2}"
+ipv4 = ["10.92.0.2/24"]
+[[links]]
+a = "n1"
+b = "n2"
+"""
+
+
+def two(extra: str) -> str:
+    """TWO on free ports, with ``extra`` in n1's table."""
+    p1, p2 = free_ports(2)
+    return TWO.replace("{extra}", extra).replace("{p1}", str(p1)).replace("{p2}", str(p2))
+
+
+@pytest.mark.root
+def test_commands_run_in_the_namespaces_and_are_stopped(tmp_path: Path) -> None:
+    need_root()
+    sc = write(tmp_path, two(""))
+    with emu_run(sc, tmp_path / "run") as run:
+        info = run.wait_started()
+        for node in ("n1", "n2"):
+            pids = info["nodes"][node]["pids"]
+            want = os.readlink(f"/proc/{pids['emulator']}/ns/net")
+            deadline = time.monotonic() + 10  # the helper enters the namespace, then execs
+            while os.readlink(f"/proc/{pids['sleep (command 1)']}/ns/net") != want:
+                assert time.monotonic() < deadline, f"{node}'s command is not in its namespace"
+                time.sleep(0.05)
+        assert "10.93.0.1/32" in run.ns_run("n1", ["ip", "-o", "addr", "show", "dev", "lo"])
+        assert run.stop() == 0
+        assert_clean(run)
+
+
+@pytest.mark.root
+def test_a_command_that_exits_ends_the_run_and_a_missing_one_stops_it_first(
+    tmp_path: Path,
+) -> None:
+    need_root()
+    extra = 'commands = [{ argv = ["sh", "-c", "echo {node} in {run_dir}; exit 3"] }]'
+    sc = write(tmp_path, two(extra))
+    with emu_run(sc, tmp_path / "run") as run:
+        run.wait_started()
+        run.proc.wait(30)
+        assert run.proc.returncode == 1
+        assert "the sh (command 2) of n1 exited (3)" in run.text()
+        assert f"n1 in {tmp_path / 'run'}" in run.text()  # placeholders expanded; its log
+        assert_clean(run)
+    before = namespaces()
+    sc.write_text(two('commands = [{ argv = ["no-such-program-here"] }]'))
+    out = emu("run", str(sc), "--no-view")
+    assert out.returncode != 0
+    assert "n1: command 2 (no-such-program-here): no-such-program-here not found" in out.stderr
+    assert namespaces() <= before

@@ -183,3 +183,53 @@ def test_without_root_it_says_what_it_needs(monkeypatch: pytest.MonkeyPatch) -> 
     why = system.missing_privileges()
     assert why is not None
     assert "CAP_NET_ADMIN" in why and "CAP_SYS_ADMIN" in why and "--radios-only" in why
+
+
+def test_commands_loopback_and_placeholders(tmp_path: Path) -> None:
+    hook = ["python3", "{scenario_dir}/hook.py", "--socket", "{run_dir}/{node}.sock"]
+    sc = parse_scenario(
+        minimal(
+            commands=[{"argv": ["babeld", "-S", "", "{interface}"]}],
+            router_config={"router": {"hooks": {"command": hook}}},
+            nodes=[
+                {"name": "a", "loopback": ["10.90.0.1/32"]},
+                {"name": "b", "commands": [{"argv": ["sleep", "{{literal}}"]}]},
+            ],
+        )
+    )
+    topo = sc.topology()
+    a, b = topo.nodes
+    assert a.loopback == ("10.90.0.1/32",)
+    assert a.commands == (("babeld", "-S", "", "{interface}"),)  # expanded at run time
+    assert b.commands == (("babeld", "-S", "", "{interface}"), ("sleep", "{{literal}}"))
+    data = router_config_data(topo, b, run_dir=tmp_path / "run", scenario_dir=tmp_path)
+    assert data["router"]["hooks"]["command"] == [
+        "python3",
+        f"{tmp_path}/hook.py",
+        "--socket",
+        f"{tmp_path}/run/b.sock",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"commands": [{"argv": ["babeld", "{nod}"]}]}, "commands[0].argv[1]"),
+        ({"commands": [{"argv": ["x", "{"]}]}, "commands[0].argv[1]"),
+        ({"commands": [{"argv": []}]}, "commands[0].argv"),
+        ({"commands": [{"argv": [""]}]}, "commands[0]"),
+        ({"commands": [{"argv": "babeld radio0"}]}, "commands[0].argv"),
+        ({"commands": [{"args": ["x"]}]}, "commands[0].args"),
+        (
+            {"router_config": {"router": {"hooks": {"command": ["h", "{run}"]}}}},
+            "nodes[0].router_config.router.hooks.command[1]",
+        ),
+    ],
+)
+def test_command_errors_name_the_key(change: dict[str, Any], key: str) -> None:
+    assert key in keys_of(minimal(**change))
+    data = minimal()
+    data["nodes"][1]["commands"] = [{"argv": ["x", "{node!r}"]}]
+    assert keys_of(data) == ["nodes[1].commands[0].argv[1]"]
+    data["nodes"][0]["loopback"] = ["10.90.0.1"]
+    assert keys_of(data) == ["nodes[0].loopback[0]"]

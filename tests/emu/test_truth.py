@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import free_base_port
 from .runs import emu_run, need_root, need_tool, wait_router
 
 pytestmark = [pytest.mark.root, pytest.mark.timeout(120)]
@@ -37,6 +38,7 @@ SCENARIO = f"""
 [scenario]
 name = "truth"
 seed = 11
+base_port = BASE_PORT
 [emulator]
 keepalive_interval_ms = 100
 dead_intervals = 5
@@ -77,7 +79,7 @@ async def test_router_view_agrees_with_iperf3_and_ping(tmp_path: Path) -> None:
     iperf = need_tool("iperf3", "iperf3")
     ping = need_tool("ping", "iputils-ping")
     sc = tmp_path / "truth.toml"
-    sc.write_text(SCENARIO)
+    sc.write_text(SCENARIO.replace("BASE_PORT", str(free_base_port(2))))
     with emu_run(sc, tmp_path / "run") as run:
         info = run.wait_started()
         t0 = info["t0"]

@@ -400,7 +400,7 @@ async def test_link_id_two_links_behind_one_gateway() -> None:
         assert {str(a) for a in dests[lid2].ipv4} == {"10.0.0.2"}
         # Two links behind one MAC are two distinct metric series.
         labels = {
-            lab["mac"] for lab, _ in _samples(ln.router, "dlep_destination_cdrr_bits_per_second")
+            lab["mac"] for lab, _ in _samples(ln.router, "dlep_destination_cdrr_bytes_per_second")
         }
         assert len(labels) == 2 and all(lab.startswith("02:") and "#" in lab for lab in labels)
 

@@ -65,6 +65,8 @@ class FakeDaemon:
         self.heartbeat_timeouts = {"local": 2, "peer": 1}
         self.sessions_ended: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
+        self.session_flaps: dict[str, int] = {}
+        self.connect_failures: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: list[str] = []
         self.extension_names: dict[int, str] = {}
@@ -119,8 +121,8 @@ def test_errors_states_and_units() -> None:
     assert value(fams, "dlep_sessions", state="in-session") == 1
     # Not up: no up_since and no session-wide metric gauges.
     assert samples(fams, "dlep_session_up_since_seconds", session="2") == []
-    assert samples(fams, "dlep_session_mdrr_bits_per_second", session="2") == []
-    assert value(fams, "dlep_session_mdrr_bits_per_second", session="1") == 10
+    assert samples(fams, "dlep_session_mdrr_bytes_per_second", session="2") == []
+    assert value(fams, "dlep_session_mdrr_bytes_per_second", session="1") == 10 / 8
     assert value(fams, "dlep_heartbeat_timeouts_total", by="local") == 2
     assert value(fams, "dlep_heartbeat_timeouts_total", by="peer") == 1
     assert value(fams, "dlep_subscriber_events_total", fate="dropped") == 5
@@ -130,7 +132,7 @@ def test_errors_states_and_units() -> None:
     assert value(fams, "dlep_destination_latency_seconds", **lab) == 0.0015
     assert value(fams, "dlep_destination_resources_ratio", **lab) == 0.55
     assert value(fams, "dlep_destination_mtu_bytes", **lab) == 9000
-    assert samples(fams, "dlep_destination_cdrr_bits_per_second") == []
+    assert samples(fams, "dlep_destination_cdrr_bytes_per_second") == []
     # Types as Prometheus sees them.
     assert fams["dlep_messages"].type == "counter"
     assert fams["dlep_errors"].type == "counter"
@@ -150,7 +152,7 @@ def test_cap_order_is_numeric_by_session_then_mac() -> None:
     )
     got = [
         (lab["session"], lab["mac"])
-        for lab, _ in samples(fams, "dlep_destination_cdrr_bits_per_second")
+        for lab, _ in samples(fams, "dlep_destination_cdrr_bytes_per_second")
     ]
     assert got == [
         ("2", "02:00:00:00:00:01"),

@@ -94,8 +94,8 @@ async def test_extension_gauges(ext_pair: ExtPair) -> None:
     assert all(v == 1 for _, v in got)
 
     # Per-destination values, in base units.
-    assert value(r, "dlep_destination_hop_count", mac=MACS[0], **lab) == 3
-    assert value(r, "dlep_destination_hop_count", mac=MACS[1], **lab) == 1
+    assert value(r, "dlep_destination_hops", mac=MACS[0], **lab) == 3
+    assert value(r, "dlep_destination_hops", mac=MACS[1], **lab) == 1
     assert value(r, "dlep_destination_latency_range_min_seconds", mac=MACS[0]) == 0.0005
     assert value(r, "dlep_destination_latency_range_max_seconds", mac=MACS[0]) == 0.004
     assert samples(r, "dlep_destination_latency_range_min_seconds", mac=MACS[1]) == []
@@ -105,7 +105,7 @@ async def test_extension_gauges_respect_the_cap(ext_pair: ExtPair) -> None:
     await ext_pair.start(router_cap=1)
     r = await asyncio.to_thread(scrape, ext_pair.servers[0].url)
     assert value(r, "dlep_metrics_destinations_dropped") == 1
-    assert [s["mac"] for s, _ in samples(r, "dlep_destination_hop_count")] == [MACS[0]]
+    assert [s["mac"] for s, _ in samples(r, "dlep_destination_hops")] == [MACS[0]]
     # Families are there even without samples.
     assert "dlep_destination_latency_range_max_seconds" in r
 
@@ -114,5 +114,5 @@ async def test_no_extensions_no_samples(pair: Any) -> None:
     _, _, _, rs = await pair.start()
     r = await asyncio.to_thread(scrape, rs.url)
     assert samples(r, "dlep_session_extension") == []
-    assert samples(r, "dlep_destination_hop_count") == []
-    assert "dlep_destination_hop_count" in r
+    assert samples(r, "dlep_destination_hops") == []
+    assert "dlep_destination_hops" in r

@@ -14,10 +14,10 @@ from dlep.fsm import Metrics
 from .conftest import DESTS, Pair, dest, samples, scrape, value, wait_until
 
 DIVISOR = {
-    "mdrr": ("dlep_destination_mdrr_bits_per_second", 1),
-    "mdrt": ("dlep_destination_mdrt_bits_per_second", 1),
-    "cdrr": ("dlep_destination_cdrr_bits_per_second", 1),
-    "cdrt": ("dlep_destination_cdrt_bits_per_second", 1),
+    "mdrr": ("dlep_destination_mdrr_bytes_per_second", 8),
+    "mdrt": ("dlep_destination_mdrt_bytes_per_second", 8),
+    "cdrr": ("dlep_destination_cdrr_bytes_per_second", 8),
+    "cdrt": ("dlep_destination_cdrt_bytes_per_second", 8),
     "latency": ("dlep_destination_latency_seconds", 1e6),
     "resources": ("dlep_destination_resources_ratio", 100),
     "rlqr": ("dlep_destination_rlqr_ratio", 100),
@@ -77,7 +77,7 @@ async def test_series_of_a_live_session(pair: Pair) -> None:
     assert value(r, "dlep_destination_rlqr_ratio", mac="02:00:00:00:00:01") == 0.9
     assert value(r, "dlep_destination_mtu_bytes", mac="02:00:00:00:00:02") == 1400
     # Session-wide metrics (the modem's defaults) too.
-    assert value(r, "dlep_session_mdrr_bits_per_second", **lab) == 100e6
+    assert value(r, "dlep_session_mdrr_bytes_per_second", **lab) == 100e6 / 8
     assert value(r, "dlep_session_latency_seconds", **lab) == 0.001
 
     # An update shows at the next scrape; a new destination adds its series.
@@ -91,9 +91,9 @@ async def test_series_of_a_live_session(pair: Pair) -> None:
 
     await wait_until(seen, what="update and new destination at the router")
     r3 = await asyncio.to_thread(scrape, rs.url)
-    assert value(r3, "dlep_destination_cdrr_bits_per_second", mac="02:00:00:00:00:01") == 30e6
+    assert value(r3, "dlep_destination_cdrr_bytes_per_second", mac="02:00:00:00:00:01") == 30e6 / 8
     assert value(r3, "dlep_destination_latency_seconds", mac="02:00:00:00:00:01") == 0.005
-    assert value(r3, "dlep_destination_cdrr_bits_per_second", mac="02:00:00:00:00:09") == 1e6
+    assert value(r3, "dlep_destination_cdrr_bytes_per_second", mac="02:00:00:00:00:09") == 1e6 / 8
     assert value(r3, "dlep_destinations") == 3
     assert value(r3, "dlep_session_destinations", **lab) == 3
     assert value(r3, "dlep_messages_total", type="DESTINATION_UPDATE", direction="rx") >= 1
@@ -110,7 +110,7 @@ async def test_cap_bounds_destination_series(pair: Pair) -> None:
         macs = {lab["mac"] for lab, _ in samples(r, series)}
         assert len(macs) <= 3, (series, macs)
     # A stable choice: the first three MACs of the session.
-    macs = {lab["mac"] for lab, _ in samples(r, "dlep_destination_cdrr_bits_per_second")}
+    macs = {lab["mac"] for lab, _ in samples(r, "dlep_destination_cdrr_bytes_per_second")}
     assert macs == {f"02:00:00:00:00:0{n}" for n in (1, 2, 3)}
     # The counts per session are not capped.
     assert value(r, "dlep_session_destinations") == 7

@@ -64,12 +64,33 @@ DEFAULT_MAX_DESTINATIONS: Final = 1000
 SNAPSHOT_TIMEOUT: Final = 5.0
 
 #: (metric field, series suffix, help, divisor) for the per-destination and
-#: per-session metric gauges: value / divisor is in Prometheus base units.
+#: per-session metric gauges: value / divisor is in Prometheus base units
+#: (bytes, not bits: promtool's lint insists on the base unit).
 _METRIC_SERIES: Final[tuple[tuple[str, str, str, float], ...]] = (
-    ("mdrr", "mdrr_bits_per_second", "Maximum Data Rate Receive (bits/s)", 1.0),
-    ("mdrt", "mdrt_bits_per_second", "Maximum Data Rate Transmit (bits/s)", 1.0),
-    ("cdrr", "cdrr_bits_per_second", "Current Data Rate Receive (bits/s)", 1.0),
-    ("cdrt", "cdrt_bits_per_second", "Current Data Rate Transmit (bits/s)", 1.0),
+    (
+        "mdrr",
+        "mdrr_bytes_per_second",
+        "Maximum Data Rate Receive (bytes/s; DLEP reports bits/s)",
+        8.0,
+    ),
+    (
+        "mdrt",
+        "mdrt_bytes_per_second",
+        "Maximum Data Rate Transmit (bytes/s; DLEP reports bits/s)",
+        8.0,
+    ),
+    (
+        "cdrr",
+        "cdrr_bytes_per_second",
+        "Current Data Rate Receive (bytes/s; DLEP reports bits/s)",
+        8.0,
+    ),
+    (
+        "cdrt",
+        "cdrt_bytes_per_second",
+        "Current Data Rate Transmit (bytes/s; DLEP reports bits/s)",
+        8.0,
+    ),
     ("latency", "latency_seconds", "Latency (seconds; DLEP reports microseconds)", 1e6),
     ("resources", "resources_ratio", "Resources, 0-1 (DLEP reports percent)", 100.0),
     ("rlqr", "rlqr_ratio", "Relative Link Quality Receive, 0-1 (DLEP reports percent)", 100.0),
@@ -93,6 +114,9 @@ class _Snapshot:
     #: The extensions' own gauges, and their values per session.
     gauge_specs: list[GaugeSpec] = field(default_factory=list)
     gauge_samples: list[tuple[str, str, GaugeSample]] = field(default_factory=list)
+    #: Sessions that went down after coming up, and failed connection attempts, by peer.
+    session_flaps: dict[str, int] = field(default_factory=dict)
+    connect_failures: dict[str, int] = field(default_factory=dict)
 
 
 def _session_order(sid: str) -> tuple[int, str]:
@@ -137,6 +161,8 @@ class DaemonCollector(Collector):
             d.extension_names,
             specs,
             samples,
+            dict(d.session_flaps),
+            dict(d.connect_failures),
         )
 
     def snapshot(self) -> _Snapshot:
@@ -182,7 +208,9 @@ class DaemonCollector(Collector):
 
         sl = ["session", "peer"]
         sessions = sorted(snap.sessions, key=lambda s: _session_order(s.id))
-        peers = {s.id: s.peer for s in sessions}
+        # The peer label is the peer's stable name (no ephemeral port): a
+        # reconnect changes the session id, not the peer.
+        peers = {s.id: s.peer_name or s.peer for s in sessions}
 
         count = GaugeMetricFamily("dlep_sessions", "Live sessions by state", labels=["state"])
         by_state: dict[str, int] = {}
@@ -219,8 +247,24 @@ class DaemonCollector(Collector):
             "Protocol errors detected in this session, by status code name",
             labels=[*sl, "status"],
         )
+        pinfo = InfoMetricFamily(
+            "dlep_peer",
+            "The peer of each session: the address it is connected from or to, and the "
+            "addresses and subnets it declared (comma-separated)",
+            labels=[*sl, "address", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets"],
+        )
         for s in sessions:
-            lv = [s.id, s.peer]
+            lv = [s.id, peers[s.id]]
+            pinfo.add_metric(
+                lv,
+                {
+                    "address": _host(s.peer),
+                    "ipv4": ",".join(s.peer_ipv4),
+                    "ipv6": ",".join(s.peer_ipv6),
+                    "ipv4_subnets": ",".join(s.peer_ipv4_subnets),
+                    "ipv6_subnets": ",".join(s.peer_ipv6_subnets),
+                },
+            )
             up.add_metric(lv, 1 if s.state == "in-session" else 0)
             state.add_metric([*lv, s.state], 1)
             if s.up_since is not None:
@@ -233,13 +277,13 @@ class DaemonCollector(Collector):
                     msgs.add_metric([*lv, mtype, direction], n)
             for status, n in sorted(s.errors.items()):
                 errs.add_metric([*lv, status], n)
-        yield from (up, state, since, ndest, exts, msgs, errs)
+        yield from (pinfo, up, state, since, ndest, exts, msgs, errs)
         yield from _ext_families(snap.gauge_specs, snap.gauge_samples)
         yield from _metric_gauges(
             "dlep_session_",
             "Session-wide ",
             sl,
-            (([s.id, s.peer], s.session_metrics) for s in sessions if s.state == "in-session"),
+            (([s.id, peers[s.id]], s.session_metrics) for s in sessions if s.state == "in-session"),
         )
 
         hb = CounterMetricFamily(
@@ -251,6 +295,24 @@ class DaemonCollector(Collector):
         for by in ("local", "peer"):
             hb.add_metric([by], snap.heartbeat_timeouts.get(by, 0))
         yield hb
+        flaps = CounterMetricFamily(
+            "dlep_session_flaps",
+            "Sessions that were In-Session and went down (for any reason but this daemon's "
+            "own shutdown), by peer",
+            labels=["peer"],
+        )
+        for peer, n in sorted(snap.session_flaps.items()):
+            flaps.add_metric([peer], n)
+        yield flaps
+        cfail = CounterMetricFamily(
+            "dlep_connect_failures",
+            "Router: connection attempts to a modem that failed before a session started "
+            "(TCP or TLS), by peer (a static peer as configured, a discovered modem by address)",
+            labels=["peer"],
+        )
+        for peer, n in sorted(snap.connect_failures.items()):
+            cfail.add_metric([peer], n)
+        yield cfail
 
         all_errors = dict(snap.ended_errors)
         for s in sessions:
@@ -445,6 +507,12 @@ def _ext_families(
         if fam is not None:
             fam.add_metric([sid, peer, *g.labels], g.value)
     yield from fams.values()
+
+
+def _host(peer: str) -> str:
+    """The address of an ``address:port`` / ``[address]:port`` peer."""
+    host = peer.rsplit(":", 1)[0] if peer.count(":") == 1 or peer.startswith("[") else peer
+    return host.strip("[]")
 
 
 def _dest_label(info: DestinationInfo) -> str:

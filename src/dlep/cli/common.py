@@ -92,18 +92,28 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 def run_daemon(
     start: Callable[[], Awaitable[Any]],
     log: logging.Logger,
+    *,
+    config: Any = None,
+    load: Callable[[], Any] | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM, then shut down gracefully. Returns exit code."""
+    """Run until SIGINT/SIGTERM, then shut down gracefully. Returns exit code.
+
+    With ``load`` (re-reads the configuration file; ``config`` is the one the
+    daemon started with), SIGHUP reloads the configuration (:mod:`.reload`).
+    """
     # Imported here: --help, --version and --check never need the event loop
     # (asyncio with ssl is about 45 ms of start-up).
     import asyncio
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        # Signals are queued from the start: a SIGHUP during start-up is a
+        # reload once the daemon runs, not the default action (exit without
+        # Session Termination, leaving the API socket behind).
+        signals: asyncio.Queue[int] = asyncio.Queue()
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                loop.add_signal_handler(sig, signals.put_nowait, sig)
         try:
             daemon = await start()
         except Exception as exc:  # configuration / environment problems
@@ -129,16 +139,20 @@ def run_daemon(
             await daemon.shutdown()
             return EXIT_RUNTIME
         from ..dataplane.service import DataplaneError, start_dataplane
+        from .reload import Reloader
+
+        reloader = Reloader(daemon, config, load or (lambda: config), log, metrics)
 
         async def stop_all() -> None:
             # The data plane first (it removes its kernel state), then the
-            # API and the metrics endpoint, then the daemon.
+            # API and the metrics endpoint (a reload may have replaced it),
+            # then the daemon.
             if dataplane is not None:
                 await dataplane.stop()
             if api is not None:
                 await api.stop()
-            if metrics is not None:
-                await metrics.aclose()
+            if reloader.metrics is not None:
+                await reloader.metrics.aclose()
             await daemon.shutdown()
 
         dataplane = None
@@ -154,8 +168,29 @@ def run_daemon(
         # Start-up is over: keep its objects out of every later collection,
         # whose pauses would otherwise land on updates in flight (tune_gc says why).
         log.debug("garbage collector: %d start-up objects frozen", tune_gc())
-        await stop.wait()
+        from . import sdnotify
+
+        sdnotify.notify("READY=1", f"STATUS={daemon.role.value} running")
+        watchdog = None
+        interval = sdnotify.watchdog_interval()
+        if interval is not None:
+            # On the event loop: a loop that stops turning stops the pings,
+            # and systemd restarts the daemon (WatchdogSec=).
+            watchdog = asyncio.ensure_future(_watchdog(sdnotify.notify, interval))
+        while True:
+            got = await signals.get()
+            if got == signal.SIGHUP and load is not None:
+                log.info("SIGHUP: reloading the configuration")
+                sdnotify.reloading()
+                await reloader.reload()
+                sdnotify.notify("READY=1", f"STATUS={daemon.role.value} running")
+                continue
+            if got != signal.SIGHUP:
+                break
         log.info("signal received, shutting down")
+        sdnotify.notify("STOPPING=1", "STATUS=shutting down")
+        if watchdog is not None:
+            watchdog.cancel()
         await stop_all()
         return EXIT_OK
 
@@ -163,6 +198,14 @@ def run_daemon(
         return asyncio.run(main())
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+async def _watchdog(notify: Callable[..., bool], interval: float) -> None:
+    import asyncio
+
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)
 
 
 def fail_config(exc: Exception) -> int:
@@ -208,4 +251,8 @@ def run_role(
             builder = builder.no_tls()
         return await builder.spawn()
 
-    return run_daemon(start, logging.getLogger(f"dlep.{role}"))
+    def reload() -> Any:
+        # The flags win over the file on a reload too, as at start-up.
+        return load(args.config, overrides=overrides_from(args))
+
+    return run_daemon(start, logging.getLogger(f"dlep.{role}"), config=cfg, load=reload)

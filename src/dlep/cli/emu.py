@@ -74,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--run-dir", type=Path, help="sockets, logs, run.json (default: a temp dir)")
     r.add_argument("--no-view", action="store_true", help="print events instead of a live view")
-    r.add_argument("--duration", type=float, help="stop after this many seconds")
+    r.add_argument(
+        "--duration",
+        type=float,
+        help="stop after this many seconds (default: the scenario's duration; 0: never)",
+    )
     r.add_argument(
         "--start-at",
         type=float,
@@ -180,7 +184,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"dlep-emu: logs kept in {runner.run_dir}", file=sys.stderr)
             return EXIT_RUNTIME
         print(f"dlep-emu: {topo.name} running; sockets, logs and run.json in {runner.run_dir}")
-        code = asyncio.run(_watch(runner, view=not args.no_view, duration=args.duration))
+        # The scenario's own duration applies unless --duration overrides it.
+        duration = args.duration if args.duration is not None else topo.duration or None
+        code = asyncio.run(_watch(runner, view=not args.no_view, duration=duration))
     except KeyboardInterrupt:
         code = EXIT_OK
     except BaseException:
@@ -225,7 +231,7 @@ async def _watch(runner: Any, *, view: bool, duration: float | None) -> int:
                     live.stop()
                     live = None
                 print(
-                    f"dlep-emu: the {crashed.role} of {crashed.node} exited "
+                    f"dlep-emu: the {crashed.name} of {crashed.node} exited "
                     f"({crashed.popen.returncode}); stopping everything. Its log:\n"
                     f"{crashed.tail()}",
                     file=sys.stderr,

@@ -70,3 +70,10 @@ def setup_logging(level: str = "info", fmt: str = "text", *, prefix: str = "") -
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # asyncio's own chatter (e.g. failed TLS handshakes) at warning and up only.
     logging.getLogger("asyncio").setLevel(max(root.level, logging.WARNING))
+
+
+def set_level(level: str) -> None:
+    """Change the root logger's level in a running daemon (a configuration reload)."""
+    root = logging.getLogger()
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    logging.getLogger("asyncio").setLevel(max(root.level, logging.WARNING))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import ssl
 import time
@@ -141,13 +142,8 @@ class BuilderBase(Generic[C]):
         }
 
 
-#: Peer addresses whose ended sessions are counted (SessionInfo.flaps).
+#: Peers whose ended sessions are counted (session_flaps, SessionInfo.flaps).
 MAX_FLAP_PEERS = 4096
-
-
-def _host_of(peer: str) -> str:
-    """``"10.0.0.1:854"`` / ``"[fd00::1]:854"`` -> the address alone."""
-    return peer.rsplit(":", 1)[0].strip("[]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,19 +169,38 @@ class SessionInfo:
     errors: dict[str, int] = field(default_factory=dict)
     #: When the peer last sent a message (Unix time; None if unknown).
     last_heard: float | None = None
-    #: Sessions with the peer's address that were up and ended before this
-    #: one, since the daemon started: how often the link flapped.
+    #: Sessions with this peer (:attr:`peer_name`) that were up and ended
+    #: before this one, since the daemon started: how often the link flapped.
     flaps: int = 0
+    #: The peer's stable name, for metrics labels: the modem's ``address:port``
+    #: at a router (a static peer's as configured), the router's address
+    #: alone at a modem (its source port is ephemeral).
+    peer_name: str = ""
+    #: The peer's own addresses and subnets, as it declared them (Session
+    #: Initialization and Session Updates; RFC 8175 §13.8-§13.11).
+    peer_ipv4: tuple[str, ...] = ()
+    peer_ipv6: tuple[str, ...] = ()
+    peer_ipv4_subnets: tuple[str, ...] = ()
+    peer_ipv6_subnets: tuple[str, ...] = ()
 
 
 class _Conn:
     """Book-keeping for one live connection."""
 
-    __slots__ = ("id", "origin", "peer", "proto", "started", "tls", "up_since")
+    __slots__ = ("id", "name", "origin", "peer", "proto", "started", "tls", "up_since")
 
-    def __init__(self, sid: str, peer: str, proto: SessionProtocol, tls: bool, origin: Any) -> None:
+    def __init__(
+        self,
+        sid: str,
+        peer: str,
+        proto: SessionProtocol,
+        tls: bool,
+        origin: Any,
+        name: str | None = None,
+    ) -> None:
         self.id = sid
         self.peer = peer
+        self.name = peer if name is None else name
         self.proto = proto
         self.tls = tls
         self.origin = origin
@@ -234,9 +249,14 @@ class DaemonBase:
         #: Sessions ended, by termination status name ("NONE": the connection
         #: closed without one); protocol errors of ended sessions, by status name.
         self.sessions_ended: dict[str, int] = {}
-        # Per peer address (no port: a router reconnects from a new one).
-        self._flaps: dict[str, int] = {}
         self.ended_errors: dict[str, int] = {}
+        #: Sessions that were In-Session and went down (for any reason but
+        #: this daemon's own shutdown), by the peer's stable name.
+        self.session_flaps: dict[str, int] = {}
+        #: Connection attempts that failed before a session could start, by
+        #: peer (a router's static peer as configured, a discovered modem
+        #: by its address).
+        self.connect_failures: dict[str, int] = {}
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -338,7 +358,9 @@ class DaemonBase:
             **kw,
         )
 
-    def _new_protocol(self, session: Session, peer: str, tls: bool, origin: Any) -> SessionProtocol:
+    def _new_protocol(
+        self, session: Session, peer: str, tls: bool, origin: Any, name: str | None = None
+    ) -> SessionProtocol:
         sid = str(self._next_id)
         self._next_id += 1
         proto = SessionProtocol(
@@ -348,7 +370,7 @@ class DaemonBase:
             trace=self._trace_message,
             trace_log=self.log,
         )
-        conn = _Conn(sid, peer, proto, tls, origin)
+        conn = _Conn(sid, peer, proto, tls, origin, name)
         self._conns[sid] = conn
         self._by_proto[id(proto)] = conn
         return proto
@@ -398,14 +420,17 @@ class DaemonBase:
         if conn is None:
             return
         self._conns.pop(conn.id, None)
-        if conn.up_since is not None:
-            host = _host_of(conn.peer)
-            # Bounded: a modem open to many addresses must not grow without end.
-            if host in self._flaps or len(self._flaps) < MAX_FLAP_PEERS:
-                self._flaps[host] = self._flaps.get(host, 0) + 1
         for code, n in conn.proto.session.error_counts.items():
             name = status_name(code)
             self.ended_errors[name] = self.ended_errors.get(name, 0) + n
+        flaps = self.session_flaps
+        # Bounded: a modem open to many addresses must not grow without end.
+        if (
+            conn.up_since is not None
+            and not self._closing
+            and (conn.name in flaps or len(flaps) < MAX_FLAP_PEERS)
+        ):
+            flaps[conn.name] = flaps.get(conn.name, 0) + 1
         self._session_closed(conn)
 
     def _session_closed(self, conn: _Conn) -> None:
@@ -493,6 +518,7 @@ class DaemonBase:
         for conn in self._conns.values():
             s = conn.proto.session
             pt = s.peer_type or PeerType("")
+            l3 = s.peer_addresses
             out.append(
                 SessionInfo(
                     conn.id,
@@ -513,20 +539,26 @@ class DaemonBase:
                     {message_name(k): v for k, v in s.rx_counts.items()},
                     {status_name(k): v for k, v in s.error_counts.items()},
                     last_heard=s.last_heard + wall if wall is not None else None,
-                    flaps=self._flaps.get(_host_of(conn.peer), 0),
+                    flaps=self.session_flaps.get(conn.name, 0),
+                    peer_name=conn.name,
+                    peer_ipv4=tuple(sorted(str(a) for a in l3.ipv4)),
+                    peer_ipv6=tuple(sorted(str(a) for a in l3.ipv6)),
+                    peer_ipv4_subnets=tuple(sorted(str(a) for a in l3.ipv4_subnets)),
+                    peer_ipv6_subnets=tuple(sorted(str(a) for a in l3.ipv6_subnets)),
                 )
             )
         return out
 
     def extension_gauges(self) -> tuple[list[GaugeSpec], list[tuple[str, str, GaugeSample]]]:
         """The gauges the offered extensions export, and their values per
-        live session (``(session_id, peer, sample)``), for the metrics."""
+        live session (``(session_id, peer name, sample)``; see
+        :attr:`SessionInfo.peer_name`), for the metrics."""
         specs: dict[str, GaugeSpec] = {}
         for ext in self._plugins:
             for spec in ext.gauges:
                 specs.setdefault(spec.name, spec)
         samples = [
-            (conn.id, conn.peer, g)
+            (conn.id, conn.name, g)
             for conn in self._conns.values()
             for g in conn.proto.session.plugins.gauge_samples(conn.proto.session)
         ]
@@ -570,6 +602,21 @@ class DaemonBase:
         return conn
 
     # -- shutdown -------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """End every session with Session Termination (bounded wait) and stop
+        (each role's daemon defines it)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Shut down when the ``async with`` block is left, also by an
+        exception or a cancellation: Ctrl-C under :func:`asyncio.run` cancels
+        the main task, and the peers must still get Session Termination
+        rather than a reset connection. The exception goes on."""
+        await self.shutdown()
 
     async def terminate_session(
         self, session_id: str, status: int = StatusCode.SHUTTING_DOWN, text: str = ""
@@ -621,6 +668,19 @@ class DaemonBase:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for sub in list(self._subs):
             sub.close()
+
+
+def _bind_error(exc: OSError, port: int) -> str:
+    """``exc`` of a bind as a line that says what to do when the cause is a
+    privileged port (DLEP's 854) without the capability to bind it."""
+    text = str(exc.strerror or exc)
+    if exc.errno == errno.EACCES and 0 < port < 1024:
+        text += (
+            f" (port {port} is privileged: the daemon needs CAP_NET_BIND_SERVICE; run it "
+            "under systemd with AmbientCapabilities=CAP_NET_BIND_SERVICE (contrib/systemd), "
+            "or as root, or use a port of 1024 or above)"
+        )
+    return text
 
 
 def _mac_key(mac: bytes | str | DestKey) -> bytes:

@@ -49,6 +49,7 @@ from .base import (
     DaemonBase,
     DaemonError,
     DestinationExistsError,
+    _bind_error,
     _Conn,
     _mac_key,
 )
@@ -65,7 +66,7 @@ from .events import ConnectionRefused, SessionConnected
 from .modem_table import ModemDest, ModemTable
 
 if TYPE_CHECKING:
-    from ..config import ModemConfig
+    from ..config import DestinationConfig, ModemConfig, SimulateConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -191,12 +192,23 @@ class ModemDaemon(DaemonBase):
         #: The application's destinations and the session-wide metrics.
         self._table = ModemTable(config.modem.session_metrics.to_metrics())
         self.listening: list[tuple[str, int]] = []
-        #: What the simulator may move: each destination's key and the metrics
-        #: its random walk centres on. Only destinations nobody has set by
-        #: hand: any library (and so API) call that adds, changes or drops a
-        #: destination takes it out, so the simulator never overwrites an
-        #: operator's values; :meth:`release_destination` puts it back.
-        self._simulated: dict[DestKey, Metrics] = {}
+        #: The destinations of the configuration as last applied, by key: a
+        #: reload changes only what differs (set_configured_destinations).
+        self._configured: dict[DestKey, DestinationConfig] = {}
+        self._sim = config.modem.simulate
+        self._sim_task: asyncio.Task[Any] | None = None
+        #: Destinations the simulator took down, and when they come back.
+        self._sim_down: dict[DestKey, float] = {}
+        #: The simulator moves the configured destinations, except those set
+        #: by hand: any library (and so API) call that adds, changes or drops
+        #: one pins it here, so the simulator never overwrites an operator's
+        #: values. :meth:`release_destination` unpins it, or hands over a
+        #: destination added through the API (``_released``).
+        self._pinned: set[DestKey] = set()
+        self._released: set[DestKey] = set()
+        self._applying_config = False
+        #: The metrics each simulated destination's random walk centres on.
+        self._sim_base: dict[DestKey, Metrics] = {}
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -220,12 +232,12 @@ class ModemDaemon(DaemonBase):
                 self._table.add(DestKey(d.mac_bytes()), d.metrics.to_metrics(), d.addresses(), [])
             except DaemonError as exc:
                 raise DaemonError(f"modem.destinations[{i}]: {exc}") from None
+            self._configured[DestKey(d.mac_bytes())] = d
         await self._listen()
         self._start_discovery()
-        sim = self.mcfg.modem.simulate
+        sim = self._sim
         if sim.enabled:
-            self._simulated = {key: d.metrics for key, d in self._table.dests.items()}
-            self._spawn(self._simulate(), "modem-simulate")
+            self._sim_task = self._spawn(self._simulate(), "modem-simulate")
         self.log.info(
             "modem listening on %s%s; %d destination(s) configured%s",
             ", ".join(f"{h}:{p}" for h, p in self.listening),
@@ -255,7 +267,7 @@ class ModemDaemon(DaemonBase):
                 )
             except OSError as exc:
                 sock.close()
-                errors.append(f"{addr} port {net.tcp_port}: {exc.strerror or exc}")
+                errors.append(f"{addr} port {net.tcp_port}: {_bind_error(exc, net.tcp_port)}")
                 continue
             self._servers.append(server)
             bound = sock.getsockname()
@@ -333,7 +345,7 @@ class ModemDaemon(DaemonBase):
                     net.interface,
                     6 if family == socket.AF_INET6 else 4,
                     net.discovery_port,
-                    exc,
+                    _bind_error(exc, net.discovery_port) if isinstance(exc, OSError) else exc,
                 )
                 continue
             ds.start(self._loop, functools.partial(self._on_datagram, ds))
@@ -394,7 +406,9 @@ class ModemDaemon(DaemonBase):
         host, port = peername[0], peername[1]
         peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
         tls = transport.get_extra_info("sslcontext") is not None
-        proto = self._new_protocol(session, peer, tls, ("accepted", peer))
+        # Named by its address alone: the source port changes with every
+        # connection, and metrics labels must not.
+        proto = self._new_protocol(session, peer, tls, ("accepted", peer), str(host))
         conn = self._conn_of(proto)
         self.log.info("connection from %s%s", peer, " over TLS" if tls else "")
         if conn is not None:
@@ -537,7 +551,7 @@ class ModemDaemon(DaemonBase):
         (a refusal by the first one leaves the table as it was); without, the
         change is only tried (``table`` is a copy)."""
         key = ch.key
-        if send and key is not None and self._simulated:
+        if send and key is not None:
             self._pin(key)
         if ch.op == "session":
 
@@ -628,8 +642,7 @@ class ModemDaemon(DaemonBase):
         if not add and not drop and not extra:
             # Metrics alone (a radio's report, all day long): the short way.
             key = self._key(mac, ())
-            if self._simulated:
-                self._pin(key)
+            self._pin(key)
             change = metrics or _NO_METRICS
             new = self._table.check_metrics(((key, change),), indexed=False)
             if new[0].up:
@@ -663,7 +676,7 @@ class ModemDaemon(DaemonBase):
             except DaemonArgumentError as exc:
                 raise DaemonArgumentError(f"updates[{i}].mac: {exc}", f"updates[{i}].mac") from None
         full = self._table.check_metrics(entries)
-        if self._simulated:
+        if self._configured or self._released:
             for key, _ in entries:
                 self._pin(key)
         live = [(key, m) for (key, m), d in zip(entries, full, strict=True) if d.up]
@@ -788,30 +801,47 @@ class ModemDaemon(DaemonBase):
                     )
 
     def _pin(self, key: DestKey) -> None:
-        if self._simulated.pop(key, None) is not None:
+        """``key`` was set by hand: the simulator leaves it alone from now on."""
+        if self._applying_config:
+            return
+        if key in self._released:
+            self._released.discard(key)
+        elif key in self._configured and key not in self._pinned:
+            self._pinned.add(key)
+        else:
+            return
+        if self._sim.enabled:
             self.log.info("destination %s set by hand: the simulator leaves it alone", key)
+
+    def _simulates(self, key: DestKey) -> bool:
+        return key in self._released or (key in self._configured and key not in self._pinned)
 
     def release_destination(self, mac: bytes | str | DestKey) -> bool:
         """Hand a destination back to the simulator (``[modem.simulate]``).
 
         A destination added, changed or dropped through the library or the
         API is the operator's: the simulator neither walks its metrics nor
-        flaps it. This undoes that: from now on its metrics walk around the
-        values they have now. Returns False when the simulator is off (there
-        is nothing to release to); raises DestinationNotFoundError for an
+        flaps it. This undoes that (also for one added through the API):
+        from now on its metrics walk around the values they have now.
+        Returns whether the simulator runs (if not, it takes the destination
+        when a reload starts it); raises DestinationNotFoundError for an
         unknown destination.
         """
         key = self._key(mac, ())
         d = self._table.require(key)
-        if not self.mcfg.modem.simulate.enabled:
-            return False
-        self._simulated[key] = d.metrics
+        if key in self._configured:
+            self._pinned.discard(key)
+        else:
+            self._released.add(key)
+        self._sim_base[key] = d.metrics
         self.log.info("destination %s released to the simulator", key)
-        return True
+        return self._sim.enabled
 
     def simulated_destinations(self) -> frozenset[DestKey]:
         """The destinations the simulator moves now (none when it is off)."""
-        return frozenset(self._simulated)
+        if not self._sim.enabled:
+            return frozenset()
+        return frozenset(k for k in self._table.dests if self._simulates(k))
 
     def known_destinations(self) -> dict[DestKey, Metrics]:
         """The application's destination table (whether or not a router listens)."""
@@ -839,11 +869,104 @@ class ModemDaemon(DaemonBase):
 
     # -- simulation -------------------------------------------------------------------
 
+    async def set_simulation(self, sim: SimulateConfig) -> None:
+        """Run the simulator with these settings from now on (a configuration
+        reload); ``enabled = false`` stops it. Destinations it had taken down
+        come back up at once (sessions stay up)."""
+        task, self._sim_task = self._sim_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._sim = sim
+        for key in list(self._sim_down):
+            del self._sim_down[key]
+            self._sim_restore(key)
+        if sim.enabled and not self._closing:
+            self._sim_task = self._spawn(self._simulate(), "modem-simulate")
+
+    def _sim_restore(self, key: DestKey) -> None:
+        """Bring back a destination the simulator took down."""
+        d = self._table.dests.get(key)
+        if d is not None and not d.up:
+            d.up = True
+            self._each_session(
+                lambda s, t: s.add_destination(
+                    d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=t
+                )
+            )
+
+    async def set_configured_destinations(self, dests: Sequence[DestinationConfig]) -> int:
+        """Make the configured destinations these (a configuration reload):
+        what the previous configuration had and this one lacks goes down,
+        what is new comes up, what changed is updated (metrics and address
+        changes in one Destination Update); the others, and destinations
+        added through the API, are left alone. All or nothing, as
+        :meth:`apply_destination_changes`: a refusal names the entry
+        (``modem.destinations[2].metrics.cdrr: ...``) and nothing changes.
+        Returns how many destinations changed."""
+        new: dict[DestKey, DestinationConfig] = {}
+        index: dict[DestKey, int] = {}
+        for i, d in enumerate(dests):
+            key = DestKey(d.mac_bytes())
+            new[key] = d
+            index[key] = i
+        changes: list[DestinationChange] = []
+        where: list[str] = []
+        for key in self._configured:
+            if key not in new and key in self._table.dests:
+                changes.append(DestinationChange("down", key))
+                where.append(f"modem.destinations ({key} removed)")
+        for key, d in new.items():
+            old_d = self._configured.get(key)
+            if old_d == d:
+                continue
+            addrs = d.addresses()
+            if key not in self._table.dests:
+                changes.append(
+                    DestinationChange("up", key, d.metrics.to_metrics(), addresses=tuple(addrs))
+                )
+            else:
+                have = self._table.dests[key].address_texts
+                changes.append(
+                    DestinationChange(
+                        "update",
+                        key,
+                        d.metrics.to_metrics(),
+                        add=tuple(a for a in addrs if a not in have),
+                        drop=tuple(a for a in have if a not in addrs),
+                    )
+                )
+            where.append(f"modem.destinations[{index[key]}]")
+        if not changes:
+            self._configured = new
+            return 0
+        self._applying_config = True  # the configuration's changes pin nothing
+        try:
+            results = await self.apply_destination_changes(changes)
+        finally:
+            self._applying_config = False
+        for res in results:
+            if not res.ok and not res.error.startswith(NOT_APPLIED):
+                # "records[3].metrics.cdrr: ..." -> "modem.destinations[1].metrics.cdrr: ..."
+                rest = res.error.split(".", 1)[1] if "." in res.error else res.error
+                raise DaemonArgumentError(f"{where[res.index]}.{rest}", where[res.index])
+        self._configured = new
+        for key in [k for k in self._sim_down if k not in self._table.dests]:
+            del self._sim_down[key]
+        # What the configuration changed now has the configuration's values
+        # (over any set by hand): the simulator walks it around them.
+        for ch in changes:
+            if ch.key is not None:
+                self._pinned.discard(ch.key)
+                self._sim_base.pop(ch.key, None)
+        self._pinned &= new.keys()
+        return len(changes)
+
     async def _simulate(self) -> None:
-        sim = self.mcfg.modem.simulate
+        sim = self._sim
         rng = random.Random(sim.seed)
         period = sim.interval_ms / 1000.0
-        down_until: dict[DestKey, float] = {}
+        down_until = self._sim_down
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(period)
@@ -851,17 +974,9 @@ class ModemDaemon(DaemonBase):
             for key, until in list(down_until.items()):
                 if now >= until:
                     del down_until[key]
-                    d = self._table.dests.get(key)
-                    if d is not None and not d.up:
-                        d.up = True
-                        self._each_session(
-                            lambda s, t, d=d: s.add_destination(  # type: ignore[misc]
-                                d.key, d.metrics, addresses=d.address_texts, extra=d.extra, now=t
-                            )
-                        )
-            for key, base in list(self._simulated.items()):
-                d = self._table.dests.get(key)
-                if d is None or not d.up:
+                    self._sim_restore(key)
+            for key, d in list(self._table.dests.items()):
+                if not d.up or not self._simulates(key):
                     continue
                 if sim.flap_probability and rng.random() < sim.flap_probability:
                     d.up = False
@@ -872,6 +987,7 @@ class ModemDaemon(DaemonBase):
                         )
                     )
                     continue
+                base = self._sim_base.setdefault(key, d.metrics)
                 new = _walk(rng, d.metrics, base, sim.walk_percent)
                 changed = d.metrics.changed_in(new)
                 if changed.is_empty():

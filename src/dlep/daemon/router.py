@@ -21,6 +21,7 @@ from ..fsm import (
     Role,
     RouterDiscovery,
     Session,
+    State,
 )
 from ..transport import (
     DiscoverySocket,
@@ -29,20 +30,21 @@ from ..transport import (
     set_ttl_255,
 )
 from ..transport.sockopts import interface_index
-from ..wire import DataItem, PeerType
+from ..wire import DataItem, PeerType, StatusCode
 from .base import (
     BuilderBase,
     DaemonArgumentError,
     DaemonBase,
     DaemonError,
     DestinationNotFoundError,
+    _bind_error,
     _Conn,
     _mac_key,
 )
 from .events import ConnectFailed, PeerDiscovered, SessionConnected
 
 if TYPE_CHECKING:
-    from ..config import RouterConfig
+    from ..config import RouterConfig, StaticPeerConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: Seconds one connection attempt (TCP, then TLS) may take.
@@ -90,6 +92,9 @@ class RouterDaemon(DaemonBase):
         self._disc_task: asyncio.Task[Any] | None = None
         self._busy_modems: set[str] = set()  # discovered modems being served
         self._static: dict[tuple[str, int], asyncio.Task[Any]] = {}
+        #: What each static peer was connected with: (tls, profile), so a
+        #: reload can tell a changed peer from an unchanged one.
+        self._static_opts: dict[tuple[str, int], tuple[bool, str | None]] = {}
         #: Per-peer interoperability profile names, by (address, port).
         self._peer_profiles: dict[tuple[str, int], str] = {}
 
@@ -144,7 +149,8 @@ class RouterDaemon(DaemonBase):
                     family, str(group), net.discovery_port, interface=net.interface, join=False
                 )
             except (OSError, ValueError) as exc:
-                errors.append(f"IPv{6 if family == socket.AF_INET6 else 4}: {exc}")
+                why = _bind_error(exc, net.discovery_port) if isinstance(exc, OSError) else exc
+                errors.append(f"IPv{6 if family == socket.AF_INET6 else 4}: {why}")
                 continue
             assert self._loop is not None
             ds.start(self._loop, self._on_datagram)
@@ -263,10 +269,88 @@ class RouterDaemon(DaemonBase):
         if key in self._static:
             return
         use_tls = self.use_tls if tls is None else tls
+        self._static_opts[key] = (use_tls, profile)
         self._static[key] = self._spawn(
             self._static_loop(ConnectionPoint(addr, port, use_tls)),
             f"static-{_fmt_peer(addr, port)}",
         )
+
+    def static_peers(self) -> list[tuple[str, int]]:
+        """The static peers the daemon keeps sessions with: ``(address, port)``."""
+        return list(self._static)
+
+    async def disconnect_static(
+        self, host: str, port: int | None = None, *, text: str = "static peer removed"
+    ) -> None:
+        """Stop keeping a session with the static peer ``host:port``: no more
+        reconnects, and its session (if any) ends with Session Termination
+        (bounded wait, as :meth:`shutdown`)."""
+        port = port if port is not None else self.cfg.network.tcp_port
+        try:
+            key = (str(ipaddress.ip_address(host)), port)
+        except ValueError:
+            raise DaemonArgumentError(f"static peer {host!r}: not an IP address", "host") from None
+        task = self._static.pop(key, None)
+        if task is None:
+            raise DaemonArgumentError(f"no static peer {host}:{port}", "host")
+        self._static_opts.pop(key, None)
+        self._peer_profiles.pop(key, None)
+        task.cancel()
+        conns = [
+            c
+            for c in self._conns.values()
+            if c.origin[0] == "static" and (str(c.origin[1].address), c.origin[1].port) == key
+        ]
+        for conn in conns:
+            s = conn.proto.session
+            if s.state is State.IN_SESSION or s.state is State.INITIALIZING:
+                self._call(
+                    conn,
+                    lambda now, s=s: s.terminate(  # type: ignore[misc]
+                        StatusCode.SHUTTING_DOWN, text, now=now
+                    ),
+                )
+            else:
+                conn.proto.abort()
+        await self._wait_closed(conns)
+
+    async def set_static_peers(self, peers: Iterable[StaticPeerConfig]) -> tuple[int, int]:
+        """Make the static peers these (a configuration reload): peers no
+        longer listed are disconnected (Session Termination), new ones are
+        connected, and the sessions of unchanged peers are left alone. A peer
+        whose TLS or profile changed is reconnected: both are negotiated when
+        the session starts. Returns ``(connected, disconnected)`` counts."""
+        net = self.cfg.network
+        wanted: dict[tuple[str, int], tuple[bool, str | None]] = {}
+        for p in peers:
+            port = p.port if p.port is not None else net.tcp_port
+            try:
+                key = (str(ipaddress.ip_address(p.address)), port)
+            except ValueError:
+                raise DaemonArgumentError(
+                    f"static peer {p.address!r}: not an IP address", "host"
+                ) from None
+            if p.profile is not None:
+                try:
+                    profile_by_name(p.profile)
+                except ProfileError as exc:
+                    raise DaemonArgumentError(
+                        f"static peer {p.address!r}: {exc}", "profile"
+                    ) from None
+            wanted[key] = (self.use_tls and (p.tls if p.tls is not None else True), p.profile)
+        gone = [k for k in self._static if self._static_opts.get(k) != wanted.get(k)]
+        for host, port in gone:
+            self.log.info(
+                "static peer %s removed or changed: disconnecting",
+                _fmt_peer(ipaddress.ip_address(host), port),
+            )
+            await self.disconnect_static(host, port)
+        added = 0
+        for (host, port), (tls, profile) in wanted.items():
+            if (host, port) not in self._static:
+                self.connect_static(host, port, tls=tls, profile=profile)
+                added += 1
+        return added, len(gone)
 
     async def _static_loop(self, cp: ConnectionPoint) -> None:
         delay = self.cfg.timers.reconnect_interval_ms / 1000.0
@@ -315,6 +399,14 @@ class RouterDaemon(DaemonBase):
             except (OSError, ssl.SSLError, DaemonError) as exc:
                 reasons.append(f"{_fmt_peer(cp.address, cp.port)}: {exc or type(exc).__name__}")
         if reasons and not self._closing:
+            # Counted under the name the operator knows: a static peer as
+            # configured, a discovered modem by its address.
+            name = (
+                _fmt_peer(origin[1].address, origin[1].port)
+                if origin[0] == "static"
+                else (str(origin[1]))
+            )
+            self.connect_failures[name] = self.connect_failures.get(name, 0) + 1
             reason = "; ".join(reasons)
             self.log.warning("could not connect to modem: %s", reason)
             self._publish(ConnectFailed(last_peer, reason))

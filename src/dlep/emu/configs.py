@@ -18,9 +18,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .scenario import ResolvedNode, Topology, merge_tables
+from .scenario import ResolvedNode, Topology, expand_placeholders, merge_tables
 
-__all__ = ["modem_config_data", "modem_port", "router_config_data", "socket_paths"]
+__all__ = [
+    "modem_config_data",
+    "modem_port",
+    "node_placeholders",
+    "router_config_data",
+    "socket_paths",
+]
 
 _TIMERS: dict[str, Any] = {
     "heartbeat_interval_ms": 1000,
@@ -46,10 +52,32 @@ def socket_paths(run_dir: Path, node: ResolvedNode) -> dict[str, Path]:
     }
 
 
+def node_placeholders(
+    node: ResolvedNode, *, run_dir: Path, scenario_dir: Path | None = None
+) -> dict[str, str]:
+    """What ``{node}``, ``{interface}``, ``{run_dir}``, ``{scenario_dir}`` stand for."""
+    return {
+        "node": node.name,
+        "interface": node.tap,
+        "run_dir": str(run_dir),
+        "scenario_dir": str(scenario_dir if scenario_dir is not None else run_dir),
+    }
+
+
 def router_config_data(
-    topo: Topology, node: ResolvedNode, *, run_dir: Path, radios_only: bool = False
+    topo: Topology,
+    node: ResolvedNode,
+    *,
+    run_dir: Path,
+    radios_only: bool = False,
+    scenario_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The node's ``dlep-router`` configuration (TOML shape)."""
+    """The node's ``dlep-router`` configuration (TOML shape).
+
+    A hook's argv names per-node things (its routing daemon's socket, the
+    TAP) that one scenario-wide table cannot spell out, hence the
+    placeholders there.
+    """
     port = modem_port(topo, node, radios_only=radios_only)
     network: dict[str, Any] = {"tcp_port": port}
     if not radios_only:
@@ -64,7 +92,14 @@ def router_config_data(
             "static_peers": [f"127.0.0.1:{port}"],
         },
     }
-    return merge_tables(base, node.router_config)
+    out = merge_tables(base, node.router_config)
+    hooks = out.get("router", {}).get("hooks")
+    if isinstance(hooks, dict) and isinstance(hooks.get("command"), list):
+        values = node_placeholders(node, run_dir=run_dir, scenario_dir=scenario_dir)
+        hooks["command"] = [
+            expand_placeholders(a, values) if isinstance(a, str) else a for a in hooks["command"]
+        ]
+    return out
 
 
 def modem_config_data(

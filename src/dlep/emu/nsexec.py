@@ -1,6 +1,7 @@
 """``python -m dlep.emu.nsexec NETNS PARENT_PID -- ARGV...``: run ARGV inside NETNS.
 
-Used by ``dlep-emu run`` to start each node's ``dlep-router``: the helper
+Used by ``dlep-emu run`` to start each node's ``dlep-router`` and the
+scenario's commands: the helper
 asks to be killed with its parent (``PR_SET_PDEATHSIG``, kept across
 ``exec``), enters the namespace and execs the command, so the router's pid
 is the one the runner watches. A separate process rather than a

@@ -15,7 +15,7 @@ costs nothing. Series (``node`` and ``peer`` are node names):
   reason (``tap_read``, ``tap_write``, ``mtu``, ``channel_loss``,
   ``queue_full``, ``no_neighbour``, ``malformed``); ``peer=""`` for drops
   that belong to no link.
-* ``dlep_emu_link_up``, ``dlep_emu_link_rate_bits_per_second``,
+* ``dlep_emu_link_up``, ``dlep_emu_link_rate_bytes_per_second``,
   ``dlep_emu_link_loss_ratio``, ``dlep_emu_link_latency_seconds``,
   ``dlep_emu_queue_bytes`` / ``dlep_emu_queue_size_bytes``.
 * ``dlep_emu_neighbour_up``, ``dlep_emu_neighbour_rtt_seconds``,
@@ -100,8 +100,8 @@ def families(snap: dict[str, Any]) -> Iterator[Any]:
     )
     up = GaugeMetricFamily("dlep_emu_link_up", "1 if the link is in range", labels=["node", "peer"])
     rate = GaugeMetricFamily(
-        "dlep_emu_link_rate_bits_per_second",
-        "Rate the link sends at now (a grant may cap it)",
+        "dlep_emu_link_rate_bytes_per_second",
+        "Rate the link sends at now, bytes/s (a grant may cap it)",
         labels=["node", "peer"],
     )
     loss = GaugeMetricFamily(
@@ -126,7 +126,7 @@ def families(snap: dict[str, Any]) -> Iterator[Any]:
             drops.add_metric([node, peer, reason], n)
         effective = ln["granted_rate"] or ln["rate"]
         up.add_metric([node, peer], 1.0 if ln["up"] else 0.0)
-        rate.add_metric([node, peer], float(min(ln["rate"], effective)))
+        rate.add_metric([node, peer], min(ln["rate"], effective) / 8.0)  # bits/s -> base unit
         loss.add_metric([node, peer], float(ln["loss"]))
         lat.add_metric([node, peer], ln["latency_us"] / 1e6)
         qb.add_metric([node, peer], float(ln["queue_bytes"]))

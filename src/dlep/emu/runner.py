@@ -9,7 +9,10 @@ happened before (it is idempotent and never raises). Per node:
   the namespace and runs the node's DLEP modem;
 * a ``dlep-router`` process inside the namespace (unless the node says
   ``router = false``), with a generated configuration merged with the
-  scenario's ``router_config``.
+  scenario's ``router_config``;
+* the scenario's ``commands`` inside the namespace (a routing daemon, say),
+  started after the router, stopped before it; like every child, one that
+  exits ends the run.
 
 Children run in their own session (Ctrl-C reaches only the runner, which
 then stops them in order) and are asked to die with the runner
@@ -37,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .configs import router_config_data, socket_paths
-from .scenario import ResolvedNode, Topology
+from .configs import node_placeholders, router_config_data, socket_paths
+from .scenario import ResolvedNode, Topology, expand_placeholders
 from .status import query
 from .system import (
     create_netns,
@@ -67,10 +70,17 @@ class Child:
     """One process of the run."""
 
     node: str
-    role: str  # "emulator" | "router"
+    role: str  # "emulator" | "router" | "command"
     popen: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes] | None = None
+    #: Names it in run.json's pids and in messages ("babeld (command 1)").
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        """What it is, for messages and run.json."""
+        return self.label or self.role
 
     def tail(self, lines: int = 15) -> str:
         """The end of its log."""
@@ -125,7 +135,17 @@ class Runner:
             why = missing_privileges()
             if why is not None:
                 raise RunError(why)
-        self.local_nodes()
+        for n in self.local_nodes():
+            values = node_placeholders(
+                n, run_dir=self.run_dir, scenario_dir=self.scenario_path.parent
+            )
+            for k, argv in enumerate(n.commands if not self.radios_only else ()):
+                prog = expand_placeholders(argv[0], values)
+                if shutil.which(prog) is None:
+                    raise RunError(
+                        f"{n.name}: command {k + 1} ({' '.join(argv)}): "
+                        f"{prog} not found (install it or give its path)"
+                    )
 
     def start(self) -> None:
         """Create everything and start every process (teardown on failure)."""
@@ -161,13 +181,22 @@ class Runner:
         for n in nodes:
             if n.router:
                 self._spawn_router(n)
+        if self.radios_only:
+            if any(n.commands for n in nodes):
+                # Without namespaces they would run in the host's: never that.
+                log.warning("--radios-only: the scenario's commands are not started")
+        else:
+            for n in nodes:
+                self._spawn_commands(n)
         self._write_run_json(nodes)
 
     def _open_log(self, name: str) -> tuple[Path, IO[bytes]]:
         path = self.run_dir / name
         return path, open(path, "wb")
 
-    def _spawn(self, node: str, role: str, argv: list[str], log_name: str) -> Child:
+    def _spawn(
+        self, node: str, role: str, argv: list[str], log_name: str, label: str = ""
+    ) -> Child:
         path, fh = self._open_log(log_name)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         popen = subprocess.Popen(
@@ -178,7 +207,7 @@ class Runner:
             start_new_session=True,
             env=env,
         )
-        child = Child(node, role, popen, path, fh)
+        child = Child(node, role, popen, path, fh, label)
         self.children.append(child)
         return child
 
@@ -227,7 +256,13 @@ class Runner:
         return self.run_dir / f"{n.name}.router.toml"
 
     def _spawn_router(self, n: ResolvedNode) -> None:
-        data = router_config_data(self.topo, n, run_dir=self.run_dir, radios_only=self.radios_only)
+        data = router_config_data(
+            self.topo,
+            n,
+            run_dir=self.run_dir,
+            radios_only=self.radios_only,
+            scenario_dir=self.scenario_path.parent,
+        )
         cfg = self.router_config_path(n)
         cfg.write_text(toml_dumps(data))
         ns = self.namespaces.get(n.name, "-")
@@ -248,6 +283,16 @@ class Runner:
         ]
         self._spawn(n.name, "router", argv, f"{n.name}.router.log")
 
+    def _spawn_commands(self, n: ResolvedNode) -> None:
+        values = node_placeholders(n, run_dir=self.run_dir, scenario_dir=self.scenario_path.parent)
+        for k, template in enumerate(n.commands):
+            argv = [expand_placeholders(a, values) for a in template]
+            prog = Path(argv[0]).name
+            wrapped = [self.python, "-m", "dlep.emu.nsexec", self.namespaces[n.name]]
+            wrapped += [str(os.getpid()), "--", *argv]
+            label = f"{prog} (command {k + 1})"
+            self._spawn(n.name, "command", wrapped, f"{n.name}.cmd{k + 1}.{prog}.log", label)
+
     def _write_run_json(self, nodes: list[ResolvedNode]) -> None:
         info = {
             "scenario": str(self.scenario_path),
@@ -264,7 +309,7 @@ class Runner:
                     "ipv6": list(n.ipv6),
                     "sockets": {k: str(v) for k, v in socket_paths(self.run_dir, n).items()},
                     "router_config": str(self.router_config_path(n)) if n.router else None,
-                    "pids": {c.role: c.popen.pid for c in self.children if c.node == n.name},
+                    "pids": {c.name: c.popen.pid for c in self.children if c.node == n.name},
                 }
                 for n in nodes
             },
@@ -291,7 +336,8 @@ class Runner:
         if self._torn_down:
             return
         self._torn_down = True
-        for role in ("router", "emulator"):
+        # Commands first: they may lean on the router (its socket, its routes).
+        for role in ("command", "router", "emulator"):
             group = [c for c in self.children if c.role == role]
             for c in group:
                 _signal(c.popen, signal.SIGTERM)
@@ -300,7 +346,7 @@ class Runner:
                 try:
                     c.popen.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    log.warning("%s of %s did not stop: killing it", c.role, c.node)
+                    log.warning("%s of %s did not stop: killing it", c.name, c.node)
                     _signal(c.popen, signal.SIGKILL)
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         c.popen.wait(5.0)

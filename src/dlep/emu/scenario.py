@@ -18,6 +18,12 @@ verbatim into the generated ``dlep-router`` / modem configurations (deep
 merge, the scenario's values win), and the result is validated with
 :mod:`dlep.config` at load time, so a bad key there is reported as
 ``nodes[1].router_config.router.kernel.xyz``.
+
+``commands`` (scenario-wide and per node) are programs the runner starts
+inside each node's namespace after its router, e.g. a routing daemon; their
+arguments, like the argv of ``router_config.router.hooks.command``, may name
+``{node}``, ``{interface}``, ``{run_dir}`` and ``{scenario_dir}``
+(:func:`expand_placeholders`), checked here so a typo names its key.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import copy
 import difflib
 import ipaddress
 import re
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +63,7 @@ from .channel import ChannelParams
 
 __all__ = [
     "DEFAULT_BASE_PORT",
+    "PLACEHOLDERS",
     "DlepSettings",
     "EmulatorSettings",
     "LinkSpec",
@@ -64,6 +72,7 @@ __all__ = [
     "Scenario",
     "TimelineChange",
     "Topology",
+    "expand_placeholders",
     "load_scenario",
     "merge_tables",
     "parse_duration",
@@ -179,6 +188,34 @@ MacStr = Annotated[str, BeforeValidator(_mac)]
 HostPort = Annotated[str, BeforeValidator(_host_port)]
 IfaceAddr = Annotated[str, BeforeValidator(_interface_address)]
 Ms = Annotated[int, Field(strict=True, ge=1, le=3_600_000)]
+#: A program and its arguments, run without a shell.
+Argv = Annotated[tuple[str, ...], Field(min_length=1)]
+
+#: What ``commands`` and a hook's argv may name: replaced per node at run time.
+PLACEHOLDERS: Final = ("node", "interface", "run_dir", "scenario_dir")
+
+
+def _placeholder_problem(text: str) -> str | None:
+    """Why ``text`` is not a valid template (None: it is)."""
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return f"{text!r}: {exc} (write {{{{ and }}}} for literal braces)"
+    for _literal, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in PLACEHOLDERS or spec or conversion:
+            known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+            return (
+                f"{text!r}: unknown placeholder {{{name}}} (known: {known}; "
+                "write {{ and }} for literal braces)"
+            )
+    return None
+
+
+def expand_placeholders(text: str, values: Mapping[str, str]) -> str:
+    """``text`` with each ``{name}`` of :data:`PLACEHOLDERS` replaced from ``values``."""
+    return text.format_map(values)
 
 
 class _Model(BaseModel):
@@ -246,6 +283,18 @@ class DefaultsTable(_Model):
     link: LinkParamsTable = Field(default_factory=LinkParamsTable)
 
 
+class CommandSpec(_Model):
+    """``[[commands]]`` / a node's ``commands``: a program run in the node's namespace."""
+
+    argv: Argv
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.argv[0].strip():
+            raise ValueError("argv[0] is empty: it names the program (no shell is used)")
+        return self
+
+
 class NodeSpec(_Model):
     """``[[nodes]]``: one emulated radio and the router behind it."""
 
@@ -256,10 +305,12 @@ class NodeSpec(_Model):
     tap: str = "radio0"
     ipv4: tuple[IfaceAddr, ...] = ()
     ipv6: tuple[IfaceAddr, ...] = ()
+    loopback: tuple[IfaceAddr, ...] = ()
     router: StrictBool = True
     metrics_listen: HostPort | None = None
     router_config: dict[str, Any] = Field(default_factory=dict)
     modem_config: dict[str, Any] = Field(default_factory=dict)
+    commands: tuple[CommandSpec, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -322,6 +373,7 @@ class Scenario(_Model):
     defaults: DefaultsTable = Field(default_factory=DefaultsTable)
     router_config: dict[str, Any] = Field(default_factory=dict)
     modem_config: dict[str, Any] = Field(default_factory=dict)
+    commands: tuple[CommandSpec, ...] = ()
     nodes: tuple[NodeSpec, ...]
     links: tuple[LinkSpec, ...] = ()
     timeline: tuple[EventSpec, ...] = ()
@@ -364,6 +416,10 @@ class ResolvedNode:
     metrics_listen: tuple[str, int] | None
     router_config: dict[str, Any]
     modem_config: dict[str, Any]
+    #: Addresses of the namespace's loopback (e.g. what a routing daemon announces).
+    loopback: tuple[str, ...] = ()
+    #: Programs started in the namespace after the router: the scenario's, then the node's.
+    commands: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,8 +536,18 @@ def _resolve(sc: Scenario) -> Topology:
                 metrics_listen=metrics,
                 router_config=merge_tables(sc.router_config, n.router_config),
                 modem_config=merge_tables(sc.modem_config, n.modem_config),
+                loopback=n.loopback,
+                commands=tuple(c.argv for c in (*sc.commands, *n.commands)),
             )
         )
+        for k, cmd in enumerate(n.commands):
+            problems += _argv_problems(("nodes", i, "commands", k, "argv"), cmd.argv)
+        hook = nodes[-1].router_config.get("router", {}).get("hooks", {}).get("command")
+        if isinstance(hook, list):
+            where = ("nodes", i, "router_config", "router", "hooks", "command")
+            problems += _argv_problems(where, [a for a in hook if isinstance(a, str)])
+    for k, cmd in enumerate(sc.commands):
+        problems += _argv_problems(("commands", k, "argv"), cmd.argv)
 
     if len({n.host for n in sc.nodes}) > 1:
         for i, n in enumerate(sc.nodes):
@@ -564,6 +630,15 @@ def _resolve(sc: Scenario) -> Topology:
         timeline=tuple(timeline),
         by_name=by_name,
     )
+
+
+def _argv_problems(where: tuple[str | int, ...], argv: Sequence[str]) -> list[Problem]:
+    out: list[Problem] = []
+    for j, arg in enumerate(argv):
+        why = _placeholder_problem(arg)
+        if why is not None:
+            out.append(((*where, j), why))
+    return out
 
 
 def _params_of(ln: LinkSpec) -> dict[str, Any]:

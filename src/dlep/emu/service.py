@@ -91,7 +91,7 @@ def serve_node(topo: Topology, opts: NodeOptions, on_modem: ModemHook | None = N
             enter_netns(opts.netns)
         if not opts.radios_only:
             mtu = max((p.mtu for (s, _d), p in topo.links.items() if s == me.index), default=1500)
-            fd = open_tap(me.tap, me.mac, mtu, [*me.ipv4, *me.ipv6])
+            fd = open_tap(me.tap, me.mac, mtu, [*me.ipv4, *me.ipv6], loopback=me.loopback)
             tap = TapDevice(fd, me.tap)
         return asyncio.run(_main(topo, opts, sock, tap, metrics, on_modem))
     except KeyboardInterrupt:

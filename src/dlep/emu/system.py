@@ -155,15 +155,24 @@ def set_parent_death_signal(parent: int | None, sig: int = signal.SIGTERM) -> No
 
 
 def open_tap(
-    name: str, mac: str, mtu: int, addresses: Sequence[str] = (), *, up: bool = True
+    name: str,
+    mac: str,
+    mtu: int,
+    addresses: Sequence[str] = (),
+    *,
+    up: bool = True,
+    loopback: Sequence[str] = (),
 ) -> int:
     """Create TAP ``name`` in the current namespace, configure it, return its fd.
 
-    Also brings ``lo`` up (the DLEP session runs over it) and asks the
-    kernel to announce the interface's addresses (gratuitous ARP and
-    unsolicited Neighbour Advertisements), so neighbours learn them without
-    waiting for traffic. IPv6 duplicate address detection is off: every
-    address is ours by construction and usable at once.
+    Also brings ``lo`` up (the DLEP session runs over it) with the
+    ``loopback`` addresses, and asks the kernel to announce the interface's
+    addresses (gratuitous ARP and unsolicited Neighbour Advertisements), so
+    neighbours learn them without waiting for traffic. IPv6 duplicate
+    address detection is off: every address is ours by construction and
+    usable at once. ICMP redirects are off in the namespace: sharing the TAP's
+    subnet does not put two nodes in range of each other, so a node that
+    forwards between two neighbours must not tell them to talk directly.
     """
     fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
@@ -173,6 +182,12 @@ def open_tap(
             (f"ipv6/conf/{name}/accept_dad", "0"),
             (f"ipv6/conf/{name}/ndisc_notify", "1"),
             (f"ipv4/conf/{name}/arp_notify", "1"),
+            ("ipv4/conf/all/send_redirects", "0"),
+            (f"ipv4/conf/{name}/send_redirects", "0"),
+            ("ipv4/conf/all/accept_redirects", "0"),
+            (f"ipv4/conf/{name}/accept_redirects", "0"),
+            ("ipv6/conf/all/accept_redirects", "0"),
+            (f"ipv6/conf/{name}/accept_redirects", "0"),
         ):
             _sysctl(key, value)
         from pyroute2 import IPRoute
@@ -181,6 +196,9 @@ def open_tap(
             lo = ipr.link_lookup(ifname="lo")
             if lo:
                 ipr.link("set", index=lo[0], state="up")
+                for cidr in loopback:
+                    addr, plen = cidr.split("/")
+                    ipr.addr("add", index=lo[0], address=addr, prefixlen=int(plen))
             idx = ipr.link_lookup(ifname=name)[0]
             ipr.link("set", index=idx, address=mac, mtu=mtu)
             for cidr in addresses:

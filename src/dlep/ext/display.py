@@ -91,7 +91,9 @@ Describer = Callable[[Any], ExtensionValue]
 #: Help texts of the gauges the built-in describers produce, by suffix
 #: (always exported, even without samples, so that dashboards find them).
 KNOWN_GAUGES: Final[dict[str, str]] = {
-    "hop_count": "Hop Count (RFC 8629): modem hops to the destination "
+    # "hops", not "hop_count": Prometheus reserves "_count" for summaries
+    # and histograms (promtool check metrics refuses it on a gauge).
+    "hops": "Hop Count (RFC 8629): modem hops to the destination "
     "(255: more than one, unknown; 0: unreachable)",
     "latency_range_min_seconds": "Latency Range minimum (RFC 8757; DLEP reports microseconds)",
     "latency_range_max_seconds": "Latency Range maximum (RFC 8757; DLEP reports microseconds)",
@@ -227,7 +229,7 @@ def _hop_count(item: HopCount) -> ExtensionValue:
         text = str(item.hops)
     if item.direct_possible:
         text += " (P)"
-    gauge = Gauge("hop_count", KNOWN_GAUGES["hop_count"], float(item.hops))
+    gauge = Gauge("hops", KNOWN_GAUGES["hops"], float(item.hops))
     return ExtensionValue("hop_count", text, float(item.hops), item.TYPE, (gauge,))
 
 
