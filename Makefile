@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test lint typecheck unit demo bench bench-quick proto clean
+.PHONY: all venv test lint typecheck unit demo bench bench-quick proto man clean
 
 all: test
 
@@ -57,5 +57,10 @@ bench-quick:
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_proto.py
 
+# Manual pages of dlep-router, dlep-modem, dlepctl and dlep-emu (man/*.1),
+# generated from their argparse parsers: `man -l man/dlepctl.1`.
+man: $(STAMP)
+	$(BIN)/python scripts/gen_man.py --out man
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf man $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

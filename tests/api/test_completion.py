@@ -80,7 +80,16 @@ def test_bash_dlepctl(tmp_path: Path) -> None:
     assert {"info", "sessions", "session", "destinations", "destination", "watch", "top"} <= set(
         top
     )
-    assert complete("destination", "''") == ["add", "update", "show", "drop"]
+    assert complete("destination", "''") == [
+        "add",
+        "update",
+        "show",
+        "drop",
+        "release",
+        "pending",
+        "accept",
+        "refuse",
+    ]
     assert sorted(complete("--socket", "/x", "dest")) == ["destination", "destinations"]
     assert {"--cdrr", "--cdrt"} <= set(complete("destination", "add", "02:00", "--c"))
     assert {"--json", "--no-headers"} <= set(complete("sessions", "--"))

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from dlep.cli.dlepctl import Unreachable, build_parser, resolve_target, socket_state
+from dlep.cli.dlepctl import (
+    Unreachable,
+    _command_role,
+    build_parser,
+    resolve_target,
+    socket_state,
+)
 from dlep.cli.tables import render_table
 
 from .conftest import MAC1, MAC2, Live, dlepctl, until
@@ -418,3 +424,29 @@ async def test_socket_that_is_a_file_or_directory(tmp_path: Path) -> None:
     assert d.code == 2 and f"--socket {tmp_path} is a directory" in d.err
     assert f.code == 2 and "is a regular file, not the daemon's socket" in f.err
     assert env.code == 2 and "$DLEP_SOCKET" in env.err and "regular file" in env.err
+
+
+async def test_destination_commands_go_to_the_modem_with_both_running(
+    live: Live, tmp_path: Path
+) -> None:
+    """Operations issue, item 1: with both daemons on their default sockets,
+    `destination drop` (and show) reached the router, which printed "dropped"
+    while the modem kept the destination; every destination command now
+    goes to the modem (`drop --session` names a router session: router)."""
+    run = tmp_path / "xdg"
+    run.mkdir()
+    (run / "dlep-router.sock").symlink_to(live.router_sock)
+    (run / "dlep-modem.sock").symlink_to(live.modem_sock)
+    env = {"XDG_RUNTIME_DIR": str(run), "DLEP_SOCKET": ""}
+    show = await dlepctl("destination", "show", MAC2, env=env)
+    assert show.code == 0, show
+    res = await dlepctl("destination", "drop", MAC2, env=env)
+    assert res.code == 0, res
+    assert "dropped" in res.out
+    # The modem no longer has it, so it is gone at the router too.
+    assert MAC2 not in {k.mac_str for k in live.modem.known_destinations()}
+    await until(lambda: live.router_macs() == {MAC1}, what="MAC2 gone at the router")
+    for argv in (["destination", "drop", MAC1], ["destination", "show", MAC1]):
+        assert _command_role(build_parser().parse_args(argv)) == "modem", argv
+    args = build_parser().parse_args(["destination", "drop", MAC1, "--session", "1"])
+    assert _command_role(args) == "router"

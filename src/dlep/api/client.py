@@ -239,6 +239,38 @@ class ManagementClient:
             pb.DropDestinationResponse,
         )
 
+    async def release_destination(self, mac: str) -> bool:
+        """Modem: hand a destination set by hand back to the simulator;
+        False if the simulator is off."""
+        r = await self._unary(
+            "ReleaseDestination",
+            pb.ReleaseDestinationRequest(mac=mac),
+            pb.ReleaseDestinationResponse,
+        )
+        return bool(r.simulated)
+
+    async def list_pending_destinations(
+        self, session_id: str | None = None
+    ) -> list[pb.Destination]:
+        """Router: the modem's Destination Ups awaiting our answer
+        (``router.auto_accept_destinations = false``)."""
+        r = await self._unary(
+            "ListPendingDestinations",
+            pb.ListDestinationsRequest(session_id=session_id),
+            pb.ListDestinationsResponse,
+        )
+        return list(r.destinations)
+
+    async def respond_destination_up(
+        self, mac: str, accept: bool, *, session_id: str | None = None
+    ) -> None:
+        """Router: accept (Success) or refuse (Not Interested) a pending Destination Up."""
+        await self._unary(
+            "RespondDestinationUp",
+            pb.RespondDestinationUpRequest(mac=mac, accept=accept, session_id=session_id),
+            pb.RespondDestinationUpResponse,
+        )
+
     async def update_session_metrics(self, metrics: Metrics) -> None:
         """Modem: session-wide metrics changed (Session Update)."""
         await self._unary(

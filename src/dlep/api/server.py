@@ -468,6 +468,20 @@ class _Service(pb_grpc.ManagementServicer):
         return pb.DropDestinationResponse()
 
     @_rpc
+    async def ReleaseDestination(
+        self, req: pb.ReleaseDestinationRequest
+    ) -> pb.ReleaseDestinationResponse:
+        modem = self._modem("ReleaseDestination")
+        key = _mac(req.mac)
+        simulated = modem.release_destination(key)
+        log.info(
+            "api: destination %s released%s",
+            format_mac(key),
+            "" if simulated else " (the simulator is off)",
+        )
+        return pb.ReleaseDestinationResponse(simulated=simulated)
+
+    @_rpc
     async def UpdateSessionMetrics(
         self, req: pb.UpdateSessionMetricsRequest
     ) -> pb.UpdateSessionMetricsResponse:
@@ -546,6 +560,47 @@ class _Service(pb_grpc.ManagementServicer):
             if isinstance(answer, DestinationRefused):
                 out.text = answer.text
         return out
+
+    @_rpc
+    async def ListPendingDestinations(
+        self, req: pb.ListDestinationsRequest
+    ) -> pb.ListDestinationsResponse:
+        router = self._router("ListPendingDestinations")
+        sid: str | None = _optional(req, "session_id")
+        if sid is not None:
+            self._check_session(sid)
+        out = [convert.destination_to_pb(s, info) for s, info in router.pending_destinations(sid)]
+        out.sort(key=lambda d: (d.session_id, d.mac))
+        return pb.ListDestinationsResponse(destinations=out)
+
+    @_rpc
+    async def RespondDestinationUp(
+        self, req: pb.RespondDestinationUpRequest
+    ) -> pb.RespondDestinationUpResponse:
+        router = self._router("RespondDestinationUp")
+        key = _mac(req.mac)
+        sid: str | None = _optional(req, "session_id")
+        if sid is not None:
+            self._check_session(sid)
+        pending = [(s, info) for s, info in router.pending_destinations(sid) if info.mac == key]
+        if not pending:
+            where = f" in session {sid}" if sid is not None else ""
+            raise _not_found(f"mac: no destination {format_mac(key)} awaits an answer{where}")
+        if len(pending) > 1:
+            raise _precondition(
+                f"session_id: {format_mac(key)} awaits an answer in sessions "
+                + ", ".join(s for s, _ in pending)
+                + "; say which"
+            )
+        s, info = pending[0]
+        await router.respond_destination_up(info.key, req.accept, session_id=s)
+        log.info(
+            "api: destination %s %s in session %s",
+            format_mac(key),
+            "accepted" if req.accept else "refused (Not Interested)",
+            s,
+        )
+        return pb.RespondDestinationUpResponse()
 
     @_rpc
     async def ConnectStatic(self, req: pb.ConnectStaticRequest) -> pb.ConnectStaticResponse:
@@ -701,6 +756,34 @@ async def _wait_announce_answer(
 # ---------------------------------------------------------------------------
 
 
+async def _add_standard_services(server: grpc.aio.Server) -> Any:
+    """The standard gRPC health service (``grpc.health.v1.Health``: SERVING
+    for ``""`` and :data:`SERVICE_NAME` while the API runs) and server
+    reflection, so generic tools (grpcurl, grpc_health_probe, a container
+    orchestrator's probe) work without our ``.proto``. Returns the health
+    servicer; None when the packages are missing (the API works without)."""
+    try:
+        from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+        from grpc_reflection.v1alpha import reflection
+    except ImportError as exc:  # dependencies of the package: only a broken install lacks them
+        log.warning("management API: no health or reflection service (%s)", exc)
+        return None
+    # health.aio (the asyncio servicer) is re-exported at run time, not in its stubs.
+    servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    for name in ("", SERVICE_NAME):
+        await servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    return servicer
+
+
 class ManagementServer:
     """Serves the management API of ``daemon`` on a Unix socket (mode 0600)
     and, if ``api.tcp_listen`` is set, on TCP with mutual TLS.
@@ -731,6 +814,7 @@ class ManagementServer:
         self.tcp_port: int | None = None
         self.stopping = False
         self._server: grpc.aio.Server | None = None
+        self._health: Any = None  # grpc_health's servicer (untyped)
         self._socket_ino: int | None = None
         #: The subscriptions of the WatchEvents streams now open.
         self.watching: set[Subscription] = set()
@@ -749,6 +833,7 @@ class ManagementServer:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         # The generated grpc module has no type annotations.
         pb_grpc.add_ManagementServicer_to_server(_Service(self), server)  # type: ignore[no-untyped-call]
+        self._health = await _add_standard_services(server)
         old = os.umask(0o177)  # the socket file is created 0600, never wider
         try:
             bound = server.add_insecure_port(f"unix:{path}")
@@ -850,6 +935,10 @@ class ManagementServer:
         remove the socket file."""
         self.stopping = True
         server, self._server = self._server, None
+        if self._health is not None:
+            # A health check during the grace period says NOT_SERVING.
+            await self._health.enter_graceful_shutdown()
+            self._health = None
         if server is not None:
             for sub in list(self.watching):
                 self.daemon.unsubscribe(sub)  # ends the WatchEvents streams

@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import __version__
 from .completion import Completer, PrintCompletion
+from .examples import PrintExampleConfig
 from .logs import LEVELS, setup_logging
 
 EXIT_OK = 0
@@ -31,7 +32,8 @@ def make_parser(
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "Flags override the matching keys of the configuration file.\n"
-            f"Example: dlep-{role} --config examples/{role}.toml --log-level debug\n"
+            f"Example: dlep-{role} --print-example-config > {role}.toml\n"
+            f"         dlep-{role} --config {role}.toml --log-level debug\n"
             "Port 854 needs CAP_NET_BIND_SERVICE (or root); the examples use 8854."
         ),
     )
@@ -61,6 +63,7 @@ def make_parser(
         "--check", action="store_true", help="validate the configuration, print a summary, exit"
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--print-example-config", action=PrintExampleConfig, role=role)
     p.add_argument(
         "--print-completion",
         action=PrintCompletion,

@@ -49,9 +49,10 @@ which daemon:
   --socket PATH          the daemon's Unix socket (api.socket in its configuration)
   --server HOST:PORT     its TCP listener (api.tcp_listen), with --cert/--key/--ca
   neither                $DLEP_SOCKET if set, else the default socket of the role
-                         the command needs: modem for `destination ...`, router
-                         for `link-request`, `announce`, `connect`, `peers`,
-                         `disconnect`; for the other
+                         the command needs: modem for `destination ...` (router
+                         for `destination pending|accept|refuse` and `drop
+                         --session`), router for `link-request`, `announce`,
+                         `connect`, `peers`, `disconnect`; for the other
                          commands the router's if it is running, else the modem's.
                          Defaults: $XDG_RUNTIME_DIR/dlep-<role>.sock, or
                          /tmp/dlep-<role>-<uid>.sock. --modem / --router pick one.
@@ -317,7 +318,11 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     )
     _add_metric_flags(sp)
 
-    sp = cmd("destination", "show a destination; add, update or drop one (modem)", json_flag=False)
+    sp = cmd(
+        "destination",
+        "show a destination; add, update, drop or release one (modem)",
+        json_flag=False,
+    )
     dsub = sp.add_subparsers(dest="action", metavar="ACTION")
     dsub.required = True
     d = dsub.add_parser("add", help="a new destination: Destination Up to every router")
@@ -341,8 +346,40 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     comp.command(
         _SESSION_IDS,
-        d.add_argument("-s", "--session", metavar="ID", help="router only: which session"),
+        d.add_argument(
+            "-s", "--session", metavar="ID", help="a router session (sends this to the router)"
+        ),
     )
+
+    d = dsub.add_parser(
+        "release",
+        help="hand a destination set by hand back to the simulator (modem)",
+        description="A destination added, updated or dropped through dlepctl or the API is "
+        "the operator's: the modem's simulator ([modem.simulate]) neither moves its metrics "
+        "nor flaps it. This hands it back: its metrics walk from their current values again.",
+    )
+    _output_flags(d)
+    comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
+
+    d = dsub.add_parser(
+        "pending",
+        help="the modem's Destination Ups awaiting an answer (router, auto-accept off)",
+    )
+    _output_flags(d)
+    comp.command(
+        _SESSION_IDS, d.add_argument("-s", "--session", metavar="ID", help="only this session's")
+    )
+    for verb, what in (("accept", "Success"), ("refuse", "Not Interested")):
+        d = dsub.add_parser(
+            verb,
+            help=f"answer a pending Destination Up with {what} (router, auto-accept off)",
+        )
+        _output_flags(d)
+        comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
+        comp.command(
+            _SESSION_IDS,
+            d.add_argument("-s", "--session", metavar="ID", help="the session it is pending in"),
+        )
 
     sp = cmd("link-request", "Link Characteristics Request (router)", json_flag=True)
     comp.command(_MACS, sp.add_argument("mac", metavar="MAC"))
@@ -830,14 +867,17 @@ def _mac_bytes(text: str) -> bytes | None:
 
 
 async def cmd_destinations(c: Ctx) -> int:
+    return await _destinations_table(c, await c.client.list_destinations(c.args.session))
+
+
+async def _destinations_table(c: Ctx, dests: Sequence[Any], empty: str = "no destinations") -> int:
     from ..api.convert import to_dict
 
-    dests = await c.client.list_destinations(c.args.session)
     if c.out.json:
         c.out.dump([to_dict(d) for d in dests])
         return EXIT_OK
     if not dests:
-        c.out.line("no destinations")
+        c.out.line(empty)
         return EXIT_OK
     from ..ext.display import compact
 
@@ -883,6 +923,29 @@ async def cmd_destination(c: Ctx) -> int:
     if a.action == "drop":
         await c.client.drop_destination(a.mac, session_id=a.session)
         c.out.done(f"destination {a.mac} dropped", {"dropped": a.mac})
+        return EXIT_OK
+    if a.action == "pending":
+        pending = await c.client.list_pending_destinations(a.session)
+        return await _destinations_table(c, pending, "no destination awaits an answer")
+    if a.action in ("accept", "refuse"):
+        accept = a.action == "accept"
+        await c.client.respond_destination_up(a.mac, accept, session_id=a.session)
+        c.out.done(
+            f"destination {a.mac} {'accepted' if accept else 'refused (Not Interested)'}",
+            {"accepted" if accept else "refused": a.mac},
+        )
+        return EXIT_OK
+    if a.action == "release":
+        if await c.client.release_destination(a.mac):
+            c.out.done(
+                f"destination {a.mac} released: the simulator moves it again",
+                {"released": a.mac, "simulated": True},
+            )
+        else:
+            c.out.done(
+                f"destination {a.mac}: the simulator is off, nothing moves it",
+                {"released": a.mac, "simulated": False},
+            )
         return EXIT_OK
     m = _metrics_from(a)
     addrs = [*a.ipv4, *a.ipv6, *a.subnet]
@@ -1064,8 +1127,15 @@ COMMANDS: dict[str, Callable[[Ctx], Any]] = {
 
 def _command_role(args: argparse.Namespace) -> str | None:
     role = COMMAND_ROLE.get(args.command)
-    if args.command == "destination" and args.action in ("drop", "show"):
-        return None  # both roles drop and show destinations
+    if args.command == "destination" and args.action == "drop" and args.session:
+        # --session names one of the router's sessions: only a router drops
+        # a destination in one session (Destination Down to that modem).
+        return "router"
+    # Every other destination command goes to the modem, as --help and the
+    # README say: with both daemons running, a `drop` that reached the router
+    # printed "dropped" while the modem kept reporting the destination.
+    if args.command == "destination" and args.action in ("pending", "accept", "refuse"):
+        return "router"  # the router decides on the modem's Destination Ups
     if args.command == "session-metrics" and args.action == "set":
         return "modem"
     return role

@@ -11,8 +11,24 @@ from typing import Any
 LEVELS = ("debug", "info", "warning", "error")
 
 
+#: Structured fields a log call may pass in ``extra`` (the daemons' event
+#: and message lines do): a JSON line carries each that is set, so a log
+#: pipeline filters by session or MAC without parsing the message text.
+FIELDS = (
+    "session",
+    "peer",
+    "event",
+    "direction",
+    "message_type",
+    "mac",
+    "status",
+    "metrics",
+)
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ts, level, logger, msg (+ exc)."""
+    """One JSON object per record: ts, level, logger, msg, the structured
+    fields of :data:`FIELDS` that the record has (+ exc)."""
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
@@ -23,6 +39,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        for name in FIELDS:
+            v = record.__dict__.get(name)
+            if v is not None:
+                doc[name] = v
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)

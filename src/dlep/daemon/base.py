@@ -18,6 +18,7 @@ from ..fsm import (
     AlreadyExistsError,
     DestinationInfo,
     DestinationLimitReached,
+    DestinationUpdate,
     DestKey,
     DlepError,
     Event,
@@ -31,12 +32,21 @@ from ..fsm import (
     SessionConfig,
     SessionTerminated,
     SessionUp,
+    SessionUpdated,
     State,
     mac_bytes,
 )
 from ..fsm.plugins import GaugeSample, GaugeSpec
 from ..transport import SessionProtocol, TlsSettings, TlsSetupError
-from ..wire import PeerType, Registry, StatusCode, core_registry, message_name, status_name
+from ..wire import (
+    DecodeError,
+    PeerType,
+    Registry,
+    StatusCode,
+    core_registry,
+    message_name,
+    status_name,
+)
 from . import fmt
 from .events import DaemonEvent, SessionEvent, Subscription
 from .limits import LogSummary
@@ -78,6 +88,10 @@ class DaemonArgumentError(DaemonError, InvalidArgumentError):
 
 C = TypeVar("C")
 T = TypeVar("T")
+
+#: Events logged at debug, not info: a destination's (or the session's)
+#: metrics moving, every second per destination on a busy radio.
+_METRIC_UPDATES: frozenset[type] = frozenset({DestinationUpdate, SessionUpdated})
 
 
 class BuilderBase(Generic[C]):
@@ -369,7 +383,13 @@ class DaemonBase:
     ) -> SessionProtocol:
         sid = str(self._next_id)
         self._next_id += 1
-        proto = SessionProtocol(session, self._on_engine_events, self._on_closed)
+        proto = SessionProtocol(
+            session,
+            self._on_engine_events,
+            self._on_closed,
+            trace=self._trace_message,
+            trace_log=self.log,
+        )
         conn = _Conn(sid, peer, proto, tls, origin, name)
         self._conns[sid] = conn
         self._by_proto[id(proto)] = conn
@@ -388,7 +408,10 @@ class DaemonBase:
         conn = self._conn_of(proto)
         if conn is None:
             return
+        # Looked up once per batch: at info, state changes are logged; the
+        # metric updates that come every second per destination only at debug.
         log_on = self.log.isEnabledFor(logging.INFO)
+        debug_on = log_on and self.log.isEnabledFor(logging.DEBUG)
         for ev in events:
             if isinstance(ev, SessionUp):
                 conn.up_since = time.time()
@@ -418,7 +441,7 @@ class DaemonBase:
                 # a client churning connections must not cost a line each.
                 why = status_name(ev.status) if ev.status is not None else "closed by peer"
                 self._pre_session_log.note(why, conn.peer.rsplit(":", 1)[0], self._loop)
-            elif log_on:
+            elif log_on and (debug_on or type(ev) not in _METRIC_UPDATES):
                 self._log_event(conn, ev)
             try:
                 self._handle_event(conn, ev)
@@ -479,9 +502,40 @@ class DaemonBase:
             self.log.error("task %s failed: %r", task.get_name(), task.exception())
 
     def _log_event(self, conn: _Conn, ev: Event) -> None:
-        level = logging.WARNING if isinstance(ev, Inconsistency) else logging.INFO
+        if isinstance(ev, Inconsistency):
+            level = logging.WARNING
+        elif type(ev) in _METRIC_UPDATES:
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
         self.log.log(
-            level, "session %s (%s) %s", conn.id, conn.peer, fmt.describe(ev, self.extension_names)
+            level,
+            "session %s (%s) %s",
+            conn.id,
+            conn.peer,
+            fmt.describe(ev, self.extension_names),
+            extra=fmt.log_fields(ev, session=conn.id, peer=conn.peer),
+        )
+
+    def _trace_message(self, proto: SessionProtocol, kind: str, raw: bytes) -> None:
+        """``--log-level debug``: one decoded line per message sent or received."""
+        conn = self._conn_of(proto)
+        sid, peer = (conn.id, conn.peer) if conn is not None else ("-", str(proto.peername))
+        try:
+            msg = proto.session.decode(raw)
+        except (DecodeError, ValueError) as exc:  # a trace line must never fail
+            text = f"{len(raw)} octets, undecodable ({exc})"
+            fields: dict[str, Any] = {}
+        else:
+            text = fmt.message(msg, self.extension_names)
+            fields = fmt.message_fields(msg)
+        self.log.debug(
+            "session %s (%s) %s %s",
+            sid,
+            peer,
+            kind,
+            text,
+            extra={"session": sid, "peer": peer, "direction": kind, **fields},
         )
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,7 +39,27 @@ from ..fsm import (
     SessionUp,
     SessionUpdated,
 )
-from ..wire import DataItem, format_mac, message_name, status_name
+from ..fsm.metrics import FIELD_OF_TYPE
+from ..wire import (
+    DataItem,
+    ExtensionsSupported,
+    HeartbeatInterval,
+    Ipv4Address,
+    Ipv4AttachedSubnet,
+    Ipv4ConnectionPoint,
+    Ipv6Address,
+    Ipv6AttachedSubnet,
+    Ipv6ConnectionPoint,
+    MacAddress,
+    Message,
+    MetricItem,
+    PeerType,
+    Status,
+    UnknownItem,
+    format_mac,
+    message_name,
+    status_name,
+)
 from .events import (
     ConnectFailed,
     ConnectionRefused,
@@ -49,7 +70,7 @@ from .events import (
     SessionEvent,
 )
 
-__all__ = ["addresses", "describe", "latency", "metrics", "rate", "value"]
+__all__ = ["addresses", "describe", "item", "latency", "message", "metrics", "rate", "value"]
 
 
 def rate(bps: int) -> str:
@@ -94,6 +115,60 @@ def addresses(info: DestinationInfo) -> str:
     parts += [str(n) for n in sorted(info.ipv4_subnets)]
     parts += [str(n) for n in sorted(info.ipv6_subnets)]
     return f" [{', '.join(parts)}]" if parts else ""
+
+
+def _quoted(text: str) -> str:
+    """Text in double quotes, escaped as JSON would (never a Python repr)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _metric_value(name: str, v: int) -> str:
+    if name in ("mdrr", "mdrt", "cdrr", "cdrt"):
+        return rate(v)
+    if name == "latency":
+        return latency(v)
+    if name in ("resources", "rlqr", "rlqt"):
+        return f"{v}%"
+    return str(v)
+
+
+def item(it: DataItem | UnknownItem, names: Mapping[int, str] | None = None) -> str:
+    """One data item as ``name=value`` for people: the core items of RFC
+    8175 in their units, an extension's by its describer, one this daemon
+    does not know as its type code and octets."""
+    if isinstance(it, UnknownItem):
+        return f"item_{it.type_code}={it.value.hex(':') or '-'}"
+    if isinstance(it, MetricItem):
+        name = FIELD_OF_TYPE.get(it.TYPE)
+        if name is not None:
+            return f"{name}={_metric_value(name, it.value)}"
+    if isinstance(it, MacAddress):
+        return f"mac={format_mac(it.address)}"
+    if isinstance(it, Status):
+        text = f" {_quoted(it.text)}" if it.text else ""
+        return f"status={status_name(it.code)}{text}"
+    if isinstance(it, Ipv4Address | Ipv6Address):
+        return f"{'+' if it.add else '-'}{it.address}"
+    if isinstance(it, Ipv4AttachedSubnet | Ipv6AttachedSubnet):
+        return f"{'+' if it.add else '-'}{it.address}/{it.prefix_length}"
+    if isinstance(it, Ipv4ConnectionPoint | Ipv6ConnectionPoint):
+        host = f"[{it.address}]" if isinstance(it, Ipv6ConnectionPoint) else str(it.address)
+        port = f":{it.port}" if it.port is not None else ""
+        return f"connection_point={host}{port}{' tls' if it.tls else ''}"
+    if isinstance(it, PeerType):
+        return f"peer_type={_quoted(it.description)}{' secured' if it.secured_medium else ''}"
+    if isinstance(it, HeartbeatInterval):
+        return f"heartbeat={it.milliseconds}ms"
+    if isinstance(it, ExtensionsSupported):
+        exts = ",".join(extension_name(e, names) for e in it.extensions) or "none"
+        return f"extensions={exts}"
+    d = describe_item(it)
+    return f"{d.name}={d.text}"
+
+
+def message(msg: Message, names: Mapping[int, str] | None = None) -> str:
+    """One decoded message on one line: ``DESTINATION_UPDATE mac=... cdrr=36 Mb/s``."""
+    return " ".join([message_name(msg.type), *(item(i, names) for i in msg.items)])
 
 
 def _items(items: Iterable[DataItem]) -> str:
@@ -230,3 +305,51 @@ def describe(ev: DaemonEvent | Event, names: Mapping[int, str] | None = None) ->
             text += f", {ev.coalesced} destination update(s) merged into newer ones"
         return text
     return _generic(ev)
+
+
+def log_fields(ev: DaemonEvent | Event, **context: Any) -> dict[str, Any]:
+    """What a JSON log line carries besides its message: ``context``
+    (session, peer) and the event's name, destination, status and metrics,
+    each present only when the event has it (values as JSON types)."""
+    if isinstance(ev, SessionEvent):
+        ev = ev.event
+    out: dict[str, Any] = {**context, "event": type(ev).__name__}
+    info = getattr(ev, "info", None)
+    if isinstance(info, DestinationInfo):
+        out["mac"] = str(info.key)
+    else:
+        mac = getattr(ev, "mac", None)
+        if isinstance(mac, bytes) and mac:
+            key = getattr(ev, "key", None)
+            out["mac"] = str(key) if isinstance(key, DestKey) else format_mac(mac)
+    status = getattr(ev, "status", None)
+    if isinstance(status, int):
+        out["status"] = status_name(status)
+    m: object = None
+    if isinstance(ev, DestinationUpdate):
+        m = ev.changed
+    elif isinstance(ev, DestinationUp | DestinationUpRequested):
+        m = ev.info.metrics
+    elif isinstance(ev, SessionUp):
+        m = ev.session_metrics
+    else:
+        m = getattr(ev, "metrics", None)
+    if isinstance(m, Metrics) and not m.is_empty():
+        out["metrics"] = m.as_dict()
+    return out
+
+
+def message_fields(msg: Message) -> dict[str, Any]:
+    """The JSON log fields of one message: its name, destination, status, metrics."""
+    out: dict[str, Any] = {"message_type": message_name(msg.type)}
+    metric_values: dict[str, int] = {}
+    for it in msg.items:
+        if isinstance(it, MacAddress):
+            out["mac"] = format_mac(it.address)
+        elif isinstance(it, Status):
+            out["status"] = status_name(it.code)
+        elif isinstance(it, MetricItem) and it.TYPE in FIELD_OF_TYPE:
+            metric_values[FIELD_OF_TYPE[it.TYPE]] = it.value
+    if metric_values:
+        out["metrics"] = metric_values
+    return out

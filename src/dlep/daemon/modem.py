@@ -215,6 +215,16 @@ class ModemDaemon(DaemonBase):
             config.modem.discovery_offer_rate, config.modem.discovery_offer_burst
         )
         self._discovery_log = LogSummary(self.log, "Peer Discovery", level=logging.INFO)
+        #: The simulator moves the configured destinations, except those set
+        #: by hand: any library (and so API) call that adds, changes or drops
+        #: one pins it here, so the simulator never overwrites an operator's
+        #: values. :meth:`release_destination` unpins it, or hands over a
+        #: destination added through the API (``_released``).
+        self._pinned: set[DestKey] = set()
+        self._released: set[DestKey] = set()
+        self._applying_config = False
+        #: The metrics each simulated destination's random walk centres on.
+        self._sim_base: dict[DestKey, Metrics] = {}
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -676,6 +686,8 @@ class ModemDaemon(DaemonBase):
         (a refusal by the first one leaves the table as it was); without, the
         change is only tried (``table`` is a copy)."""
         key = ch.key
+        if send and key is not None:
+            self._pin(key)
         if ch.op == "session":
 
             def tell() -> None:
@@ -765,6 +777,7 @@ class ModemDaemon(DaemonBase):
         if not add and not drop and not extra:
             # Metrics alone (a radio's report, all day long): the short way.
             key = self._key(mac, ())
+            self._pin(key)
             change = metrics or _NO_METRICS
             new = self._table.check_metrics(((key, change),), indexed=False)
             if new[0].up:
@@ -798,6 +811,9 @@ class ModemDaemon(DaemonBase):
             except DaemonArgumentError as exc:
                 raise DaemonArgumentError(f"updates[{i}].mac: {exc}", f"updates[{i}].mac") from None
         full = self._table.check_metrics(entries)
+        if self._configured or self._released:
+            for key, _ in entries:
+                self._pin(key)
         live = [(key, m) for (key, m), d in zip(entries, full, strict=True) if d.up]
         if live:
             # The table checked every value's range; the sessions check the
@@ -919,6 +935,49 @@ class ModemDaemon(DaemonBase):
                         f"negotiate extension {extension_name(code)} ({code})"
                     )
 
+    def _pin(self, key: DestKey) -> None:
+        """``key`` was set by hand: the simulator leaves it alone from now on."""
+        if self._applying_config:
+            return
+        if key in self._released:
+            self._released.discard(key)
+        elif key in self._configured and key not in self._pinned:
+            self._pinned.add(key)
+        else:
+            return
+        if self._sim.enabled:
+            self.log.info("destination %s set by hand: the simulator leaves it alone", key)
+
+    def _simulates(self, key: DestKey) -> bool:
+        return key in self._released or (key in self._configured and key not in self._pinned)
+
+    def release_destination(self, mac: bytes | str | DestKey) -> bool:
+        """Hand a destination back to the simulator (``[modem.simulate]``).
+
+        A destination added, changed or dropped through the library or the
+        API is the operator's: the simulator neither walks its metrics nor
+        flaps it. This undoes that (also for one added through the API):
+        from now on its metrics walk around the values they have now.
+        Returns whether the simulator runs (if not, it takes the destination
+        when a reload starts it); raises DestinationNotFoundError for an
+        unknown destination.
+        """
+        key = self._key(mac, ())
+        d = self._table.require(key)
+        if key in self._configured:
+            self._pinned.discard(key)
+        else:
+            self._released.add(key)
+        self._sim_base[key] = d.metrics
+        self.log.info("destination %s released to the simulator", key)
+        return self._sim.enabled
+
+    def simulated_destinations(self) -> frozenset[DestKey]:
+        """The destinations the simulator moves now (none when it is off)."""
+        if not self._sim.enabled:
+            return frozenset()
+        return frozenset(k for k in self._table.dests if self._simulates(k))
+
     def known_destinations(self) -> dict[DestKey, Metrics]:
         """The application's destination table (whether or not a router listens)."""
         return {key: d.metrics for key, d in self._table.dests.items() if d.up}
@@ -1018,7 +1077,11 @@ class ModemDaemon(DaemonBase):
         if not changes:
             self._configured = new
             return 0
-        results = await self.apply_destination_changes(changes)
+        self._applying_config = True  # the configuration's changes pin nothing
+        try:
+            results = await self.apply_destination_changes(changes)
+        finally:
+            self._applying_config = False
         for res in results:
             if not res.ok and not res.error.startswith(NOT_APPLIED):
                 # "records[3].metrics.cdrr: ..." -> "modem.destinations[1].metrics.cdrr: ..."
@@ -1027,6 +1090,13 @@ class ModemDaemon(DaemonBase):
         self._configured = new
         for key in [k for k in self._sim_down if k not in self._table.dests]:
             del self._sim_down[key]
+        # What the configuration changed now has the configuration's values
+        # (over any set by hand): the simulator walks it around them.
+        for ch in changes:
+            if ch.key is not None:
+                self._pinned.discard(ch.key)
+                self._sim_base.pop(ch.key, None)
+        self._pinned &= new.keys()
         return len(changes)
 
     async def _simulate(self) -> None:
@@ -1035,7 +1105,6 @@ class ModemDaemon(DaemonBase):
         period = sim.interval_ms / 1000.0
         down_until = self._sim_down
         loop = asyncio.get_running_loop()
-        base = {key: d.metrics for key, d in self._table.dests.items()}
         while True:
             await asyncio.sleep(period)
             now = loop.time()
@@ -1044,7 +1113,7 @@ class ModemDaemon(DaemonBase):
                     del down_until[key]
                     self._sim_restore(key)
             for key, d in list(self._table.dests.items()):
-                if not d.up:
+                if not d.up or not self._simulates(key):
                     continue
                 if sim.flap_probability and rng.random() < sim.flap_probability:
                     d.up = False
@@ -1055,7 +1124,8 @@ class ModemDaemon(DaemonBase):
                         )
                     )
                     continue
-                new = _walk(rng, d.metrics, base.get(key, d.metrics), sim.walk_percent)
+                base = self._sim_base.setdefault(key, d.metrics)
+                new = _walk(rng, d.metrics, base, sim.walk_percent)
                 changed = d.metrics.changed_in(new)
                 if changed.is_empty():
                     continue

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..ext.profiles import ProfileError, profile_by_name
 from ..fsm import (
     ConnectionPoint,
+    DestinationInfo,
     DestKey,
     Metrics,
     PeerOffered,
@@ -873,6 +874,19 @@ class RouterDaemon(DaemonBase):
         conn, key = self._conn_for(mac, session_id, any_state=True, extra=extra)
         s = conn.proto.session
         self._call(conn, lambda now: s.respond_destination_up(key, accept, now=now))
+
+    def pending_destinations(
+        self, session_id: str | None = None
+    ) -> list[tuple[str, DestinationInfo]]:
+        """Destinations the modem reported up that await our answer
+        (``router.auto_accept_destinations = false``): ``[(session_id,
+        info), ...]``. Answer each with :meth:`respond_destination_up`."""
+        out: list[tuple[str, DestinationInfo]] = []
+        for conn in self._conns.values():
+            if session_id is not None and conn.id != session_id:
+                continue
+            out.extend((conn.id, info) for info in conn.proto.session.awaiting_decision.values())
+        return out
 
     async def update_session(
         self,

@@ -471,6 +471,15 @@ class DestinationTable:
             if (r.state is _UP or r.state is _GOING_DOWN)
         }
 
+    def awaiting_up_decision(self) -> dict[DestKey, DestinationInfo]:
+        """Router (auto-accept off): the peer's Destination Ups that await
+        the application's answer (:meth:`answer_up`), by key."""
+        return {
+            r.key: r.info()
+            for r in self._recs.values()
+            if r.state is DestState.DECIDING and r.peer_req == M.DESTINATION_UP
+        }
+
     # -- deadlines (the router's report of a slow Link Characteristics Response) --
 
     def next_deadline(self) -> float | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from ..wire import (
@@ -211,6 +211,12 @@ class Session:
             self.config.validate_for_modem()
         self._registry = self.config.registry
         self._translate = self.config.wire_translation
+        #: Set by the driver to see every message on the wire: called with
+        #: ``"rx"`` / ``"tx"`` and the message's octets as they cross the
+        #: connection (:meth:`decode` reads them). The driver sets it per
+        #: read (None when nobody looks), so the receive loop costs one
+        #: check of a local per message and sending one check per flush.
+        self.trace: Callable[[str, bytes], None] | None = None
         self.state = State.INITIALIZING
         self._framer = MessageFramer()
         # Framed messages not yet handled (receive_data with a limit).
@@ -311,11 +317,14 @@ class Session:
         inbox = self._inbox
         at = self._inbox_at
         end = len(inbox) if limit is None else min(len(inbox), at + limit)
+        trace = self.trace
         with self._clock.at(now, False):
             dests = self._dests
             while at < end:
                 raw = inbox[at]
                 at += 1
+                if trace is not None:
+                    trace("rx", raw)
                 fast = self._fast
                 if fast is not None and self.state is _IN_SESSION:
                     parts = fast.read(raw, dests.mac_len)
@@ -391,9 +400,21 @@ class Session:
         """Everything queued for the peer since the last call."""
         if not self._out:
             return b""
+        trace = self.trace
+        if trace is not None:
+            for raw in self._out:
+                trace("tx", raw)
         out = b"".join(self._out)
         self._out.clear()
         return out
+
+    def decode(self, raw: bytes) -> Message:
+        """One framed message as it crossed the connection (what
+        :attr:`trace` gets), decoded as this session reads it, with no
+        effect on the session. DecodeError if it does not decode."""
+        if self._translate is not None:
+            raw = self._translate.from_wire(raw)
+        return decode_message(raw, self._registry)
 
     @property
     def has_events(self) -> bool:
@@ -432,6 +453,12 @@ class Session:
     def destinations(self) -> dict[DestKey, DestinationInfo]:
         """Destinations that are up in this session, by key."""
         return self._dests.snapshot()
+
+    @property
+    def awaiting_decision(self) -> dict[DestKey, DestinationInfo]:
+        """Router with auto-accept off: the modem's Destination Ups that await
+        :meth:`respond_destination_up`, by key."""
+        return self._dests.awaiting_up_decision()
 
     @property
     def last_heard(self) -> float:

@@ -40,6 +40,8 @@ class SessionProtocol(asyncio.Protocol):
         on_closed: called once when the connection is gone.
         max_write_buffer: if the peer stops reading and this many octets are
             queued, the connection is dropped (bounded memory).
+        trace: called with each message's octets, ``"rx"`` or ``"tx"``,
+            while ``trace_log`` is enabled for DEBUG (see :attr:`Session.trace`).
     """
 
     def __init__(
@@ -49,8 +51,17 @@ class SessionProtocol(asyncio.Protocol):
         on_closed: Callable[[SessionProtocol], None],
         *,
         max_write_buffer: int = 64 * 1024 * 1024,
+        trace: Callable[[SessionProtocol, str, bytes], None] | None = None,
+        trace_log: logging.Logger | None = None,
     ) -> None:
         self.session = session
+        # Every message in and out goes to ``trace`` while ``trace_log`` is
+        # enabled for DEBUG; looked up once per read (and per timer), never
+        # per message: the receive path is the benchmarked hot path.
+        self._trace: Callable[[str, bytes], None] | None = None
+        if trace is not None:
+            self._trace = lambda kind, raw: trace(self, kind, raw)
+        self._trace_log = trace_log or log
         self._on_events = on_events
         self._on_closed = on_closed
         self._max_write = max_write_buffer
@@ -84,12 +95,15 @@ class SessionProtocol(asyncio.Protocol):
         self.peername = transport.get_extra_info("peername")
         if self.on_connected is not None:
             self.on_connected(self)
+        self._update_trace()
         self.session.start(self._loop.time())
         self.flush()
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
         session = self.session
+        if self._trace is not None:
+            self._update_trace()
         now = self._loop.time()
         more = session.receive_data(data, now, limit=RECEIVE_STEP)
         while more:
@@ -219,9 +233,15 @@ class SessionProtocol(asyncio.Protocol):
         self._timer = None
         self._timer_at = None
 
+    def _update_trace(self) -> None:
+        on = self._trace is not None and self._trace_log.isEnabledFor(logging.DEBUG)
+        self.session.trace = self._trace if on else None
+
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
+        if self._trace is not None:
+            self._update_trace()
         self.session.handle_timer(self._loop.time())
         self.flush()
 

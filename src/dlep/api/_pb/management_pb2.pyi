@@ -282,6 +282,32 @@ class DropDestinationResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class RespondDestinationUpRequest(_message.Message):
+    __slots__ = ("mac", "accept", "session_id")
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    mac: str
+    accept: bool
+    session_id: str
+    def __init__(self, mac: _Optional[str] = ..., accept: _Optional[bool] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class RespondDestinationUpResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReleaseDestinationRequest(_message.Message):
+    __slots__ = ("mac",)
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    mac: str
+    def __init__(self, mac: _Optional[str] = ...) -> None: ...
+
+class ReleaseDestinationResponse(_message.Message):
+    __slots__ = ("simulated",)
+    SIMULATED_FIELD_NUMBER: _ClassVar[int]
+    simulated: bool
+    def __init__(self, simulated: _Optional[bool] = ...) -> None: ...
+
 class UpdateSessionMetricsRequest(_message.Message):
     __slots__ = ("metrics",)
     METRICS_FIELD_NUMBER: _ClassVar[int]

@@ -71,6 +71,11 @@ class ManagementStub:
                 request_serializer=dlep_dot_v1_dot_management__pb2.DropDestinationRequest.SerializeToString,
                 response_deserializer=dlep_dot_v1_dot_management__pb2.DropDestinationResponse.FromString,
                 _registered_method=True)
+        self.ReleaseDestination = channel.unary_unary(
+                '/dlep.v1.Management/ReleaseDestination',
+                request_serializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationResponse.FromString,
+                _registered_method=True)
         self.UpdateSessionMetrics = channel.unary_unary(
                 '/dlep.v1.Management/UpdateSessionMetrics',
                 request_serializer=dlep_dot_v1_dot_management__pb2.UpdateSessionMetricsRequest.SerializeToString,
@@ -85,6 +90,16 @@ class ManagementStub:
                 '/dlep.v1.Management/AnnounceDestination',
                 request_serializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationRequest.SerializeToString,
                 response_deserializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationResponse.FromString,
+                _registered_method=True)
+        self.ListPendingDestinations = channel.unary_unary(
+                '/dlep.v1.Management/ListPendingDestinations',
+                request_serializer=dlep_dot_v1_dot_management__pb2.ListDestinationsRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.ListDestinationsResponse.FromString,
+                _registered_method=True)
+        self.RespondDestinationUp = channel.unary_unary(
+                '/dlep.v1.Management/RespondDestinationUp',
+                request_serializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpRequest.SerializeToString,
+                response_deserializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpResponse.FromString,
                 _registered_method=True)
         self.ConnectStatic = channel.unary_unary(
                 '/dlep.v1.Management/ConnectStatic',
@@ -173,6 +188,16 @@ class ManagementServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseDestination(self, request, context):
+        """Modem: hand a destination back to the simulator ([modem.simulate]). A
+        destination added, updated or dropped through this API is the
+        operator's: the simulator neither moves its metrics nor flaps it until
+        this call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateSessionMetrics(self, request, context):
         """Modem: session-wide metrics changed: Session Update to every router.
         """
@@ -189,6 +214,21 @@ class ManagementServicer:
 
     def AnnounceDestination(self, request, context):
         """Router: Destination Announce (e.g. a multicast destination).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPendingDestinations(self, request, context):
+        """Router with router.auto_accept_destinations = false: the modem's
+        Destination Ups that await an answer (RespondDestinationUp).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RespondDestinationUp(self, request, context):
+        """Router: accept (Success) or refuse (Not Interested) a pending Destination Up.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -283,6 +323,11 @@ def add_ManagementServicer_to_server(servicer, server):
                     request_deserializer=dlep_dot_v1_dot_management__pb2.DropDestinationRequest.FromString,
                     response_serializer=dlep_dot_v1_dot_management__pb2.DropDestinationResponse.SerializeToString,
             ),
+            'ReleaseDestination': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseDestination,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.ReleaseDestinationResponse.SerializeToString,
+            ),
             'UpdateSessionMetrics': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateSessionMetrics,
                     request_deserializer=dlep_dot_v1_dot_management__pb2.UpdateSessionMetricsRequest.FromString,
@@ -297,6 +342,16 @@ def add_ManagementServicer_to_server(servicer, server):
                     servicer.AnnounceDestination,
                     request_deserializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationRequest.FromString,
                     response_serializer=dlep_dot_v1_dot_management__pb2.AnnounceDestinationResponse.SerializeToString,
+            ),
+            'ListPendingDestinations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPendingDestinations,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.ListDestinationsRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.ListDestinationsResponse.SerializeToString,
+            ),
+            'RespondDestinationUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RespondDestinationUp,
+                    request_deserializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpRequest.FromString,
+                    response_serializer=dlep_dot_v1_dot_management__pb2.RespondDestinationUpResponse.SerializeToString,
             ),
             'ConnectStatic': grpc.unary_unary_rpc_method_handler(
                     servicer.ConnectStatic,
@@ -531,6 +586,33 @@ class Management:
             _registered_method=True)
 
     @staticmethod
+    def ReleaseDestination(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/ReleaseDestination',
+            dlep_dot_v1_dot_management__pb2.ReleaseDestinationRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.ReleaseDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def UpdateSessionMetrics(request,
             target,
             options=(),
@@ -601,6 +683,60 @@ class Management:
             '/dlep.v1.Management/AnnounceDestination',
             dlep_dot_v1_dot_management__pb2.AnnounceDestinationRequest.SerializeToString,
             dlep_dot_v1_dot_management__pb2.AnnounceDestinationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPendingDestinations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/ListPendingDestinations',
+            dlep_dot_v1_dot_management__pb2.ListDestinationsRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.ListDestinationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RespondDestinationUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dlep.v1.Management/RespondDestinationUp',
+            dlep_dot_v1_dot_management__pb2.RespondDestinationUpRequest.SerializeToString,
+            dlep_dot_v1_dot_management__pb2.RespondDestinationUpResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,158 @@
+"""Operations issue, item 4: logs for people and for machines.
+
+No Python reprs at info; metric updates at debug, state changes at info;
+JSON lines carry fields (session, peer, mac, status, metrics); at debug
+every message sent and received is one decoded line; off, the trace costs
+nothing (the engine's hook is unset).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from dlep.cli.logs import JsonFormatter
+from dlep.config import parse_modem_config
+from dlep.daemon import ModemDaemon, RouterDaemon
+from dlep.fsm import Metrics
+
+from .conftest import (
+    DESTINATIONS,
+    MAC1,
+    MAC2,
+    SESSION_METRICS,
+    V4,
+    free_port,
+    router_config,
+    timers,
+    until,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[ModemDaemon, RouterDaemon]]:
+    port = free_port()
+    mcfg = parse_modem_config(
+        {
+            "network": {"listen_addresses": [V4], "tcp_port": port},
+            "timers": timers(),
+            "modem": {
+                "session_metrics": dict(SESSION_METRICS),
+                "destinations": DESTINATIONS,
+                "simulate": {"enabled": True, "interval_ms": 50, "seed": 3},
+            },
+        }
+    )
+    modem = await ModemDaemon.builder().config(mcfg).spawn()
+    router = await RouterDaemon.builder().config(router_config(port)).spawn()
+    try:
+        yield modem, router
+    finally:
+        await router.shutdown()
+        await modem.shutdown()
+
+
+def _dlep(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("dlep.")]
+
+
+async def _run(modem: ModemDaemon, router: RouterDaemon) -> None:
+    await until(lambda: len(router.destinations()) == 2, what="destinations at the router")
+    await asyncio.sleep(0.3)  # a few simulator ticks: Destination Updates
+    await router.announce_destination("02:00:00:00:00:44")  # refused by the modem
+    await asyncio.sleep(0.1)
+
+
+async def test_info_has_state_changes_with_fields_and_no_reprs(
+    pair: tuple[ModemDaemon, RouterDaemon], caplog: pytest.LogCaptureFixture
+) -> None:
+    modem, router = pair
+    caplog.set_level(logging.INFO, logger="dlep")
+    await _run(modem, router)
+    records = _dlep(caplog)
+    for r in records:
+        text = r.getMessage()
+        assert "b'" not in text and "Requested(" not in text and "=<" not in text, text
+        assert r.levelno >= logging.INFO
+    events = {getattr(r, "event", None) for r in records}
+    assert {"SessionUp", "DestinationUp", "DestinationAnnounceRequested"} <= events
+    assert "DestinationUpdate" not in events  # metric updates: debug only
+    up = next(
+        r
+        for r in records
+        if getattr(r, "event", None) == "DestinationUp" and r.name == "dlep.router"
+    )
+    assert up.session == "1" and up.peer.startswith("127.0.0.1:")  # type: ignore[attr-defined]
+    assert up.mac in (MAC1, MAC2)  # type: ignore[attr-defined]
+    assert up.metrics["mdrr"] in (54_000_000, 11_000_000)  # type: ignore[attr-defined]
+    refused = next(r for r in records if getattr(r, "event", None) == "DestinationRefused")
+    assert refused.status == "REQUEST_DENIED"  # type: ignore[attr-defined]
+    # Off at info: the engines' trace hook is unset (no cost per message).
+    for daemon in (modem, router):
+        for conn in daemon._conns.values():
+            assert conn.proto.session.trace is None
+
+
+async def test_debug_traces_every_message(
+    pair: tuple[ModemDaemon, RouterDaemon], caplog: pytest.LogCaptureFixture
+) -> None:
+    modem, router = pair
+    caplog.set_level(logging.DEBUG, logger="dlep")
+    await _run(modem, router)
+    await modem.update_destination(MAC1, Metrics(cdrr=1_000_000))
+    await asyncio.sleep(0.1)
+    traced = [r for r in _dlep(caplog) if getattr(r, "direction", None)]
+    seen = {(r.name, r.direction, r.message_type) for r in traced}  # type: ignore[attr-defined]
+    for name, direction in (("dlep.router", "rx"), ("dlep.modem", "tx")):
+        for mtype in (
+            "SESSION_INITIALIZATION_RESPONSE",
+            "DESTINATION_UP",
+            "DESTINATION_UPDATE",
+            "DESTINATION_ANNOUNCE_RESPONSE",
+        ):
+            assert (name, direction, mtype) in seen, (name, direction, mtype)
+    for name, direction in (("dlep.router", "tx"), ("dlep.modem", "rx")):
+        for mtype in ("SESSION_INITIALIZATION", "DESTINATION_UP_RESPONSE", "HEARTBEAT"):
+            assert (name, direction, mtype) in seen, (name, direction, mtype)
+    # One decoded line each: units, MACs in colon notation, no reprs.
+    line = next(
+        r.getMessage()
+        for r in traced
+        if r.name == "dlep.router"
+        and "rx DESTINATION_UPDATE mac=02:00:00:00:00:01 cdrr=1 Mb/s" in r.getMessage()
+    )
+    assert "b'" not in line and "(" not in line.split(")", 1)[1]
+    # Every message the router read has its line (the session counts them).
+    (info,) = router.sessions()
+    rx_lines = sum(1 for r in traced if r.name == "dlep.router" and r.direction == "rx")  # type: ignore[attr-defined]
+    assert rx_lines == sum(info.rx.values())
+    # The metric updates are at debug now.
+    assert any(
+        getattr(r, "event", None) == "DestinationUpdate" and r.levelno == logging.DEBUG
+        for r in _dlep(caplog)
+    )
+
+
+def test_json_lines_carry_the_fields() -> None:
+    rec = logging.LogRecord("dlep.router", logging.INFO, __file__, 1, "session %s up", ("1",), None)
+    for k, v in {
+        "session": "1",
+        "peer": "127.0.0.1:854",
+        "event": "DestinationUp",
+        "mac": MAC1,
+        "status": "SUCCESS",
+        "metrics": {"cdrr": 36_000_000},
+    }.items():
+        setattr(rec, k, v)
+    doc = json.loads(JsonFormatter().format(rec))
+    assert doc["msg"] == "session 1 up" and doc["session"] == "1" and doc["mac"] == MAC1
+    assert doc["metrics"] == {"cdrr": 36_000_000} and doc["status"] == "SUCCESS"
+    plain = logging.LogRecord("dlep.router", logging.INFO, __file__, 1, "plain", (), None)
+    assert "session" not in json.loads(JsonFormatter().format(plain))
