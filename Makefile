@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The demo needs the package alone, not the test and lint tools.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 
 .PHONY: all venv test lint typecheck unit demo bench bench-quick proto man clean
 
@@ -13,9 +15,16 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME_STAMP)
 
 venv: $(STAMP)
+
+# `make test` later adds the test extras to the same venv ($(STAMP)).
+$(RUNTIME_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	@touch $(RUNTIME_STAMP)
 
 # ruff (with the private-member rule on src/) and the layer contract of
 # [tool.importlinter] in pyproject.toml.
@@ -34,7 +43,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 # A modem and a router on loopback (port 8854, no root needed); Ctrl-C stops both.
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	$(BIN)/python -m dlep.cli.demo --examples examples
 
 # Every figure the benchmarks print (several minutes; the emulator's needs
