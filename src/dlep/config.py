@@ -915,6 +915,10 @@ class LoggingConfig(_Model):
         "info"
     )
     format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = "text"
+    #: Log each Destination Update and Session Update (metrics moving) at
+    #: info. Off: at debug only, since a busy radio sends one per
+    #: destination every second; the demo turns it on.
+    metric_updates: StrictBool = False
 
 
 class ApiConfig(_Model):

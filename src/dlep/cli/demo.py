@@ -29,6 +29,10 @@ def _pump(name: str, stream: IO[str], lock: threading.Lock, colour: bool) -> Non
             sys.stdout.flush()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo until Ctrl-C (or ``--seconds``)."""
     p = argparse.ArgumentParser(prog="dlep-demo", description=__doc__)
@@ -56,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)  # let it listen before the router connects
     print("demo running: modem and router on loopback; Ctrl-C stops both", flush=True)
     deadline = time.monotonic() + args.seconds if args.seconds else None
+    # The daemons run in sessions of their own (so Ctrl-C reaches only us):
+    # on SIGTERM or SIGHUP too (kill, timeout, a closed terminal) we must
+    # stop them, or they outlive the demo holding its ports.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     try:
         while all(pr.poll() is None for pr in procs.values()):
             if deadline is not None and time.monotonic() >= deadline:

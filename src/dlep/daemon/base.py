@@ -412,6 +412,7 @@ class DaemonBase:
         # metric updates that come every second per destination only at debug.
         log_on = self.log.isEnabledFor(logging.INFO)
         debug_on = log_on and self.log.isEnabledFor(logging.DEBUG)
+        updates_on = debug_on or (log_on and self.cfg.logging.metric_updates)
         for ev in events:
             if isinstance(ev, SessionUp):
                 conn.up_since = time.time()
@@ -441,7 +442,7 @@ class DaemonBase:
                 # a client churning connections must not cost a line each.
                 why = status_name(ev.status) if ev.status is not None else "closed by peer"
                 self._pre_session_log.note(why, conn.peer.rsplit(":", 1)[0], self._loop)
-            elif log_on and (debug_on or type(ev) not in _METRIC_UPDATES):
+            elif log_on and (updates_on or type(ev) not in _METRIC_UPDATES):
                 self._log_event(conn, ev)
             try:
                 self._handle_event(conn, ev)
@@ -504,7 +505,7 @@ class DaemonBase:
     def _log_event(self, conn: _Conn, ev: Event) -> None:
         if isinstance(ev, Inconsistency):
             level = logging.WARNING
-        elif type(ev) in _METRIC_UPDATES:
+        elif type(ev) in _METRIC_UPDATES and not self.cfg.logging.metric_updates:
             level = logging.DEBUG
         else:
             level = logging.INFO
