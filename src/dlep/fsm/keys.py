@@ -72,6 +72,23 @@ class DestinationInfo:
         """MAC in colon notation."""
         return format_mac(self.mac)
 
+    def on_clock(self, offset: float) -> DestinationInfo:
+        """The same snapshot with its times moved by ``offset`` seconds
+        (the daemon's: from the engine's clock to Unix time)."""
+        u, t = self.up_since, self.last_update
+        return new_destination_info(
+            self.mac,
+            self.metrics,
+            self.ipv4,
+            self.ipv6,
+            self.ipv4_subnets,
+            self.ipv6_subnets,
+            self.extra,
+            self.ident,
+            None if u is None else u + offset,
+            None if t is None else t + offset,
+        )
+
 
 # A router builds a snapshot per Destination Update it receives (for the
 # event): the frozen dataclass's __init__ sets each field through
