@@ -335,7 +335,11 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     _add_metric_flags(d)
     _add_address_flags(d, drop=True)
-    d = dsub.add_parser("show", help="one destination in detail (either role)")
+    d = dsub.add_parser(
+        "show",
+        help="one destination in detail (either role): metrics, addresses, up since, "
+        "last update, flaps",
+    )
     _output_flags(d)
     comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     comp.command(
