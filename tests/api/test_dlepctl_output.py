@@ -11,6 +11,7 @@ import socket
 import struct
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,63 @@ async def test_destination_show(live: Live) -> None:
     assert upper.code == 0 and MAC1 in upper.out
     assert missing.code == 1 and "no destination 02:00:00:00:00:55" in missing.err
     assert bad.code == 2
+
+
+def _row(text: str, key: str) -> str:
+    """The value of row ``key`` of a KEY/VALUE table."""
+    for line in text.splitlines():
+        if line.startswith(key + "  "):
+            return line[len(key) :].strip()
+    raise AssertionError(f"no row {key!r} in:\n{text}")
+
+
+async def test_destination_show_times_and_flaps(live: Live) -> None:
+    M = ("--socket", str(live.modem_sock))
+    start = time.time()
+    shown = await dlepctl(*R(live), "destination", "show", MAC1, "--json")
+    first_up = shown.json()[0]["up_since"]
+    assert first_up <= start and shown.json()[0]["flaps"] == 0
+    # A flap: the modem drops MAC1 and adds it again.
+    assert (await dlepctl(*M, "destination", "drop", MAC1)).code == 0
+    await until(lambda: MAC1 not in live.router_macs(), what="MAC1 gone at the router")
+    await until(
+        lambda: all(i.mac_str != MAC1 for _, i in live.modem.destinations()),
+        what="MAC1 gone at the modem",
+    )
+    assert (await dlepctl(*M, "destination", "add", MAC1, "--cdrr", "10M")).code == 0
+    await until(lambda: MAC1 in live.router_macs(), what="MAC1 back at the router")
+    await asyncio.sleep(0.05)  # the update comes visibly later than the Up
+    assert (await dlepctl(*M, "destination", "update", MAC1, "--cdrr", "12M")).code == 0
+
+    def updated() -> bool:
+        return any(
+            i.mac_str == MAC1 and i.metrics.cdrr == 12_000_000
+            for _, i in live.router.destinations()
+        )
+
+    await until(updated, what="the update at the router")
+    end = time.time()
+    router, rjs, modem, mjs, other = await asyncio.gather(
+        dlepctl(*R(live), "destination", "show", MAC1),
+        dlepctl(*R(live), "destination", "show", MAC1, "--json"),
+        dlepctl(*M, "destination", "show", MAC1),
+        dlepctl(*M, "destination", "show", MAC1, "--json"),
+        dlepctl(*R(live), "destination", "show", MAC2, "--json"),
+    )
+    for res in (router, rjs, modem, mjs, other):
+        assert res.code == 0, res
+    for js in (rjs, mjs):
+        d = js.json()[0]
+        # Unix times, in order: back up after the drop, updated after that.
+        assert start - 1 < d["up_since"] < d["last_update"] <= end + 1, d
+        assert d["up_since"] > first_up and d["flaps"] == 1, d
+    assert other.json()[0]["flaps"] == 0
+    assert other.json()[0]["up_since"] == pytest.approx(first_up, abs=1)
+    for text in (router.out, modem.out):
+        assert _row(text, "flaps").startswith("1 ")
+        for key in ("up since", "last update"):
+            value = _row(text, key)
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(.+ ago\)", value), value
 
 
 # ---------------------------------------------------------------------------

@@ -177,9 +177,11 @@ def feed_record_from_pb(rec: pb.FeedRecord) -> dict[str, Any]:
     return out
 
 
-def destination_to_pb(session_id: str, info: DestinationInfo) -> pb.Destination:
-    """One destination of one session."""
-    return pb.Destination(
+def destination_to_pb(session_id: str, info: DestinationInfo, flaps: int = 0) -> pb.Destination:
+    """One destination of one session (its times as given: the daemon's
+    snapshots have them in Unix time); ``flaps``: how often it went down
+    and came back (the daemon's count)."""
+    msg = pb.Destination(
         session_id=session_id,
         mac=info.mac_str,
         metrics=metrics_to_pb(info.metrics),
@@ -189,7 +191,13 @@ def destination_to_pb(session_id: str, info: DestinationInfo) -> pb.Destination:
         ipv6_subnets=[str(n) for n in sorted(info.ipv6_subnets)],
         extensions=extension_values_to_pb(info.extra),
         key=str(info.key),
+        flaps=flaps,
     )
+    if info.up_since is not None:
+        msg.up_since = info.up_since
+    if info.last_update is not None:
+        msg.last_update = info.last_update
+    return msg
 
 
 def session_to_pb(

@@ -383,7 +383,11 @@ class _Service(pb_grpc.ManagementServicer):
         sid: str | None = _optional(req, "session_id")
         if sid is not None and not any(s.id == sid for s in self.daemon.sessions()):
             raise _not_found(f"session_id: no session {sid}")
-        out = [convert.destination_to_pb(s, info) for s, info in self.daemon.destinations(sid)]
+        flaps = self.daemon.destination_flaps
+        out = [
+            convert.destination_to_pb(s, info, flaps(s, info.key))
+            for s, info in self.daemon.destinations(sid)
+        ]
         if sid is None and isinstance(self.daemon, ModemDaemon):
             # The modem's own table: destinations no router session carries yet.
             carried = {d.key for d in out}
@@ -569,7 +573,10 @@ class _Service(pb_grpc.ManagementServicer):
         sid: str | None = _optional(req, "session_id")
         if sid is not None:
             self._check_session(sid)
-        out = [convert.destination_to_pb(s, info) for s, info in router.pending_destinations(sid)]
+        out = [
+            convert.destination_to_pb(s, info, router.destination_flaps(s, info.key))
+            for s, info in router.pending_destinations(sid)
+        ]
         out.sort(key=lambda d: (d.session_id, d.mac))
         return pb.ListDestinationsResponse(destinations=out)
 

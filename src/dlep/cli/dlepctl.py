@@ -335,7 +335,11 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     _add_metric_flags(d)
     _add_address_flags(d, drop=True)
-    d = dsub.add_parser("show", help="one destination in detail (either role)")
+    d = dsub.add_parser(
+        "show",
+        help="one destination in detail (either role): metrics, addresses, up since, "
+        "last update, flaps",
+    )
     _output_flags(d)
     comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
     comp.command(
@@ -844,6 +848,15 @@ async def _destination_show(c: Ctx) -> int:
         if n:
             c.out.line("")
         rows = [("destination", d.key or d.mac), ("session", d.session_id or "- (no session)")]
+        if d.session_id:
+            rows += [
+                ("up since", _when(d.up_since) if d.HasField("up_since") else "-"),
+                (
+                    "last update",
+                    _when(d.last_update) if d.HasField("last_update") else "none since up",
+                ),
+                ("flaps", f"{d.flaps} (went down and came back, in sessions with this peer)"),
+            ]
         cells = dict(zip((x for x, _ in labels), _metric_cells(d.metrics), strict=True))
         rows += [(label, cells[name]) for name, label in labels]
         rows += [

@@ -16,6 +16,7 @@ from ..ext import builtin_extension, load_entry_point_extensions
 from ..ext.display import extension_names
 from ..fsm import (
     AlreadyExistsError,
+    DestinationDown,
     DestinationInfo,
     DestinationLimitReached,
     DestinationUpdate,
@@ -150,6 +151,9 @@ class BuilderBase(Generic[C]):
 
 #: Peers whose ended sessions are counted (session_flaps, SessionInfo.flaps).
 MAX_FLAP_PEERS = 4096
+#: Destinations (peer, key) whose Destination Downs are counted
+#: (destination_flaps).
+MAX_FLAP_DESTINATIONS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +263,12 @@ class DaemonBase:
         #: Sessions that were In-Session and went down (for any reason but
         #: this daemon's own shutdown), by the peer's stable name.
         self.session_flaps: dict[str, int] = {}
+        #: Destination Downs in the sessions with a peer (by its stable name,
+        #: :attr:`SessionInfo.peer_name`), by destination key, since the
+        #: start: how often a destination went away while the session
+        #: stayed up. At most MAX_FLAP_DESTINATIONS keys: a peer cycling
+        #: through MACs must not make it grow without bound.
+        self._dest_flaps: dict[tuple[str, DestKey], int] = {}
         #: Connection attempts that failed before a session could start, by
         #: peer (a router's static peer as configured, a discovered modem
         #: by its address).
@@ -422,7 +432,9 @@ class DaemonBase:
                 if ev.status == StatusCode.TIMED_OUT and conn.up_since is not None:
                     # by_peer: the peer missed our heartbeats; else we missed its.
                     self.heartbeat_timeouts["peer" if ev.by_peer else "local"] += 1
-            if isinstance(ev, DestinationLimitReached):
+            if isinstance(ev, DestinationDown):
+                self._count_destination_flap(conn.name, ev.key)
+            elif isinstance(ev, DestinationLimitReached):
                 # A peer past the limit may send thousands: counted, and
                 # logged once per interval rather than once each.
                 self._count_refusal("max_destinations_per_session")
@@ -455,6 +467,15 @@ class DaemonBase:
 
     def _handle_event(self, conn: _Conn, ev: Event) -> None:
         """Role-specific reaction to an engine event (override)."""
+
+    def _count_destination_flap(self, peer: str, key: DestKey) -> None:
+        flaps = self._dest_flaps
+        at = (peer, key)
+        n = flaps.get(at)
+        if n is not None:
+            flaps[at] = n + 1
+        elif len(flaps) < MAX_FLAP_DESTINATIONS:
+            flaps[at] = 1
 
     def _on_closed(self, proto: SessionProtocol) -> None:
         conn = self._by_proto.pop(id(proto), None)
@@ -489,6 +510,11 @@ class DaemonBase:
         """The clock the engines run on: the event loop's monotonic time."""
         loop = self._loop or asyncio.get_running_loop()
         return loop.time()
+
+    def _wall_offset(self) -> float | None:
+        """What turns the engines' times into Unix time (added); None before
+        the daemon runs."""
+        return time.time() - self._time() if self._loop is not None else None
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -606,13 +632,32 @@ class DaemonBase:
         return list(specs.values()), samples
 
     def destinations(self, session_id: str | None = None) -> list[tuple[str, DestinationInfo]]:
-        """Destinations per session: ``[(session_id, info), ...]``."""
+        """Destinations per session: ``[(session_id, info), ...]``; their
+        ``up_since`` and ``last_update`` in Unix time."""
         out: list[tuple[str, DestinationInfo]] = []
+        wall = self._wall_offset()
         for conn in self._conns.values():
             if session_id is not None and conn.id != session_id:
                 continue
-            out.extend((conn.id, info) for info in conn.proto.session.destinations.values())
+            infos = conn.proto.session.destinations.values()
+            if wall is None:
+                out.extend((conn.id, info) for info in infos)
+            else:
+                out.extend((conn.id, info.on_clock(wall)) for info in infos)
         return out
+
+    def destination_flaps(self, session_id: str, key: DestKey) -> int:
+        """How often destination ``key`` went down (Destination Down, either
+        side's) in sessions with the peer of ``session_id``, since the
+        daemon started; 0 if never, or if that session is gone. Counted
+        per peer, not per session: a destination that goes down in one
+        session and comes back in the next (same peer) has flapped once.
+        Sessions that end take their destinations without a Destination
+        Down: those count in :attr:`session_flaps`, not here."""
+        conn = self._conns.get(session_id)
+        if conn is None or not self._dest_flaps:
+            return 0
+        return self._dest_flaps.get((conn.name, key), 0)
 
     async def drain(self) -> None:
         """Wait until every session's peer has read all but a little of what

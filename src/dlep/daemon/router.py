@@ -882,10 +882,12 @@ class RouterDaemon(DaemonBase):
         (``router.auto_accept_destinations = false``): ``[(session_id,
         info), ...]``. Answer each with :meth:`respond_destination_up`."""
         out: list[tuple[str, DestinationInfo]] = []
+        wall = self._wall_offset()
         for conn in self._conns.values():
             if session_id is not None and conn.id != session_id:
                 continue
-            out.extend((conn.id, info) for info in conn.proto.session.awaiting_decision.values())
+            for info in conn.proto.session.awaiting_decision.values():
+                out.append((conn.id, info if wall is None else info.on_clock(wall)))
         return out
 
     async def update_session(

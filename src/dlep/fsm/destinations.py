@@ -31,6 +31,7 @@ from ..wire import (
     message_name,
 )
 from .addresses import EMPTY, AddressIndex, AddressSet, L3Item, coalesce
+from .calls import Clock
 from .errors import (
     DestinationExistsError,
     PeerError,
@@ -54,7 +55,7 @@ from .events import (
     LinkCharacteristicsTimeout,
     ResponseStatus,
 )
-from .keys import DestinationInfo, DestKey
+from .keys import DestinationInfo, DestKey, new_destination_info
 from .metrics import FIELD_OF_TYPE, Metrics
 from .parts import NO_METRICS, Parts
 
@@ -260,6 +261,10 @@ class Destination:
     Attributes:
         mac, ident: its key (:attr:`key`): MAC and identity items.
         state: a :class:`DestState` other than ABSENT.
+        up_since: the ``now`` of the engine call that created it or
+            brought it up (None without a clock).
+        last_update: the ``now`` of the last Destination Update received
+            (router) or sent (modem); None if none yet.
         metrics: every metric known for it, session-wide ones included.
         addresses: its addresses and attached subnets.
         extra: the latest non-core item of each type (extensions').
@@ -276,19 +281,25 @@ class Destination:
         "extra",
         "held",
         "ident",
+        "last_update",
         "mac",
         "metrics",
         "out_req",
         "peer_req",
         "state",
+        "up_since",
     )
 
     # Memory: a router may hold 100,000 of these. The key is kept as its
     # parts (the table's dict is keyed by the MAC itself when there are no
     # identity items), and what is held is one optional object, not four
-    # slots that are empty for nearly every destination.
+    # slots that are empty for nearly every destination. The two times are
+    # the float the engine was given (one object per read, shared by every
+    # message in it): 8 octets each per destination, no float of its own.
 
-    def __init__(self, key: DestKey, state: DestState, metrics: Metrics) -> None:
+    def __init__(
+        self, key: DestKey, state: DestState, metrics: Metrics, now: float | None = None
+    ) -> None:
         self.mac = key.mac
         self.ident = key.ident
         self.state = state
@@ -298,6 +309,8 @@ class Destination:
         self.out_req: int | None = None
         self.peer_req: int | None = None
         self.held: _Held | None = None
+        self.up_since = now
+        self.last_update: float | None = None
 
     @property
     def key(self) -> DestKey:
@@ -336,7 +349,7 @@ class Destination:
     def info(self) -> DestinationInfo:
         """A snapshot for the application."""
         a = self.addresses
-        return DestinationInfo(
+        return new_destination_info(
             self.mac,
             self.metrics,
             a.v4,
@@ -345,6 +358,8 @@ class Destination:
             a.v6net,
             tuple(self.extra.values()) if self.extra else (),
             self.ident,
+            self.up_since,
+            self.last_update,
         )
 
 
@@ -398,6 +413,10 @@ class DestinationTable:
             session's is quicker for the responses a router sends all day.
         send_metrics: send a Destination Up or Update carrying only metrics
             (default: ``send``); the session's encodes by template.
+        clock: the session's :class:`~dlep.fsm.calls.Clock`, whose ``now``
+            (the time of the engine call in progress) stamps a destination's
+            ``up_since`` and ``last_update`` (default: a clock of its own,
+            always None: no times).
     """
 
     def __init__(
@@ -414,8 +433,10 @@ class DestinationTable:
         max_peer_destinations: int | None = None,
         ack: Callable[[int, DestKey], None] | None = None,
         send_metrics: Callable[[int, DestKey, Metrics], None] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._send = send
+        self._clock = clock if clock is not None else Clock()
         self._send_metrics = send_metrics or (
             lambda mtype, key, m: send(mtype, [*key.ids(), *m.items()])
         )
@@ -623,6 +644,7 @@ class DestinationTable:
         sent = 0
         update = DestInput.UPDATE
         up, send = DestState.UP, self._send_metrics
+        now = self._clock.now
         for (key, metrics), rec in zip(entries, found, strict=True):
             changed = rec.metrics.changed_in(metrics)
             if changed.is_empty():
@@ -632,6 +654,7 @@ class DestinationTable:
                 # metrics-only change: taken directly, a batch's hot path.
                 send(M.DESTINATION_UPDATE, key, changed)
                 rec.metrics = rec.metrics.merged(changed)
+                rec.last_update = now
             else:
                 self._fire(key, rec, update, _Call(changed))
             sent += 1
@@ -784,7 +807,7 @@ class DestinationTable:
         return new
 
     def _create(self, key: DestKey, state: DestState, metrics: Metrics) -> Destination:
-        rec = Destination(key, state, metrics)
+        rec = Destination(key, state, metrics, self._clock.now)
         self._recs[_slot(key)] = rec
         if self.mac_len is None:
             self.mac_len = len(key.mac)
@@ -818,6 +841,7 @@ class DestinationTable:
             # The latest value of each extension item (repeats are not allowed).
             extra = list({item.TYPE: item for item in rec.held_extra}.values())
             self._send(M.DESTINATION_UPDATE, [*rec.key.ids(), *m.items(), *rec.held_l3, *extra])
+            rec.last_update = self._clock.now
         down = rec.held_down
         rec.held = None
         if down:
@@ -855,6 +879,7 @@ class DestinationTable:
             rec = self._create(key, nxt, metrics)
         else:
             rec.metrics = metrics  # crossing our Announce: the modem's view wins
+            rec.up_since = self._clock.now
         if new is not current:
             self._set_addresses(rec, new)
         _remember(rec, p.extra)
@@ -910,6 +935,7 @@ class DestinationTable:
             self._apply_partial(rec, rx.mtype, p.l3)
         if p.extra:
             _remember(rec, p.extra)
+        rec.last_update = self._clock.now
         self._emit(DestinationUpdate(rec.info(), changed))
 
     def _a_ignore(self, key: DestKey, rec: Destination, arg: object, nxt: DestState) -> None:
@@ -943,6 +969,7 @@ class DestinationTable:
     def _a_up_accepted(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
 
         rec.out_req = None
+        rec.up_since = self._clock.now
         self._emit(DestinationUp(rec.info()))
         self._flush_held(rec)
 
@@ -962,6 +989,7 @@ class DestinationTable:
         rec.metrics = rec.metrics.merged(p.metrics)
         self._apply_partial(rec, rx.mtype, p.l3)
         _remember(rec, p.extra)
+        rec.up_since = self._clock.now
         self._emit(DestinationUp(rec.info(), announced=True))
         self._flush_held(rec)  # a drop_destination() held back meanwhile
 
@@ -1022,6 +1050,7 @@ class DestinationTable:
         else:
             self._send_metrics(M.DESTINATION_UPDATE, key, c.metrics)
         self._commit_change(rec, c)
+        rec.last_update = self._clock.now
 
     def _a_hold_update(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
         if rec.held_down:
@@ -1053,6 +1082,7 @@ class DestinationTable:
 
         self._ack(M.DESTINATION_UP_RESPONSE, key)
         rec.peer_req = None
+        rec.up_since = self._clock.now
         self._emit(DestinationUp(rec.info()))
         if rec.out_req is None:
             self._flush_held(rec)
@@ -1077,6 +1107,7 @@ class DestinationTable:
         )
         rec.peer_req = None
         self._commit_change(rec, c)
+        rec.up_since = self._clock.now
         self._emit(DestinationUp(rec.info(), announced=True))
 
     def _a_refuse_announce(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:

@@ -254,6 +254,7 @@ class Session:
             max_peer_destinations=self.config.max_peer_destinations,
             ack=self._ack,
             send_metrics=self._send_metrics,
+            clock=self._clock,
         )
         self._writer = MetricsWriter(self.encode)
         # (type, MAC length) -> the encoded Success response around the MAC.
