@@ -241,3 +241,42 @@ async def test_port_in_use_exits_1(procs: Procs, port: int) -> None:
         modem = procs.start("modem", modem_data(port), name="modem")
         assert await modem.wait_exit(15) == 1
     assert "could not listen" in modem.text()
+
+
+def _tls_modem(tmp_path: Path, certs: Certs, ca: Path) -> Path:
+    data = modem_data(8854, network={"use_tls": True})
+    data["tls"] = certs.modem_tls(ca=str(ca), require_client_cert=True)
+    return write_toml(tmp_path / "tls-modem.toml", data)
+
+
+def test_check_loads_the_tls_files(tmp_path: Path, certs: Certs) -> None:
+    """--check loads the certificates as the daemon would: a CA that is not
+    PEM, or a key of another certificate, fails there and names the key
+    (before, --check said OK and only the start failed)."""
+    not_pem = tmp_path / "ca.crt"
+    not_pem.write_text("this is not a certificate\n")
+    res = run("modem", "--config", str(_tls_modem(tmp_path, certs, not_pem)), "--check")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "tls.ca" in res.stderr and res.stdout == "", res.stderr
+    data = router_data(8854, network={"use_tls": True})
+    data["tls"] = certs.router_tls(client_cert=True) | {"key": str(certs.modem_key)}
+    path = write_toml(tmp_path / "tls-router.toml", data)
+    res = run("router", "--config", str(path), "--check")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "tls.cert/tls.key" in res.stderr, res.stderr
+    res = run("modem", "--config", str(_tls_modem(tmp_path, certs, certs.ca)), "--check")
+    assert res.returncode == 0, res.stderr
+
+
+def test_check_api_socket_directory(tmp_path: Path) -> None:
+    """An api.socket in a directory that does not exist (or that is a
+    directory itself) fails --check naming api.socket."""
+    for sock, why in (
+        (tmp_path / "missing" / "r.sock", "does not exist"),
+        (tmp_path, "is a directory"),
+    ):
+        data = router_data(8854, api={"socket": str(sock)})
+        path = write_toml(tmp_path / "api-router.toml", data)
+        res = run("router", "--config", str(path), "--check")
+        assert res.returncode == 2, (res.stdout, res.stderr)
+        assert "api.socket" in res.stderr and why in res.stderr, res.stderr

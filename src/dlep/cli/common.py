@@ -241,6 +241,14 @@ def run_role(
     except ConfigError as exc:
         return fail_config(exc)
     if args.check:
+        from .preflight import problems
+
+        found = problems(role, cfg)
+        if found:
+            print(f"configuration error:\n{args.config}:", file=sys.stderr)
+            for line in found:
+                print(f"  {line}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"{args.config}: OK ({role}; {summary(cfg)})")
         return EXIT_OK
     init_logging(cfg, role)

@@ -241,7 +241,7 @@ class DaemonBase:
         self.registry = registry or core_registry()
         self._plugins = self._plugins + self._configured_extensions()
         self._extra_extensions = tuple(extensions)
-        self.tls_settings = tls if tls is not None else _tls_from_config(config)
+        self.tls_settings = tls if tls is not None else tls_settings(config)
         self.use_tls = bool(config.network.use_tls) if use_tls is None else use_tls
         self._subs: list[Subscription] = []
         self._ended_subs_dropped = 0
@@ -783,7 +783,9 @@ def _mac_key(mac: bytes | str | DestKey) -> bytes:
         raise DaemonArgumentError(str(exc), "mac") from None
 
 
-def _tls_from_config(config: AnyConfig) -> TlsSettings:
+def tls_settings(config: AnyConfig) -> TlsSettings:
+    """The TLS settings of a daemon configuration's ``[tls]`` table (what
+    the daemon loads its certificates with; ``--check`` loads them too)."""
     t = config.tls
     return TlsSettings(
         cert=Path(t.cert) if t.cert else None,
