@@ -1302,6 +1302,10 @@ class RouterSection(_Model):
     #: beyond is refused with 'Request Denied' (each costs memory for the
     #: session's lifetime: ~0.5-1.7 kB).
     max_destinations_per_session: Annotated[int, Field(strict=True, ge=1, le=10_000_000)] = 100_000
+    #: Peers that may be added through the API (ConnectStatic, dlepctl
+    #: connect) and not yet disconnected: each keeps a task and, while it
+    #: connects, a socket; without a bound a client could exhaust both.
+    max_api_peers: Annotated[int, Field(strict=True, ge=1, le=4096)] = 64
     #: Interoperability profile for discovered modems and static peers
     #: without their own (default: standard codes).
     profile: ProfileName = "standard"

@@ -27,6 +27,7 @@ from .conftest import (
     Certs,
     Daemons,
     Events,
+    free_port,
     modem_config,
     need_host,
     router_config,
@@ -365,3 +366,25 @@ async def test_router_caps_destinations_per_session(
     ]
     assert len(lines) == 1, lines
     assert "limit of 5 destinations" in lines[0]
+
+
+async def test_api_peers_are_bounded(daemons: Daemons) -> None:
+    """Issue 14 item 12: ConnectStatic was unbounded (2,000 calls: 1,900
+    fds). Beyond router.max_api_peers a peer added through the API is
+    refused, counted, and nothing is kept for it; disconnecting one makes
+    room, and static peers and repeats of a known peer are not limited."""
+    from dlep.daemon import DaemonError
+
+    router = await daemons.router(router_config(None, router={"max_api_peers": 2}))
+    ports = [free_port() for _ in range(3)]  # closed: each peer just backs off
+    router.connect_static(V4, ports[0], origin="api")
+    router.connect_static(V4, ports[1], origin="api")
+    router.connect_static(V4, ports[1], origin="api")  # the same peer again: no new one
+    with pytest.raises(DaemonError, match=r"router\.max_api_peers"):
+        router.connect_static(V4, ports[2], origin="api", profile="standard")
+    assert router.bound_refusals == {"max_api_peers": 1}
+    assert len(router.peers()) == 2
+    router.connect_static(V4, ports[2])  # a static peer (configuration, reload): not limited
+    await router.disconnect(V4, ports[0])
+    router.connect_static(V4, free_port(), origin="api")
+    assert sorted(p.origin for p in router.peers()) == ["api", "api", "static"]

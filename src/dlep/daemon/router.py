@@ -319,6 +319,18 @@ class RouterDaemon(DaemonBase):
         except ValueError:
             raise DaemonArgumentError(f"static peer {host!r}: not an IP address", "host") from None
         key = (str(addr), port)
+        known = self._peers.get(key)
+        limit = self.rcfg.router.max_api_peers
+        if (
+            origin == "api"
+            and (known is None or known.origin == "discovered")
+            and sum(p.origin == "api" for p in self._peers.values()) >= limit
+        ):
+            self._count_refusal("max_api_peers")
+            raise DaemonError(
+                f"{limit} peers were added through the API already (router.max_api_peers); "
+                "disconnect one first"
+            )
         if profile is not None:
             try:
                 profile_by_name(profile)
