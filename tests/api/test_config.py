@@ -105,7 +105,7 @@ def test_default_socket_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     import os
 
-    tmp_default = Path(f"/tmp/dlep-router-{os.getuid()}.sock")
+    tmp_default = Path(f"/tmp/dlep-{os.getuid()}/dlep-router.sock")
     assert default_socket_path("router") == tmp_default
     assert tmp_default in candidate_socket_paths("router")
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))

@@ -52,7 +52,7 @@ from . import convert
 from ._pb import management_pb2 as pb
 from ._pb import management_pb2_grpc as pb_grpc
 from .errors import ApiSetupError, SocketInUseError
-from .paths import default_socket_path
+from .paths import default_socket_path, ensure_private_dir, private_tmp_dir
 
 if TYPE_CHECKING:
     from ..config import ApiConfig
@@ -877,6 +877,11 @@ class ManagementServer:
                 f"(max {_MAX_UNIX_PATH} bytes); set api.socket to a shorter path"
             )
         parent = path.parent
+        if parent == private_tmp_dir():
+            try:
+                ensure_private_dir(parent)
+            except PermissionError as exc:
+                raise ApiSetupError(f"management API socket {path}: {exc}") from None
         if not parent.is_dir():
             raise ApiSetupError(
                 f"management API socket {path}: directory {parent} does not exist "
@@ -890,6 +895,12 @@ class ManagementServer:
             raise ApiSetupError(
                 f"management API socket {path}: exists and is not a socket; "
                 "not removing it (set api.socket to another path)"
+            )
+        if st.st_uid != os.geteuid():
+            # Someone else's socket: never removed, never served beside.
+            raise ApiSetupError(
+                f"management API socket {path}: belongs to uid {st.st_uid}, not to us "
+                f"({os.geteuid()}); not removing it (set api.socket to another path)"
             )
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

@@ -55,7 +55,7 @@ which daemon:
                          `connect`, `peers`, `disconnect`; for the other
                          commands the router's if it is running, else the modem's.
                          Defaults: $XDG_RUNTIME_DIR/dlep-<role>.sock, or
-                         /tmp/dlep-<role>-<uid>.sock. --modem / --router pick one.
+                         /tmp/dlep-<uid>/dlep-<role>.sock. --modem / --router pick one.
 
 examples (with `make demo` running):
   dlepctl sessions                      the router's session with the modem
@@ -1220,15 +1220,21 @@ def resolve_target(args: argparse.Namespace) -> tuple[Any, str]:
 def socket_state(path: Path) -> str:
     """``"live"`` (a process accepts connections on it), ``"stale"`` (a
     socket file nobody listens on: its daemon died), ``"busy"`` (there, but
-    we cannot tell: no permission, a slow accept), ``"none"`` (no socket)."""
+    we cannot tell: no permission, a slow accept), ``"foreign"`` (another
+    user's: never used), ``"none"`` (no socket)."""
     import socket
     import stat
 
     try:
-        if not stat.S_ISSOCK(path.stat().st_mode):
-            return "none"
+        st = path.stat()
     except OSError:
         return "none"
+    if not stat.S_ISSOCK(st.st_mode):
+        return "none"
+    if st.st_uid != os.geteuid():
+        # Found by looking, not named with --socket: a socket another user
+        # put where ours would be must not receive our commands.
+        return "foreign"
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(1.0)
     try:

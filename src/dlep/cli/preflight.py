@@ -24,11 +24,12 @@ def problems(role: str, cfg: Any) -> list[str]:
         except TlsSetupError as exc:
             out.append(str(exc))
     if cfg.api.enabled:
-        from ..api.paths import default_socket_path
+        from ..api.paths import default_socket_path, private_tmp_dir
 
         path = cfg.api.socket if cfg.api.socket is not None else default_socket_path(role)
         if path.is_dir():
             out.append(f"api.socket: {path} is a directory")
-        elif not path.parent.is_dir():
+        elif not path.parent.is_dir() and path.parent != private_tmp_dir():
+            # (the daemon creates its private directory in /tmp itself)
             out.append(f"api.socket: directory {path.parent} does not exist")
     return out
