@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 MESH = REPO / "examples" / "mesh.toml"
 #: The shortened timeline (seconds after the timeline's start).
-DEGRADE, BREAK, RESTORE, DURATION = 15.0, 38.0, 48.0, 70.0
+DEGRADE, BREAK, RESTORE, DURATION = 15.0, 50.0, 60.0, 82.0
 A_TAP, B_TAP, C_TAP = "10.77.0.1", "10.77.0.2", "10.77.0.3"
 C_LOOPBACK = "10.90.0.3"
 C_MAC = "02:e0:00:00:00:03"
