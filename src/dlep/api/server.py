@@ -77,6 +77,7 @@ _MAX_UNIX_PATH: Final = 107
 Daemon = RouterDaemon | ModemDaemon
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
+_A = TypeVar("_A")
 
 
 class ApiError(Exception):
@@ -142,6 +143,24 @@ def _error_of(exc: Exception) -> ApiError | None:
 # ---------------------------------------------------------------------------
 # Argument checks (each error names the field)
 # ---------------------------------------------------------------------------
+
+
+async def _send_then_wait(
+    router: Any,
+    wait_ms: int,
+    send: Callable[[], Awaitable[None]],
+    wait: Callable[[Subscription, float], Awaitable[_A | None]],
+) -> _A | None:
+    """Send a request and, if ``wait_ms``, wait that long for its answer
+    (None: not asked for, or none came). Subscribed before sending: the
+    answer may come before we would look."""
+    sub = router.subscribe(256) if wait_ms else None
+    try:
+        await send()
+        return None if sub is None else await wait(sub, wait_ms / 1000.0)
+    finally:
+        if sub is not None:
+            router.unsubscribe(sub)
 
 
 def _mac(text: str, field: str = "mac") -> bytes:
@@ -514,19 +533,17 @@ class _Service(pb_grpc.ManagementServicer):
         if req.wait_ms > MAX_WAIT_MS:
             raise _invalid(f"wait_ms: {req.wait_ms} exceeds {MAX_WAIT_MS}")
         sid = self._session_of(key, _optional(req, "session_id"))
-        sub = router.subscribe(256) if req.wait_ms else None
-        try:
+
+        async def send() -> None:
             await router.request_link_characteristics(
                 key, cdrr=cdrr, cdrt=cdrt, latency=latency, session_id=sid
             )
             log.info("api: link characteristics request for %s", format_mac(key))
-            out = pb.RequestLinkCharacteristicsResponse(session_id=sid)
-            if sub is None:
-                return out
-            answer = await _wait_link_answer(sub, sid, key, req.wait_ms / 1000.0)
-        finally:
-            if sub is not None:
-                router.unsubscribe(sub)
+
+        answer = await _send_then_wait(
+            router, req.wait_ms, send, lambda sub, t: _wait_link_answer(sub, sid, key, t)
+        )
+        out = pb.RequestLinkCharacteristicsResponse(session_id=sid)
         if answer is not None:
             out.answered = True
             out.status = answer.status
@@ -545,18 +562,15 @@ class _Service(pb_grpc.ManagementServicer):
         if req.wait_ms > MAX_WAIT_MS:
             raise _invalid(f"wait_ms: {req.wait_ms} exceeds {MAX_WAIT_MS}")
         sid = self._single_session(_optional(req, "session_id"))
-        # Subscribed before sending: the answer may come before we would look.
-        sub = router.subscribe(256) if req.wait_ms else None
-        try:
+
+        async def send() -> None:
             await router.announce_destination(key, addresses=addresses, session_id=sid)
             log.info("api: destination announce for %s", format_mac(key))
-            out = pb.AnnounceDestinationResponse(session_id=sid)
-            if sub is None:
-                return out
-            answer = await _wait_announce_answer(sub, sid, key, req.wait_ms / 1000.0)
-        finally:
-            if sub is not None:
-                router.unsubscribe(sub)
+
+        answer = await _send_then_wait(
+            router, req.wait_ms, send, lambda sub, t: _wait_announce_answer(sub, sid, key, t)
+        )
+        out = pb.AnnounceDestinationResponse(session_id=sid)
         if answer is not None:
             out.answered = True
             out.status = answer.status if isinstance(answer, DestinationRefused) else 0
