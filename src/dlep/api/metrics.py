@@ -121,6 +121,14 @@ class _Snapshot:
     connect_failures: dict[str, int] = field(default_factory=dict)
 
 
+def _counter_by(name: str, doc: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
+    """A counter with one label: a sample per key of ``counts``, sorted."""
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(counts.items()):
+        family.add_metric([key], value)
+    return family
+
+
 def _session_order(sid: str) -> tuple[int, str]:
     """Session ids are decimal counters: order them numerically."""
     return (len(sid), sid)
@@ -298,47 +306,39 @@ class DaemonCollector(Collector):
         for by in ("local", "peer"):
             hb.add_metric([by], snap.heartbeat_timeouts.get(by, 0))
         yield hb
-        flaps = CounterMetricFamily(
+        yield _counter_by(
             "dlep_session_flaps",
             "Sessions that were In-Session and went down (for any reason but this daemon's "
             "own shutdown), by peer",
-            labels=["peer"],
+            "peer",
+            snap.session_flaps,
         )
-        for peer, n in sorted(snap.session_flaps.items()):
-            flaps.add_metric([peer], n)
-        yield flaps
-        cfail = CounterMetricFamily(
+        yield _counter_by(
             "dlep_connect_failures",
             "Router: connection attempts to a modem that failed before a session started "
             "(TCP or TLS), by peer (a static peer as configured, a discovered modem by address)",
-            labels=["peer"],
+            "peer",
+            snap.connect_failures,
         )
-        for peer, n in sorted(snap.connect_failures.items()):
-            cfail.add_metric([peer], n)
-        yield cfail
 
         all_errors = dict(snap.ended_errors)
         for s in sessions:
             for status, n in s.errors.items():
                 all_errors[status] = all_errors.get(status, 0) + n
-        perr = CounterMetricFamily(
+        yield _counter_by(
             "dlep_protocol_errors",
             "Protocol errors detected in any session since the daemon started, by status "
             "code name (dlep_errors_total only has those of live sessions)",
-            labels=["status"],
+            "status",
+            all_errors,
         )
-        for status, n in sorted(all_errors.items()):
-            perr.add_metric([status], n)
-        yield perr
-        ended = CounterMetricFamily(
+        yield _counter_by(
             "dlep_sessions_ended",
             "Sessions ended since the daemon started, by termination status code name "
             "(NONE: the connection closed without one)",
-            labels=["status"],
+            "status",
+            snap.sessions_ended,
         )
-        for status, n in sorted(snap.sessions_ended.items()):
-            ended.add_metric([status], n)
-        yield ended
         lag = CounterMetricFamily(
             "dlep_subscriber_events",
             "Events a lagging subscriber (API watch stream, data plane, library) did not get "
@@ -349,17 +349,15 @@ class DaemonCollector(Collector):
         for fate in ("dropped", "coalesced"):
             lag.add_metric([fate], snap.subscriber_events.get(fate, 0))
         yield lag
-        bounds = CounterMetricFamily(
+        yield _counter_by(
             "dlep_bound_refusals",
             "What a bound turned away since the daemon started, by its config key "
             "(docs/hardening.md): connections (max_sessions, max_pending_connections, "
             "max_pending_per_source), Peer Offers (discovery_offer_rate), Destination Ups "
             "(max_destinations_per_session)",
-            labels=["bound"],
+            "bound",
+            snap.bound_refusals,
         )
-        for bound, n in sorted(snap.bound_refusals.items()):
-            bounds.add_metric([bound], n)
-        yield bounds
 
         dests = sorted(snap.destinations, key=lambda d: (_session_order(d[0]), d[1].mac))
         kept = dests[: self.max_destinations]
