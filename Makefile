@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # The demo needs the package alone, not the test and lint tools.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: all venv test lint typecheck unit demo bench bench-quick proto man clean
+.PHONY: all venv test lint typecheck unit demo bench bench-quick proto man container-check clean
 
 all: test
 
@@ -70,6 +70,10 @@ proto: $(STAMP)
 # generated from their argparse parsers: `man -l man/dlepctl.1`.
 man: $(STAMP)
 	$(BIN)/python scripts/gen_man.py --out man
+
+# Replays the Containerfile on the host (no container engine needed; root).
+container-check:
+	bash scripts/container_check.sh
 
 clean:
 	rm -rf man $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
