@@ -304,10 +304,12 @@ async def test_destination_show_times_and_flaps(live: Live) -> None:
         # Unix times, in order: back up after the drop, updated after that.
         assert start - 1 < d["up_since"] < d["last_update"] <= end + 1, d
         assert d["up_since"] > first_up and d["flaps"] == 1, d
+        assert d["updates"] == 1, d  # since it came back up
     assert other.json()[0]["flaps"] == 0
     assert other.json()[0]["up_since"] == pytest.approx(first_up, abs=1)
     for text in (router.out, modem.out):
         assert _row(text, "flaps").startswith("1 ")
+        assert _row(text, "updates").startswith("1 Destination Updates since up")
         for key in ("up since", "last update"):
             value = _row(text, key)
             assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(.+ ago\)", value), value

@@ -1,5 +1,6 @@
 """A destination's times: ``up_since`` and ``last_update`` come from the
-``now`` the engine was given (fake clock), never from a clock of its own."""
+``now`` the engine was given (fake clock), never from a clock of its own;
+and its count of Destination Updates, which lives with them."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from dataclasses import fields
 from dlep.ext.multihop import HopCount
 from dlep.fsm import DestinationInfo, DestinationUp, DestinationUpdate, Metrics
 from dlep.fsm.keys import new_destination_info
+from dlep.wire import Latency, MessageType
 
-from .fsm_harness import K1, K2, MAC1, MAC2, Pair, established, of_type
+from .fsm_harness import K1, K2, MAC1, MAC2, Pair, established, mac, msg, of_type
 
 
 def _info(p: Pair, side: str, key: object = K1) -> DestinationInfo:
@@ -103,8 +105,46 @@ def test_the_quick_snapshot_is_the_dataclass() -> None:
         (),
         7.0,
         8.0,
+        300,
     )
     quick, slow = new_destination_info(*args), DestinationInfo(*args)
     assert type(quick) is DestinationInfo and quick == slow and hash(quick) == hash(slow)
     for f in fields(DestinationInfo):
         assert getattr(quick, f.name) is getattr(slow, f.name), f.name
+
+
+def test_updates_are_counted_on_both_sides() -> None:
+    p = established()
+    p.up([MAC1, MAC2])
+    assert _info(p, "router").updates == 0 and _info(p, "modem").updates == 0
+    p.modem.update_destination(MAC1, Metrics(cdrr=1000), now=p.now)  # the table's full path
+    p.pump()
+    rev, _ = p.events()
+    (upd,) = of_type(rev, DestinationUpdate)
+    assert isinstance(upd, DestinationUpdate) and upd.info.updates == 1  # the event's snapshot
+    for n in range(2, 302):  # the batch path, and past the small ints Python caches
+        p.modem.update_destinations([(MAC1, Metrics(cdrr=1000 + n))], now=p.now)
+        p.pump()
+    assert _info(p, "modem").updates == 301 and _info(p, "router").updates == 301
+    assert _info(p, "router", K2).updates == 0 and _info(p, "modem", K2).updates == 0
+    # Nothing changed: nothing sent, nothing counted.
+    p.modem.update_destination(MAC1, Metrics(cdrr=1301), now=p.now)
+    assert _info(p, "modem").updates == 301
+    # A repeated Destination Up is a refresh, not a Destination Update.
+    p.events()
+    p.inject("router", msg(MessageType.DESTINATION_UP, mac(MAC1), Latency(42)))
+    assert _info(p, "router").updates == 301
+    (ev,) = p.router.events()
+    assert isinstance(ev, DestinationUpdate) and ev.info.updates == 301
+
+
+def test_held_update_counts_when_sent_and_a_new_up_starts_at_zero() -> None:
+    p = established()
+    p.modem.add_destination(MAC1, now=p.now)
+    p.modem.update_destination(MAC1, Metrics(cdrr=2000), now=p.now)  # held: Up unanswered
+    p.pump()
+    assert _info(p, "modem").updates == 1 and _info(p, "router").updates == 1
+    p.modem.drop_destination(MAC1, now=p.now)
+    p.pump()
+    p.up([MAC1])
+    assert _info(p, "modem").updates == 0 and _info(p, "router").updates == 0

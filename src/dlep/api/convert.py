@@ -192,6 +192,7 @@ def destination_to_pb(session_id: str, info: DestinationInfo, flaps: int = 0) ->
         extensions=extension_values_to_pb(info.extra),
         key=str(info.key),
         flaps=flaps,
+        updates=info.updates,
     )
     if info.up_since is not None:
         msg.up_since = info.up_since

@@ -338,7 +338,7 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     d = dsub.add_parser(
         "show",
         help="one destination in detail (either role): metrics, addresses, up since, "
-        "last update, flaps",
+        "last update, update count, flaps",
     )
     _output_flags(d)
     comp.command(_MACS, d.add_argument("mac", metavar="MAC"))
@@ -854,6 +854,10 @@ async def _destination_show(c: Ctx) -> int:
                 (
                     "last update",
                     _when(d.last_update) if d.HasField("last_update") else "none since up",
+                ),
+                (
+                    "updates",
+                    f"{d.updates} Destination Updates since up (modem: sent, router: received)",
                 ),
                 ("flaps", f"{d.flaps} (went down and came back, in sessions with this peer)"),
             ]

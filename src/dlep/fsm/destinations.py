@@ -265,6 +265,9 @@ class Destination:
             brought it up (None without a clock).
         last_update: the ``now`` of the last Destination Update received
             (router) or sent (modem); None if none yet.
+        updates: how many Destination Updates were received (router) or
+            sent (modem) about it since it came up (the RFC lets only the
+            modem send them, so one count serves both sides).
         metrics: every metric known for it, session-wide ones included.
         addresses: its addresses and attached subnets.
         extra: the latest non-core item of each type (extensions').
@@ -288,6 +291,7 @@ class Destination:
         "peer_req",
         "state",
         "up_since",
+        "updates",
     )
 
     # Memory: a router may hold 100,000 of these. The key is kept as its
@@ -296,6 +300,10 @@ class Destination:
     # slots that are empty for nearly every destination. The two times are
     # the float the engine was given (one object per read, shared by every
     # message in it): 8 octets each per destination, no float of its own.
+    # ``updates`` is the twelfth slot: the object is 16-octet aligned, so
+    # 11 slots (120 octets with the GC header) already took 128 and this one
+    # is free; its count is a cached small int up to 256, then one int of
+    # 32 octets (docs/performance.md).
 
     def __init__(
         self, key: DestKey, state: DestState, metrics: Metrics, now: float | None = None
@@ -311,6 +319,7 @@ class Destination:
         self.held: _Held | None = None
         self.up_since = now
         self.last_update: float | None = None
+        self.updates = 0
 
     @property
     def key(self) -> DestKey:
@@ -360,6 +369,7 @@ class Destination:
             self.ident,
             self.up_since,
             self.last_update,
+            self.updates,
         )
 
 
@@ -655,6 +665,7 @@ class DestinationTable:
                 send(M.DESTINATION_UPDATE, key, changed)
                 rec.metrics = rec.metrics.merged(changed)
                 rec.last_update = now
+                rec.updates += 1
             else:
                 self._fire(key, rec, update, _Call(changed))
             sent += 1
@@ -842,6 +853,7 @@ class DestinationTable:
             extra = list({item.TYPE: item for item in rec.held_extra}.values())
             self._send(M.DESTINATION_UPDATE, [*rec.key.ids(), *m.items(), *rec.held_l3, *extra])
             rec.last_update = self._clock.now
+            rec.updates += 1
         down = rec.held_down
         rec.held = None
         if down:
@@ -892,6 +904,9 @@ class DestinationTable:
         return True
 
     def _a_refresh(self, key: DestKey, rec: Destination, rx: Parts, nxt: DestState) -> None:
+        # A repeated Destination Up, not a Destination Update: not counted
+        # (taken back before _a_peer_update counts it and snapshots).
+        rec.updates -= 1
         self._a_peer_update(key, rec, rx, nxt)
         self._ack(M.DESTINATION_UP_RESPONSE, key)
 
@@ -936,6 +951,7 @@ class DestinationTable:
         if p.extra:
             _remember(rec, p.extra)
         rec.last_update = self._clock.now
+        rec.updates += 1
         self._emit(DestinationUpdate(rec.info(), changed))
 
     def _a_ignore(self, key: DestKey, rec: Destination, arg: object, nxt: DestState) -> None:
@@ -1051,6 +1067,7 @@ class DestinationTable:
             self._send_metrics(M.DESTINATION_UPDATE, key, c.metrics)
         self._commit_change(rec, c)
         rec.last_update = self._clock.now
+        rec.updates += 1
 
     def _a_hold_update(self, key: DestKey, rec: Destination, c: _Call, nxt: DestState) -> None:
         if rec.held_down:

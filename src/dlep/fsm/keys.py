@@ -61,6 +61,9 @@ class DestinationInfo:
     #: When its last Destination Update arrived (router) or was sent
     #: (modem), on the same clock; None if none since it came up.
     last_update: float | None = field(default=None, compare=False)
+    #: Destination Updates received (router) or sent (modem) about it
+    #: since it came up (only a modem sends them, RFC 8175 §12.17).
+    updates: int = field(default=0, compare=False)
 
     @property
     def key(self) -> DestKey:
@@ -87,6 +90,7 @@ class DestinationInfo:
             self.ident,
             None if u is None else u + offset,
             None if t is None else t + offset,
+            self.updates,
         )
 
 
@@ -106,8 +110,9 @@ assert _FIELDS == (
     "ident",
     "up_since",
     "last_update",
+    "updates",
 ), "new_destination_info sets DestinationInfo's fields by position"
-_S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8, _S9 = (
+_S0, _S1, _S2, _S3, _S4, _S5, _S6, _S7, _S8, _S9, _S10 = (
     DestinationInfo.__dict__[n].__set__ for n in _FIELDS
 )
 _new: Final = object.__new__
@@ -124,6 +129,7 @@ def new_destination_info(
     ident: tuple[DataItem, ...],
     up_since: float | None,
     last_update: float | None,
+    updates: int = 0,
 ) -> DestinationInfo:
     """``DestinationInfo(...)`` with every field given, twice as fast (the
     engine's per-update snapshot)."""
@@ -138,4 +144,5 @@ def new_destination_info(
     _S7(info, ident)
     _S8(info, up_since)
     _S9(info, last_update)
+    _S10(info, updates)
     return info

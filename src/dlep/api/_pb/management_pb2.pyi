@@ -171,7 +171,7 @@ class ListDestinationsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class Destination(_message.Message):
-    __slots__ = ("session_id", "mac", "metrics", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets", "extensions", "key", "up_since", "last_update", "flaps")
+    __slots__ = ("session_id", "mac", "metrics", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets", "extensions", "key", "up_since", "last_update", "flaps", "updates")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,7 @@ class Destination(_message.Message):
     UP_SINCE_FIELD_NUMBER: _ClassVar[int]
     LAST_UPDATE_FIELD_NUMBER: _ClassVar[int]
     FLAPS_FIELD_NUMBER: _ClassVar[int]
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     mac: str
     metrics: Metrics
@@ -196,7 +197,8 @@ class Destination(_message.Message):
     up_since: float
     last_update: float
     flaps: int
-    def __init__(self, session_id: _Optional[str] = ..., mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., ipv4: _Optional[_Iterable[str]] = ..., ipv6: _Optional[_Iterable[str]] = ..., ipv4_subnets: _Optional[_Iterable[str]] = ..., ipv6_subnets: _Optional[_Iterable[str]] = ..., extensions: _Optional[_Iterable[_Union[ExtensionValue, _Mapping]]] = ..., key: _Optional[str] = ..., up_since: _Optional[float] = ..., last_update: _Optional[float] = ..., flaps: _Optional[int] = ...) -> None: ...
+    updates: int
+    def __init__(self, session_id: _Optional[str] = ..., mac: _Optional[str] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., ipv4: _Optional[_Iterable[str]] = ..., ipv6: _Optional[_Iterable[str]] = ..., ipv4_subnets: _Optional[_Iterable[str]] = ..., ipv6_subnets: _Optional[_Iterable[str]] = ..., extensions: _Optional[_Iterable[_Union[ExtensionValue, _Mapping]]] = ..., key: _Optional[str] = ..., up_since: _Optional[float] = ..., last_update: _Optional[float] = ..., flaps: _Optional[int] = ..., updates: _Optional[int] = ...) -> None: ...
 
 class ExtensionValue(_message.Message):
     __slots__ = ("name", "text", "value", "item_type")
