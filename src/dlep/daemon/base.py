@@ -45,7 +45,9 @@ from ..wire import (
     Registry,
     StatusCode,
     core_registry,
+    decode_signal,
     message_name,
+    signal_name,
     status_name,
 )
 from . import fmt
@@ -563,6 +565,34 @@ class DaemonBase:
             kind,
             text,
             extra={"session": sid, "peer": peer, "direction": kind, **fields},
+        )
+
+    def _trace_signal(
+        self, kind: str, data: bytes, host: object, port: int, ttl: int | None = None
+    ) -> None:
+        """``--log-level debug``: one decoded line per discovery signal sent
+        (``tx``, to ``host``: the group or a router) or received (``rx``,
+        from ``host``, with its TTL), as :meth:`_trace_message` does the
+        session's messages. Callers check DEBUG first: nothing is decoded
+        otherwise."""
+        peer = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+        try:
+            sig = decode_signal(data, self.registry)
+        except (DecodeError, ValueError) as exc:  # a trace line must never fail
+            text = f"{len(data)} octets, undecodable ({exc})"
+            fields: dict[str, Any] = {}
+        else:
+            text = fmt.signal(sig, self.extension_names)
+            fields = {"signal_type": signal_name(sig.type)}
+        if ttl is not None:
+            text += f" (ttl {ttl})"
+            fields["ttl"] = ttl
+        self.log.debug(
+            "discovery (%s) %s %s",
+            peer,
+            kind,
+            text,
+            extra={"session": "discovery", "peer": peer, "direction": kind, **fields},
         )
 
     @property

@@ -54,10 +54,12 @@ from ..wire import (
     Message,
     MetricItem,
     PeerType,
+    Signal,
     Status,
     UnknownItem,
     format_mac,
     message_name,
+    signal_name,
     status_name,
 )
 from .events import (
@@ -70,7 +72,17 @@ from .events import (
     SessionEvent,
 )
 
-__all__ = ["addresses", "describe", "item", "latency", "message", "metrics", "rate", "value"]
+__all__ = [
+    "addresses",
+    "describe",
+    "item",
+    "latency",
+    "message",
+    "metrics",
+    "rate",
+    "signal",
+    "value",
+]
 
 
 def rate(bps: int) -> str:
@@ -169,6 +181,12 @@ def item(it: DataItem | UnknownItem, names: Mapping[int, str] | None = None) -> 
 def message(msg: Message, names: Mapping[int, str] | None = None) -> str:
     """One decoded message on one line: ``DESTINATION_UPDATE mac=... cdrr=36 Mb/s``."""
     return " ".join([message_name(msg.type), *(item(i, names) for i in msg.items)])
+
+
+def signal(sig: Signal, names: Mapping[int, str] | None = None) -> str:
+    """One decoded discovery signal on one line, as :func:`message` does a
+    message: ``PEER_OFFER peer_type=... ipv4_connection_point=...``."""
+    return " ".join([signal_name(sig.type), *(item(i, names) for i in sig.items)])
 
 
 def _items(items: Iterable[DataItem]) -> str:

@@ -382,6 +382,8 @@ class ModemDaemon(DaemonBase):
         engine = self.discovery
         if engine is None:
             return
+        if self.log.isEnabledFor(logging.DEBUG):
+            self._trace_signal("rx", data, src, port, ttl)
         connected = any(_host_of(c.peer) == str(src) for c in self._conns.values())
         engine.counters.last_error = ""  # so the log below names this datagram's fault
         req = engine.receive_datagram(data, src, port, ttl, already_connected=connected)
@@ -406,6 +408,8 @@ class ModemDaemon(DaemonBase):
         self._discovery_log.note("sending Peer Offer", f"{src} port {port}", self._loop)
         try:
             ds.send_to(req.reply, src, port)
+            if self.log.isEnabledFor(logging.DEBUG):
+                self._trace_signal("tx", req.reply, src, port)
         except OSError as exc:
             self.log.warning("Peer Offer to %s failed: %s", src, exc)
 

@@ -216,6 +216,8 @@ class RouterDaemon(DaemonBase):
                     key = ("discovery-send", ds.family)
                     try:
                         ds.send_group(data)
+                        if self.log.isEnabledFor(logging.DEBUG):
+                            self._trace_signal("tx", data, ds.group, ds.port)
                     except OSError as exc:
                         self._repeats.report(key, logging.WARNING, self._send_failed(ds, exc))
                     else:
@@ -239,6 +241,8 @@ class RouterDaemon(DaemonBase):
         engine = self._discovery
         if engine is None:
             return
+        if self.log.isEnabledFor(logging.DEBUG):
+            self._trace_signal("rx", data, src, port, ttl)
         engine.counters.last_error = ""  # so the log below names this datagram's fault
         offer = engine.receive_datagram(data, src, port, ttl)
         if offer is None:
