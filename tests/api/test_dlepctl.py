@@ -283,6 +283,14 @@ async def test_connect_and_terminate(live: Live) -> None:
     assert "keeps the session up" not in res.out  # the address may be dead
     bad = await dlepctl(*R(live), "connect", "modem.example:854")
     assert bad.code == 1 and "not an IP address" in bad.err
+    # --no-gtsm: that peer's packets are taken whatever their TTL.
+    res = await dlepctl(*R(live), "connect", "127.0.0.9:1", "--no-gtsm")
+    ok(res)
+    assert "any TTL accepted (no GTSM)" in res.out
+    (p,) = [p for p in live.router.peers() if p.address == "127.0.0.9"]
+    assert p.gtsm_enforce is False
+    both = await dlepctl(*R(live), "connect", "127.0.0.9:2", "--no-gtsm", "--gtsm")
+    assert both.code == 2
     res = await dlepctl(*R(live), "terminate", "1", "--text", "maintenance")
     ok(res)
     assert "session 1 terminated" in res.out

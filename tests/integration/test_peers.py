@@ -153,3 +153,35 @@ def test_reconnect_config_keys_are_checked() -> None:
         {"router": {"static_peers": [{"address": "10.0.0.2", "gtsm_enforce": False}]}}
     ).router.static_peers[0]
     assert peer.gtsm_enforce is False
+
+
+async def test_api_connect_without_gtsm_accepts_a_peer_below_ttl_255(tmp_path: Path) -> None:
+    """ConnectStatic's gtsm_enforce=False: that peer's packets are taken
+    whatever their TTL. The 'modem' is a plain listener answering with the
+    kernel's default TTL (64 on loopback): under GTSM (the router's default
+    here) its SYN-ACK is dropped, without it the connection is made."""
+    import asyncio
+    import socket
+
+    plain = socket.socket()
+    plain.bind((V4, 0))
+    plain.listen(4)
+    plain.setblocking(False)
+    port = int(plain.getsockname()[1])
+    enforced = free_port()  # nothing listens: only its GTSM setting is looked at
+    router = await RouterDaemon.builder().config(router_config(None)).spawn()
+    assert router.cfg.network.gtsm_enforce
+    api = ManagementServer(router, socket_path=tmp_path / "r.sock")
+    loop = asyncio.get_running_loop()
+    try:
+        async with api, ManagementClient.unix(api.socket_path) as c:
+            await c.connect_static(V4, port, gtsm_enforce=False)
+            await c.connect_static(V4, enforced)  # unset: the router's default
+            conn, _ = await asyncio.wait_for(loop.sock_accept(plain), 10)
+            conn.close()
+            by_port = {p.port: p for p in await c.list_peers()}
+            assert by_port[port].gtsm_enforce is False
+            assert by_port[enforced].gtsm_enforce is True
+    finally:
+        await router.shutdown()
+        plain.close()

@@ -327,11 +327,20 @@ class ManagementClient:
             timeout=max(self.timeout, wait_ms / 1000.0 + 5.0),
         )
 
-    async def connect_static(self, host: str, port: int = 0, *, tls: bool | None = None) -> None:
-        """Router: keep a session with the modem at ``host:port``."""
+    async def connect_static(
+        self,
+        host: str,
+        port: int = 0,
+        *,
+        tls: bool | None = None,
+        gtsm_enforce: bool | None = None,
+    ) -> None:
+        """Router: keep a session with the modem at ``host:port``;
+        ``gtsm_enforce`` False accepts its packets whatever their TTL (None:
+        the router's default for it)."""
         await self._unary(
             "ConnectStatic",
-            pb.ConnectStaticRequest(host=host, port=port, tls=tls),
+            pb.ConnectStaticRequest(host=host, port=port, tls=tls, gtsm_enforce=gtsm_enforce),
             pb.ConnectStaticResponse,
         )
 

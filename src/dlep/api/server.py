@@ -637,8 +637,14 @@ class _Service(pb_grpc.ManagementServicer):
         tls: bool | None = _optional(req, "tls")
         if tls and not router.use_tls:
             raise _precondition("tls: this router has no TLS configuration ([tls], use_tls)")
-        router.connect_static(str(addr), port, tls=tls, origin="api")
-        log.info("api: static peer %s port %s added", addr, port or "default")
+        gtsm: bool | None = _optional(req, "gtsm_enforce")
+        router.connect_static(str(addr), port, tls=tls, gtsm_enforce=gtsm, origin="api")
+        log.info(
+            "api: static peer %s port %s added%s",
+            addr,
+            port or "default",
+            "" if gtsm is None else f" (gtsm_enforce {str(gtsm).lower()})",
+        )
         return pb.ConnectStaticResponse()
 
     @_rpc

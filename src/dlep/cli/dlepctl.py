@@ -425,6 +425,18 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--tls", dest="tls", action="store_const", const=True, help="use TLS")
     g.add_argument("--no-tls", dest="tls", action="store_const", const=False, help="plain TCP")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument(
+        "--no-gtsm",
+        dest="gtsm",
+        action="store_const",
+        const=False,
+        help="accept this modem's packets whatever their TTL (it does not send 255; "
+        "default: its profile's choice, else network.gtsm_enforce)",
+    )
+    g.add_argument(
+        "--gtsm", dest="gtsm", action="store_const", const=True, help="require TTL 255 of it"
+    )
     cmd("peers", "configured modems (static, connect, discovered): state, last error, next retry")
     sp = cmd("disconnect", "forget a configured modem: no more reconnects, its session ends")
     sp.add_argument(
@@ -1054,8 +1066,10 @@ async def cmd_connect(c: Ctx) -> int:
         host, port = parse_peer(a.peer, 0)
     except ValueError as exc:
         return _usage(f"connect: {exc}")
-    await c.client.connect_static(host, port, tls=a.tls)
+    await c.client.connect_static(host, port, tls=a.tls, gtsm_enforce=a.gtsm)
     where = f"{host}:{port}" if port else f"{host} (default port)"
+    if a.gtsm is False:
+        where += ", any TTL accepted (no GTSM)"
     # Not "the session is up": the address may be dead. The router keeps
     # trying, backing off; `peers` / `sessions` show how it goes.
     c.out.done(

@@ -385,14 +385,16 @@ class AnnounceDestinationResponse(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., answered: _Optional[bool] = ..., status: _Optional[int] = ..., status_name: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ConnectStaticRequest(_message.Message):
-    __slots__ = ("host", "port", "tls")
+    __slots__ = ("host", "port", "tls", "gtsm_enforce")
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     TLS_FIELD_NUMBER: _ClassVar[int]
+    GTSM_ENFORCE_FIELD_NUMBER: _ClassVar[int]
     host: str
     port: int
     tls: bool
-    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., tls: _Optional[bool] = ...) -> None: ...
+    gtsm_enforce: bool
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., tls: _Optional[bool] = ..., gtsm_enforce: _Optional[bool] = ...) -> None: ...
 
 class ConnectStaticResponse(_message.Message):
     __slots__ = ()
