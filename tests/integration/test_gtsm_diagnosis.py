@@ -1,10 +1,13 @@
 """GTSM and legacy peers: a modem that sends TCP with TTL 64 is named in one
 clear log line (its TTL and the fix), and ``gtsm_enforce = false`` on its
-static peer entry alone lets its session start.
+static peer entry alone lets its session start. On the modem side, a router
+connecting with TTL 64 (its SYNs dropped by the kernel) is reported from the
+kernel's drop counter, naming the router if its Peer Discovery was seen.
 
 The loopback test uses a bare listener (the kernel's default TTL, 64); the
-namespace test runs a real dlep-modem made to send with TTL 64, between two
-network namespaces joined by a veth pair (root only; see ``netns.py``)."""
+namespace tests run a real dlep-modem made to send with TTL 64, and a real
+dlep-modem reached with TTL 64, between two network namespaces joined by a
+veth pair (root only; see ``netns.py``)."""
 
 from __future__ import annotations
 
@@ -18,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from dlep.daemon import RouterDaemon
-from dlep.transport import peer_ttl
+from dlep.api.metrics import DaemonCollector
+from dlep.daemon import ModemDaemon, RouterDaemon
+from dlep.transport import min_ttl_drops, peer_ttl
+from dlep.wire import PeerType, Signal, SignalType, encode_signal
 
-from .conftest import V4, free_port, router_config, wait_until
+from .conftest import V4, free_port, modem_config, router_config, wait_until
 
 try:
     from .netns import Daemon, NetnsPair, unavailable, veth_pair
@@ -243,3 +248,148 @@ async def test_closed_port_under_gtsm_reads_as_refused(
         assert not [r for r in caplog.records if "GTSM:" in r.getMessage()]
     finally:
         await router.shutdown()
+
+
+# ---------------------------------------------------------------------------
+# The modem side: the kernel drops the router's SYNs, the modem says so
+# ---------------------------------------------------------------------------
+
+_NO_COUNTER = "this kernel does not count GTSM drops (no TcpExt TCPMinTTLDrop in /proc/net/netstat)"
+
+
+def _gtsm_lines(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if "GTSM: the kernel dropped" in ln]
+
+
+async def test_modem_reports_ttl_drops_and_names_the_discovering_router(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loopback, in this process: a Peer Discovery and a TCP connection, both
+    with TTL 64, from 127.0.0.1. (The counter is the namespace's: other
+    tests' drops may add to it, never take from it.)"""
+    import asyncio
+
+    if min_ttl_drops() is None:
+        pytest.skip(_NO_COUNTER)
+    monkeypatch.setattr("dlep.daemon.modem.GTSM_WATCH_INTERVAL", 0.2)
+    caplog.set_level(logging.INFO, "dlep.modem")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((V4, 0))
+        dport = s.getsockname()[1]
+    port = free_port()
+    net = {"interface": "lo", "discovery_port": dport, "discovery_v4": True, "discovery_v6": False}
+    modem = await ModemDaemon.builder().config(modem_config(port, network=net)).spawn()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        assert modem.gtsm_drops == 0
+        udp.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
+        udp.sendto(
+            encode_signal(Signal(SignalType.PEER_DISCOVERY, (PeerType("no gtsm"),))), (V4, dport)
+        )
+        tcp.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
+        tcp.setblocking(False)
+        loop = asyncio.get_running_loop()
+        with pytest.raises((TimeoutError, OSError)):
+            await asyncio.wait_for(loop.sock_connect(tcp, (V4, port)), 1.5)  # SYNs dropped
+        await wait_until(lambda: (modem.gtsm_drops or 0) > 0, 10, "drops counted")
+        await wait_until(
+            lambda: _gtsm_lines("\n".join(r.getMessage() for r in caplog.records)),
+            5,
+            "the warning",
+        )
+        metric = {
+            s.name: s.value
+            for fam in DaemonCollector(modem).collect()
+            if fam.name == "dlep_gtsm_drops"
+            for s in fam.samples
+        }
+        assert metric.get("dlep_gtsm_drops_total", 0) >= 1, metric
+    finally:
+        udp.close()
+        tcp.close()
+        await modem.shutdown()
+    records = [r for r in caplog.records if "GTSM: the kernel dropped" in r.getMessage()]
+    assert len(records) == 1  # once; later ones are counted and summarized
+    line = records[0].getMessage()
+    assert records[0].levelno == logging.WARNING
+    assert "router 127.0.0.1 sent Peer Discovery" in line and "with TTL 64" in line, line
+    assert "network.gtsm_enforce = false" in line and "network namespace" in line, line
+
+
+async def test_modem_without_gtsm_does_not_watch() -> None:
+    port = free_port()
+    cfg = modem_config(port, network={"gtsm_enforce": False})
+    modem = await ModemDaemon.builder().config(cfg).spawn()
+    try:
+        assert modem.gtsm_drops is None
+        assert not [f for f in DaemonCollector(modem).collect() if f.name == "dlep_gtsm_drops"]
+    finally:
+        await modem.shutdown()
+
+
+#: A router without GTSM, as far as the modem can tell: its Peer Discovery
+#: and its TCP connection attempts leave with TTL 64 (bounded: 8 attempts).
+_TTL64_ROUTER = textwrap.dedent(
+    """
+    import socket, sys
+    from dlep.wire import PeerType, Signal, SignalType, encode_signal
+
+    host, port = sys.argv[1], int(sys.argv[2])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
+        sig = Signal(SignalType.PEER_DISCOVERY, (PeerType("ttl64 router"),))
+        u.sendto(encode_signal(sig), (host, port))
+    for _ in range(8):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
+            t.settimeout(1.5)
+            try:
+                t.connect((host, port))
+            except OSError:
+                continue
+            print("connected: the modem did not enforce GTSM")
+            sys.exit(1)
+    """
+)
+
+
+@pytest.mark.root
+def test_netns_modem_names_the_router_without_gtsm(pair: NetnsPair, tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    probe = pair.run_python(
+        pair.modem_ns,
+        "from dlep.transport import min_ttl_drops; print(min_ttl_drops() is not None)",
+    )
+    if probe.stdout.strip() != "True":
+        pytest.skip(_NO_COUNTER)
+    cfg = tmp_path / "modem.toml"
+    cfg.write_text(
+        _toml(pair, "modem")
+        .replace("discovery_v4 = false", "discovery_v4 = true")
+        .replace("[network]", f'[network]\ninterface = "{pair.modem_if}"\ndiscovery_port = {PORT}')
+    )
+    modem = Daemon(pair, pair.modem_ns, "modem", cfg, tmp_path / "modem.log")
+    router: subprocess.Popen[bytes] | None = None
+    try:
+        modem.wait_for("modem listening on", 15)
+        argv = pair.exec_argv(
+            pair.router_ns, [sys.executable, "-c", _TTL64_ROUTER, pair.modem_v4, str(PORT)]
+        )
+        router = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        log = modem.wait_for("GTSM: the kernel dropped", 30)  # within two watch intervals
+        assert time.monotonic() - t0 < 30
+        (line,) = _gtsm_lines(log)
+        assert "WARNING" in line, line
+        assert f"router {pair.router_v4} sent Peer Discovery" in line and "TTL 64" in line, line
+        assert "network.gtsm_enforce = false" in line, line
+        out, _ = router.communicate(timeout=30)
+        assert router.returncode == 0, out
+    finally:
+        if router is not None and router.poll() is None:
+            router.kill()
+            router.wait(5)
+        modem.stop()

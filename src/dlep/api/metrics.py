@@ -119,6 +119,9 @@ class _Snapshot:
     #: Sessions that went down after coming up, and failed connection attempts, by peer.
     session_flaps: dict[str, int] = field(default_factory=dict)
     connect_failures: dict[str, int] = field(default_factory=dict)
+    #: Modem enforcing GTSM: TCP segments the kernel dropped for a TTL below
+    #: 255 (None: not watched, no series).
+    gtsm_drops: int | None = None
 
 
 def _counter_by(name: str, doc: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
@@ -174,6 +177,7 @@ class DaemonCollector(Collector):
             samples,
             dict(d.session_flaps),
             dict(d.connect_failures),
+            d.gtsm_drops,
         )
 
     def snapshot(self) -> _Snapshot:
@@ -320,6 +324,17 @@ class DaemonCollector(Collector):
             "peer",
             snap.connect_failures,
         )
+
+        if snap.gtsm_drops is not None:
+            gtsm = CounterMetricFamily(
+                "dlep_gtsm_drops",
+                "Modem with network.gtsm_enforce: TCP segments the kernel dropped because "
+                "their TTL/hop limit was below 255 since the daemon started (a router without "
+                "GTSM trying to connect, typically); read from TcpExt TCPMinTTLDrop, which "
+                "counts every socket of the network namespace that has a minimum TTL",
+            )
+            gtsm.add_metric([], snap.gtsm_drops)
+            yield gtsm
 
         all_errors = dict(snap.ended_errors)
         for s in sessions:

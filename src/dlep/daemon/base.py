@@ -275,6 +275,10 @@ class DaemonBase:
         #: peer (a router's static peer as configured, a discovered modem
         #: by its address).
         self.connect_failures: dict[str, int] = {}
+        #: Modem enforcing GTSM: TCP segments the kernel dropped for a TTL
+        #: below 255 since it started (namespace-wide, see
+        #: :func:`dlep.transport.min_ttl_drops`); None: not watched.
+        self.gtsm_drops: int | None = None
         #: What a bound of docs/hardening.md turned away, by its config key
         #: (a connection, a Peer Offer, a Destination Up), since the start.
         self.bound_refusals: dict[str, int] = {}

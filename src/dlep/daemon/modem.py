@@ -35,6 +35,7 @@ from ..transport import (
     DiscoverySocket,
     describe_tls_error,
     interface_addresses,
+    min_ttl_drops,
     server_context,
     set_ttl_255,
 )
@@ -73,6 +74,17 @@ if TYPE_CHECKING:
     from ..config import DestinationConfig, ModemConfig, SimulateConfig
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Seconds between two reads of the kernel's GTSM drop counter while the
+#: modem enforces GTSM (one small /proc read each).
+GTSM_WATCH_INTERVAL: Final = 5.0
+#: Seconds without new drops after which the condition counts as over.
+GTSM_QUIET: Final = 60.0
+#: A Peer Discovery at most this old names its router in the GTSM warning
+#: (routers repeat it every 60 s by default, RFC 8175 §7.1).
+GTSM_RECENT_SIGNAL: Final = 180.0
+#: The first octets of a Peer Discovery: the prefix and the signal type.
+_PEER_DISCOVERY_HEAD: Final = b"DLEP\x00\x01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +237,9 @@ class ModemDaemon(DaemonBase):
         self._applying_config = False
         #: The metrics each simulated destination's random walk centres on.
         self._sim_base: dict[DestKey, Metrics] = {}
+        #: The last Peer Discovery received: (source, its TTL, loop time),
+        #: to name a router whose TCP the kernel drops (GTSM).
+        self._last_discovery: tuple[IPAddress, int | None, float] | None = None
 
     @classmethod
     def builder(cls) -> ModemDaemonBuilder:
@@ -250,6 +265,8 @@ class ModemDaemon(DaemonBase):
                 raise DaemonError(f"modem.destinations[{i}]: {exc}") from None
             self._configured[DestKey(d.mac_bytes())] = d
         await self._listen()
+        if self.cfg.network.gtsm_enforce:
+            self._start_gtsm_watch()
         self._start_discovery()
         sim = self._sim
         if sim.enabled:
@@ -384,6 +401,8 @@ class ModemDaemon(DaemonBase):
             return
         if self.log.isEnabledFor(logging.DEBUG):
             self._trace_signal("rx", data, src, port, ttl)
+        if data[:6] == _PEER_DISCOVERY_HEAD and self._loop is not None:
+            self._last_discovery = (src, ttl, self._loop.time())
         connected = any(_host_of(c.peer) == str(src) for c in self._conns.values())
         engine.counters.last_error = ""  # so the log below names this datagram's fault
         req = engine.receive_datagram(data, src, port, ttl, already_connected=connected)
@@ -412,6 +431,69 @@ class ModemDaemon(DaemonBase):
                 self._trace_signal("tx", req.reply, src, port)
         except OSError as exc:
             self.log.warning("Peer Offer to %s failed: %s", src, exc)
+
+    # -- GTSM: what the kernel drops before we see it ---------------------------------
+
+    def _start_gtsm_watch(self) -> None:
+        """Watch the kernel's count of TCP segments dropped for a TTL below
+        255 (our listeners' minimum): a router without GTSM trying to
+        connect is otherwise invisible here, its SYNs never reach us."""
+        base = min_ttl_drops()
+        if base is None:
+            self.log.debug("GTSM drops not watched: this kernel does not count them")
+            return
+        self.gtsm_drops = 0
+        self._spawn(self._watch_gtsm_drops(base), "modem-gtsm-watch")
+
+    async def _watch_gtsm_drops(self, last: int) -> None:
+        loop = asyncio.get_running_loop()
+        quiet_since: float | None = None
+        key = ("gtsm-drops",)
+        while not self._closing:
+            await asyncio.sleep(GTSM_WATCH_INTERVAL)
+            now = min_ttl_drops()
+            if now is None:
+                return
+            new, last = now - last, now
+            if new <= 0:
+                # Over once a minute passes without drops (a retrying router
+                # sends SYNs every few seconds).
+                if key in self._repeats.active():
+                    t = loop.time()
+                    quiet_since = t if quiet_since is None else quiet_since
+                    if t - quiet_since >= GTSM_QUIET:
+                        self._repeats.clear(key, "GTSM: no more TCP segments dropped for TTL < 255")
+                continue
+            quiet_since = None
+            self.gtsm_drops = (self.gtsm_drops or 0) + new
+            self._repeats.report(key, logging.WARNING, self._gtsm_warning(new, loop.time()))
+
+    def _gtsm_warning(self, new: int, now: float) -> str:
+        """The GTSM warning for ``new`` drops: the cause, who (if a Peer
+        Discovery says), the fix, and what the count covers."""
+        who = ""
+        seen = self._last_discovery
+        if seen is not None and now - seen[2] <= GTSM_RECENT_SIGNAL:
+            src, ttl, at = seen
+            if ttl is None:
+                how = "its TTL unknown"
+            elif ttl == 255:
+                how = "with TTL 255, but its TCP need not use 255"
+            else:
+                how = f"with TTL {ttl}, not 255 (so it was ignored too, RFC 8175 §12.1)"
+            who = (
+                f"; router {src} sent Peer Discovery {now - at:.0f} s ago {how}: probably that one"
+            )
+        return (
+            f"GTSM: the kernel dropped {new} TCP segment(s) whose TTL/hop limit was below "
+            f"255 in the last {GTSM_WATCH_INTERVAL:g} s: this modem requires 255 "
+            "(network.gtsm_enforce, RFC 8175 §3), so a router without GTSM (TTL 64 is "
+            f"common) is probably trying to connect, and never will{who}. To accept it, "
+            "set network.gtsm_enforce = false on this modem (it then accepts any TTL, from "
+            "every router), or have the router send TTL 255. The kernel counts per network "
+            "namespace (TcpExt TCPMinTTLDrop): other sockets with a minimum TTL here (BGP "
+            "with GTSM, ...) count too."
+        )
 
     # -- sessions -------------------------------------------------------------------
 

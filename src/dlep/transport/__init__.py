@@ -3,7 +3,13 @@
 Thin adapters around the sans-I/O engines of :mod:`dlep.fsm`.
 """
 
-from .sockopts import interface_addresses, interface_index, peer_ttl, set_ttl_255
+from .sockopts import (
+    interface_addresses,
+    interface_index,
+    min_ttl_drops,
+    peer_ttl,
+    set_ttl_255,
+)
 from .stream import SessionProtocol
 from .tls import TlsSettings, TlsSetupError, client_context, describe_tls_error, server_context
 from .udp import DiscoverySocket
@@ -17,6 +23,7 @@ __all__ = [
     "describe_tls_error",
     "interface_addresses",
     "interface_index",
+    "min_ttl_drops",
     "peer_ttl",
     "server_context",
     "set_ttl_255",

@@ -31,6 +31,33 @@ def set_ttl_255(sock: socket.socket, *, enforce: bool) -> None:
             sock.setsockopt(socket.IPPROTO_IP, IP_MINTTL, GTSM_TTL)
 
 
+#: Where Linux counts TCP's drops (per network namespace).
+NETSTAT: Final = "/proc/net/netstat"
+
+
+def min_ttl_drops(path: str = NETSTAT) -> int | None:
+    """TCP segments the kernel dropped because their TTL / hop limit was
+    below a socket's minimum (``IP_MINTTL`` / ``IPV6_MINHOPCOUNT``: GTSM),
+    since boot, in this network namespace: ``TcpExt: TCPMinTTLDrop`` of
+    ``path``. Every such socket of the namespace counts, not only ours.
+    None where the kernel does not count them (or ``path`` is unreadable)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    # Pairs of lines: "TcpExt: Name1 Name2 ..." then "TcpExt: 1 2 ...".
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if not names.startswith("TcpExt:"):
+            continue
+        try:
+            i = names.split().index("TCPMinTTLDrop")
+            return int(values.split()[i])
+        except (ValueError, IndexError):
+            return None
+    return None
+
+
 def interface_index(name: str | None) -> int:
     """Index of interface ``name`` (0 = any); ValueError naming it if absent."""
     if not name:
