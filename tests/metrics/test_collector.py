@@ -67,6 +67,7 @@ class FakeDaemon:
         self.ended_errors: dict[str, int] = {}
         self.session_flaps: dict[str, int] = {}
         self.connect_failures: dict[str, int] = {}
+        self.gtsm_drops: int | None = None
         self.bound_refusals: dict[str, int] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.calls: list[str] = []
