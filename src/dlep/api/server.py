@@ -39,8 +39,10 @@ from ..daemon.changes import check_offered
 from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
     AlreadyExistsError,
+    DestinationInfo,
     DestinationRefused,
     DestinationUp,
+    DestKey,
     DlepError,
     InvalidArgumentError,
     LinkCharacteristicsResponse,
@@ -48,7 +50,7 @@ from ..fsm import (
     NotFoundError,
 )
 from ..wire import MacAddress, format_mac, status_name
-from . import convert
+from . import convert, paging
 from ._pb import management_pb2 as pb
 from ._pb import management_pb2_grpc as pb_grpc
 from .errors import ApiSetupError, SocketInUseError
@@ -222,6 +224,54 @@ def _ext_values(modem: ModemDaemon, req: Any, *, add: bool) -> ExtensionValues:
 
 def _optional(msg: Message, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
+
+
+def _page_request(
+    req: pb.ListDestinationsRequest,
+) -> tuple[int, tuple[str, bytes] | None, paging.KeyFilter | None]:
+    """The page size, the position after the page token, and the MAC filter
+    of a listing (INVALID_ARGUMENT names the field)."""
+    limit = paging.page_size(req.page_size)
+    after = None
+    if req.page_token:
+        try:
+            after = paging.decode_token(req.page_token)
+        except paging.PageTokenError as exc:
+            raise _invalid(f"page_token: {_echo(req.page_token)}: {exc}") from None
+    keep = None
+    if req.mac:
+        try:
+            keep = paging.parse_key_filter(req.mac)
+        except ValueError as exc:
+            raise _invalid(
+                f"mac: {_echo(req.mac)} is not a MAC address or destination key ({exc})"
+            ) from None
+    return limit, after, keep
+
+
+def _page_response(
+    page: paging.Page, fetch: Callable[[str, bytes | DestKey], pb.Destination | None]
+) -> pb.ListDestinationsResponse:
+    """The response of a listing: ``page``'s destinations (converted by
+    ``fetch``) while they fit :data:`~dlep.api.paging.MAX_PAGE_BYTES`, and
+    the token of the next page if anything is left."""
+    out: list[pb.Destination] = []
+    size = 0
+    used = 0
+    last: tuple[str, bytes] | None = None
+    for sid, key, slot in page.entries:
+        msg = fetch(sid, slot)
+        if msg is not None:
+            n = msg.ByteSize() + 8  # and its tag and length in the response
+            if out and size + n > paging.MAX_PAGE_BYTES:
+                break
+            size += n
+            out.append(msg)
+        used += 1
+        last = (sid, key)
+    more = last is not None and used < page.remaining
+    token = paging.encode_token(*last) if more and last is not None else ""
+    return pb.ListDestinationsResponse(destinations=out, next_page_token=token, total=page.total)
 
 
 # ---------------------------------------------------------------------------
@@ -399,29 +449,41 @@ class _Service(pb_grpc.ManagementServicer):
     async def ListDestinations(
         self, req: pb.ListDestinationsRequest
     ) -> pb.ListDestinationsResponse:
+        d = self.daemon
         sid: str | None = _optional(req, "session_id")
-        if sid is not None and not any(s.id == sid for s in self.daemon.sessions()):
+        if sid is not None and not any(s.id == sid for s in d.sessions()):
             raise _not_found(f"session_id: no session {sid}")
-        flaps = self.daemon.destination_flaps
-        out = [
-            convert.destination_to_pb(s, info, flaps(s, info.key))
-            for s, info in self.daemon.destinations(sid)
-        ]
-        if sid is None and isinstance(self.daemon, ModemDaemon):
+        limit, after, keep = _page_request(req)
+        groups = d.destination_keys(sid)
+        table: dict[DestKey, Metrics] = {}
+        if sid is None and isinstance(d, ModemDaemon):
             # The modem's own table: destinations no router session carries yet.
-            carried = {d.key for d in out}
-            for key, metrics in self.daemon.known_destinations().items():
-                if str(key) not in carried:
-                    out.append(
-                        pb.Destination(
-                            session_id="",
-                            mac=key.mac_str,
-                            key=str(key),
-                            metrics=convert.metrics_to_pb(metrics),
-                        )
-                    )
-        out.sort(key=lambda d: (d.session_id, d.mac))
-        return pb.ListDestinationsResponse(destinations=out)
+            carried: set[bytes | DestKey] = set()
+            for _, slots in groups:
+                carried.update(slots)
+            table = d.known_destinations()
+            groups.append(("", [k for k in table if (k if k.ident else k.mac) not in carried]))
+        flaps = d.destination_flaps
+
+        def fetch(s: str, slot: bytes | DestKey) -> pb.Destination | None:
+            if s == "" and table:
+                key = slot if isinstance(slot, DestKey) else DestKey(slot)
+                metrics = table.get(key)
+                if metrics is None:
+                    return None
+                return pb.Destination(
+                    session_id="",
+                    mac=key.mac_str,
+                    key=str(key),
+                    metrics=convert.metrics_to_pb(metrics),
+                )
+            info = d.destination(s, slot)
+            if info is None:
+                return None
+            return convert.destination_to_pb(s, info, flaps(s, info.key))
+
+        page = paging.select_page(groups, limit, after, keep.keeps if keep else None)
+        return _page_response(page, fetch)
 
     @_rpc
     async def GetSessionMetrics(
@@ -587,12 +649,22 @@ class _Service(pb_grpc.ManagementServicer):
         sid: str | None = _optional(req, "session_id")
         if sid is not None:
             self._check_session(sid)
-        out = [
-            convert.destination_to_pb(s, info, router.destination_flaps(s, info.key))
-            for s, info in router.pending_destinations(sid)
-        ]
-        out.sort(key=lambda d: (d.session_id, d.mac))
-        return pb.ListDestinationsResponse(destinations=out)
+        limit, after, keep = _page_request(req)
+        pending: dict[tuple[str, bytes | DestKey], DestinationInfo] = {}
+        for s, info in router.pending_destinations(sid):
+            pending[(s, info.mac if not info.ident else info.key)] = info
+        groups: dict[str, list[bytes | DestKey]] = {}
+        for s, slot in pending:
+            groups.setdefault(s, []).append(slot)
+
+        def fetch(s: str, slot: bytes | DestKey) -> pb.Destination | None:
+            info = pending.get((s, slot))
+            if info is None:
+                return None
+            return convert.destination_to_pb(s, info, router.destination_flaps(s, info.key))
+
+        page = paging.select_page(groups.items(), limit, after, keep.keeps if keep else None)
+        return _page_response(page, fetch)
 
     @_rpc
     async def RespondDestinationUp(
