@@ -285,8 +285,7 @@ class ManagementClient:
         """Router: the modem's Destination Ups awaiting our answer
         (``router.auto_accept_destinations = false``), every page."""
         return [
-            d
-            async for d in self.iter_destinations(session_id, method="ListPendingDestinations")
+            d async for d in self.iter_destinations(session_id, method="ListPendingDestinations")
         ]
 
     async def respond_destination_up(

@@ -26,7 +26,8 @@ import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -34,7 +35,14 @@ import grpc
 from google.protobuf.message import Message
 
 from .. import __version__
-from ..daemon import Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
+from ..daemon import (
+    DaemonEvent,
+    Lagged,
+    ModemDaemon,
+    RouterDaemon,
+    SessionEvent,
+    Subscription,
+)
 from ..daemon.changes import check_offered
 from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
@@ -63,6 +71,7 @@ __all__ = [
     "SERVICE_NAME",
     "ApiError",
     "ApiSetupError",
+    "EventCache",
     "ManagementServer",
     "SocketInUseError",
     "start_api_server",
@@ -752,9 +761,19 @@ class _Service(pb_grpc.ManagementServicer):
         self, req: pb.WatchEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.Event]:
         sid: str | None = _optional(req, "session_id")
+        server = self.server
+        limit = server.config.max_watch_streams
+        if len(server.watching) >= limit:
+            self.daemon.count_bound_refusal("max_watch_streams")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{limit} WatchEvents streams are open already (api.max_watch_streams); "
+                "close one (each dlepctl watch or top holds one)",
+            )
         names = self.daemon.extension_names
-        sub = self.daemon.subscribe(self.server.watch_queue)
-        self.server.watching.add(sub)
+        events = server.events
+        sub = self.daemon.subscribe(server.watch_queue)
+        server.watching.add(sub)
         try:
             async for ev in sub:
                 if (
@@ -763,10 +782,12 @@ class _Service(pb_grpc.ManagementServicer):
                     and getattr(ev, "session_id", None) != sid
                 ):
                     continue
-                yield convert.event_to_pb(ev, names=names)
+                yield events.convert(ev, names)
         finally:
-            self.server.watching.discard(sub)
+            server.watching.discard(sub)
             self.daemon.unsubscribe(sub)
+            if not server.watching:
+                events.clear()  # nobody reads them any more
 
     # -- feed (modem) ----------------------------------------------------------
 
@@ -877,6 +898,45 @@ async def _add_standard_services(server: grpc.aio.Server) -> Any:
     return servicer
 
 
+class EventCache:
+    """Each daemon event converted to protobuf once for every WatchEvents
+    stream.
+
+    Every stream's subscription yields the same event object, so the first
+    stream that reads it converts it and the others take that message (the
+    same object: nothing mutates a message once it is sent). With N streams
+    an event costs one conversion, not N. The last ``size`` conversions are
+    kept (by the event's identity; the entry holds the event, so the
+    identity is not reused meanwhile): a stream that reads an event later
+    than that converts it again, as does a stream's own :class:`Lagged` or an
+    update merged for a lagging stream (events of that stream alone).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = max(1, size)
+        self._done: OrderedDict[int, tuple[DaemonEvent, pb.Event]] = OrderedDict()
+        #: Events converted, since the start.
+        self.conversions = 0
+
+    def clear(self) -> None:
+        """Forget the messages kept (no stream is open)."""
+        self._done.clear()
+
+    def convert(self, ev: DaemonEvent, names: Mapping[int, str] | None = None) -> pb.Event:
+        """The message of ``ev`` (converted now if no stream did yet)."""
+        hit = self._done.get(id(ev))
+        if hit is not None and hit[0] is ev:
+            return hit[1]
+        msg = convert.event_to_pb(ev, names=names)
+        self.conversions += 1
+        if not isinstance(ev, Lagged):  # each stream's own: never shared
+            done = self._done
+            done[id(ev)] = (ev, msg)
+            if len(done) > self.size:
+                done.popitem(last=False)
+        return msg
+
+
 class ManagementServer:
     """Serves the management API of ``daemon`` on a Unix socket (mode 0600)
     and, if ``api.tcp_listen`` is set, on TCP with mutual TLS.
@@ -911,6 +971,8 @@ class ManagementServer:
         self._socket_ino: int | None = None
         #: The subscriptions of the WatchEvents streams now open.
         self.watching: set[Subscription] = set()
+        #: The events those streams read, each converted once for all of them.
+        self.events = EventCache()
 
     @property
     def watchers(self) -> list[Subscription]:
