@@ -120,8 +120,9 @@ async def test_idle_streams_do_not_multiply_the_work_per_event(
             for i in range(adds):
                 await p.modem.add_destination(mac(i), Metrics(cdrr=10, cdrt=10))
             await until(
-                lambda: sum(1 for _, i in p.router.destinations() if i.mac[:2] == b"\x02\x20")
-                == adds,
+                lambda: (
+                    sum(1 for _, i in p.router.destinations() if i.mac[:2] == b"\x02\x20") == adds
+                ),
                 what="router has them",
             )
             await asyncio.sleep(0.3)  # the streams' tasks run what they got
