@@ -174,21 +174,17 @@ def select_page(
         total += len(chosen)
         if after is not None and sid < after[0]:
             continue
-        by_key: dict[bytes, Slot] = {}
-        keys: list[bytes] = []
-        for s in chosen:
-            if type(s) is bytes:
-                keys.append(s)
-            else:
-                k = sort_key(s)
-                by_key[k] = s
-                keys.append(k)
+        # Comprehensions, not a loop: this runs over every key of the table.
+        keys = [s if s.__class__ is bytes else sort_key(s) for s in chosen]
+        by_key = {sort_key(s): s for s in chosen if s.__class__ is not bytes}
         if after is not None and sid == after[0]:
             last = after[1]
             keys = [k for k in keys if k > last]
         remaining += len(keys)
         need = limit - len(entries)
         if need > 0 and keys:
-            for k in heapq.nsmallest(need, keys):
-                entries.append((sid, k, by_key.get(k, k)))
+            # A large share: timsort in C (fast on a table kept in insertion
+            # order, often nearly sorted); a small one: a heap of ``need``.
+            first = sorted(keys)[:need] if need * 8 >= len(keys) else heapq.nsmallest(need, keys)
+            entries += [(sid, k, by_key.get(k, k)) for k in first]
     return Page(entries, remaining, total)
