@@ -199,3 +199,38 @@ async def test_dlepctl_destinations_mac_and_show(live: Live) -> None:
     r = await dlepctl("--socket", sock, "destination", "show", MAC1)
     assert r.code == 0, r.err
     assert MAC1 in r.out and MAC2 not in r.out
+
+
+async def test_a_modem_without_router_pages_its_own_table(tmp_path: Any) -> None:
+    from dlep.api.client import ManagementClient
+    from dlep.api.server import ManagementServer
+    from dlep.daemon import ModemDaemon
+
+    from .conftest import free_port, modem_config
+
+    cfg = modem_config(free_port(), socket=str(tmp_path / "m.sock"))
+    modem = await ModemDaemon.builder().config(cfg).spawn()
+    api = ManagementServer(modem, cfg.api)
+    await api.start()
+    c = ManagementClient.unix(tmp_path / "m.sock", timeout=10)
+    try:
+        for i in range(25):
+            await modem.add_destination(mac(i), Metrics(cdrr=10, cdrt=10))
+        r = await c._unary(
+            "ListDestinations",
+            pb.ListDestinationsRequest(page_size=10),
+            pb.ListDestinationsResponse,
+        )
+        assert len(r.destinations) == 10 and r.total == 27 and r.next_page_token
+        assert {d.session_id for d in r.destinations} == {""}
+        got = await c.list_destinations()
+        assert [d.mac for d in got] == sorted(
+            [MAC1, MAC2] + [format_mac(mac(i)) for i in range(25)]
+        )
+        assert [d.mac for d in await c.list_destinations(mac=format_mac(mac(7)))] == [
+            format_mac(mac(7))
+        ]
+    finally:
+        await c.close()
+        await api.stop(0.2)
+        await modem.shutdown()
