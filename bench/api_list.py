@@ -15,8 +15,8 @@ modem brings up N destinations; then, against the router's API:
   response;
 * **a filtered listing**: ``mac=`` one destination.
 
-And against the modem's API: ``AddDestination`` per call at that table size
-(compare with ``--quick``).
+And ``DropDestination`` at the router, ``AddDestination`` at the modem, per
+call at that table size (compare with ``--quick``).
 """
 
 from __future__ import annotations
@@ -126,6 +126,11 @@ async def main(n: int) -> None:
         print(f"  client.list_destinations(): {len(everything)} in {t_all:.0f} ms")
         one, t_one = await timed(c.list_destinations(mac=format_mac(mac(n // 2))))
         print(f"  mac filter: {len(one)} in {t_one:.1f} ms")
+        k = 100
+        t0 = time.perf_counter()
+        for j in range(k):
+            await c.drop_destination(format_mac(mac(j)))
+        print(f"  DropDestination at the router: {(time.perf_counter() - t0) / k * 1000:.2f} ms")
         await c.close()
         mc = ManagementClient.unix(tmp / "m.sock", timeout=60)
         k = 200

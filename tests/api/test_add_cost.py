@@ -77,3 +77,43 @@ async def test_add_destination_work_does_not_grow_with_the_table(live: Live) -> 
     await until(lambda: len(live.router_macs()) == n + 6, timeout=30, what="router has all")
     assert counts[100] > 50  # the trace saw the path
     assert counts[3000] == counts[100], counts
+
+
+async def lines_of(svc: Any, rpc: str, req: Any) -> int:
+    """Lines of dlep code that one call of ``rpc`` runs."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal count
+        if not frame.f_code.co_filename.startswith(SRC):
+            return None
+        if event == "line":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        await getattr(svc, rpc)(req, _Context())
+    finally:
+        sys.settrace(None)
+    return count
+
+
+async def test_router_calls_on_one_destination_do_not_walk_the_table(live: Live) -> None:
+    """The router finds a destination's session by key, and checks the
+    session by its state, not by snapshotting every destination."""
+    svc = server_mod._Service(live.router_api)
+    n = dropped = 0
+    counts = {}
+    for size in (100, 3000):
+        while n < size + 2:
+            await live.modem.add_destination(mac(n), Metrics(cdrr=10, cdrt=10))
+            n += 1
+        want = n + 2 - dropped
+        await until(lambda w=want: len(live.router_macs()) == w, timeout=30, what="all there")
+        for j in range(2):  # the first of a kind may differ (a log line's first use)
+            req = pb.DropDestinationRequest(mac=format_mac(mac(size + j)))
+            counts[size] = await lines_of(svc, "DropDestination", req)
+            dropped += 1
+    assert counts[100] > 50
+    assert counts[3000] == counts[100], counts

@@ -363,21 +363,30 @@ class _Service(pb_grpc.ManagementServicer):
         return self.daemon
 
     def _check_session(self, session_id: str | None) -> None:
-        """NOT_FOUND for an unknown id; FAILED_PRECONDITION if none is up."""
-        sessions = self.daemon.sessions()
+        """NOT_FOUND for an unknown id; FAILED_PRECONDITION if none is up.
+        (The sessions' states only: a snapshot of each would count its
+        destinations, on every write call.)"""
+        states = self.daemon.session_states()
         if session_id is not None:
-            if not any(s.id == session_id for s in sessions):
-                known = ", ".join(s.id for s in sessions) or "none"
+            if session_id not in states:
+                known = ", ".join(states) or "none"
                 raise _not_found(f"session_id: no session {session_id} (sessions: {known})")
             return
-        if not any(s.state == "in-session" for s in sessions):
+        if "in-session" not in states.values():
             raise _precondition("no session is up")
 
     def _session_of(self, key: bytes, session_id: str | None) -> str:
-        """The session that carries destination ``key``."""
+        """The session that carries destination ``key`` (looked up by key in
+        each session, not by a walk through the destinations)."""
         self._check_session(session_id)
-        for sid, info in self.daemon.destinations(session_id):
-            if info.mac == key:
+        d = self.daemon
+        ids = [session_id] if session_id is not None else list(d.session_states())
+        for sid in ids:
+            if d.destination(sid, key) is not None:
+                return sid
+        # One with identity items (RFC 8703) behind that MAC: its keys only.
+        for sid, slots in d.destination_keys(session_id):
+            if any(isinstance(k, DestKey) and k.mac == key for k in slots):
                 return sid
         where = f" in session {session_id}" if session_id is not None else ""
         raise _not_found(f"mac: no destination {format_mac(key)}{where}")
@@ -386,6 +395,9 @@ class _Service(pb_grpc.ManagementServicer):
         self._check_session(session_id)
         if session_id is not None:
             return session_id
+        ids = [i for i, st in self.daemon.session_states().items() if st == "in-session"]
+        if len(ids) == 1:
+            return ids[0]
         up = [s for s in self.daemon.sessions() if s.state == "in-session"]
         if len(up) > 1:
             raise _precondition(
@@ -460,7 +472,7 @@ class _Service(pb_grpc.ManagementServicer):
     ) -> pb.ListDestinationsResponse:
         d = self.daemon
         sid: str | None = _optional(req, "session_id")
-        if sid is not None and not any(s.id == sid for s in d.sessions()):
+        if sid is not None and sid not in d.session_states():
             raise _not_found(f"session_id: no session {sid}")
         limit, after, keep = _page_request(req)
         groups = d.destination_keys(sid)

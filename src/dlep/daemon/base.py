@@ -652,6 +652,11 @@ class DaemonBase:
                 out.extend((conn.id, info.on_clock(wall)) for info in infos)
         return out
 
+    def session_states(self) -> dict[str, str]:
+        """Every live session's state by id (``in-session``, ...): what
+        :meth:`sessions` says of them, without counting their destinations."""
+        return {conn.id: conn.proto.session.state.value for conn in self._conns.values()}
+
     def destination_keys(
         self, session_id: str | None = None
     ) -> list[tuple[str, list[bytes | DestKey]]]:
