@@ -938,6 +938,10 @@ class ApiConfig(_Model):
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     watch_queue: Annotated[int, Field(strict=True, ge=16, le=1_000_000)] = 1024
+    #: WatchEvents streams open at once (dlepctl watch and top hold one
+    #: each): each costs a queue and a task woken per event; beyond it a
+    #: new stream is refused (RESOURCE_EXHAUSTED).
+    max_watch_streams: Annotated[int, Field(strict=True, ge=1, le=4096)] = 64
 
     @field_validator("socket", "tls_cert", "tls_key", "tls_client_ca", mode="before")
     @classmethod

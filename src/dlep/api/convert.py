@@ -181,16 +181,18 @@ def destination_to_pb(session_id: str, info: DestinationInfo, flaps: int = 0) ->
     """One destination of one session (its times as given: the daemon's
     snapshots have them in Unix time); ``flaps``: how often it went down
     and came back (the daemon's count)."""
+    mac = info.mac_str
     msg = pb.Destination(
         session_id=session_id,
-        mac=info.mac_str,
+        mac=mac,
         metrics=metrics_to_pb(info.metrics),
         ipv4=[str(a) for a in sorted(info.ipv4)],
         ipv6=[str(a) for a in sorted(info.ipv6)],
         ipv4_subnets=[str(n) for n in sorted(info.ipv4_subnets)],
         ipv6_subnets=[str(n) for n in sorted(info.ipv6_subnets)],
         extensions=extension_values_to_pb(info.extra),
-        key=str(info.key),
+        # The key is the MAC for nearly every destination: formatted once.
+        key=str(info.key) if info.ident else mac,
         flaps=flaps,
         updates=info.updates,
     )

@@ -26,7 +26,8 @@ import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -34,13 +35,22 @@ import grpc
 from google.protobuf.message import Message
 
 from .. import __version__
-from ..daemon import Lagged, ModemDaemon, RouterDaemon, SessionEvent, Subscription
+from ..daemon import (
+    DaemonEvent,
+    Lagged,
+    ModemDaemon,
+    RouterDaemon,
+    SessionEvent,
+    Subscription,
+)
 from ..daemon.changes import check_offered
 from ..ext.values import ExtensionValues, parse_extension_values
 from ..fsm import (
     AlreadyExistsError,
+    DestinationInfo,
     DestinationRefused,
     DestinationUp,
+    DestKey,
     DlepError,
     InvalidArgumentError,
     LinkCharacteristicsResponse,
@@ -48,7 +58,7 @@ from ..fsm import (
     NotFoundError,
 )
 from ..wire import MacAddress, format_mac, status_name
-from . import convert
+from . import convert, paging
 from ._pb import management_pb2 as pb
 from ._pb import management_pb2_grpc as pb_grpc
 from .errors import ApiSetupError, SocketInUseError
@@ -61,6 +71,7 @@ __all__ = [
     "SERVICE_NAME",
     "ApiError",
     "ApiSetupError",
+    "EventCache",
     "ManagementServer",
     "SocketInUseError",
     "start_api_server",
@@ -224,6 +235,54 @@ def _optional(msg: Message, name: str) -> Any:
     return getattr(msg, name) if msg.HasField(name) else None
 
 
+def _page_request(
+    req: pb.ListDestinationsRequest,
+) -> tuple[int, tuple[str, bytes] | None, paging.KeyFilter | None]:
+    """The page size, the position after the page token, and the MAC filter
+    of a listing (INVALID_ARGUMENT names the field)."""
+    limit = paging.page_size(req.page_size)
+    after = None
+    if req.page_token:
+        try:
+            after = paging.decode_token(req.page_token)
+        except paging.PageTokenError as exc:
+            raise _invalid(f"page_token: {_echo(req.page_token)}: {exc}") from None
+    keep = None
+    if req.mac:
+        try:
+            keep = paging.parse_key_filter(req.mac)
+        except ValueError as exc:
+            raise _invalid(
+                f"mac: {_echo(req.mac)} is not a MAC address or destination key ({exc})"
+            ) from None
+    return limit, after, keep
+
+
+def _page_response(
+    page: paging.Page, fetch: Callable[[str, bytes | DestKey], pb.Destination | None]
+) -> pb.ListDestinationsResponse:
+    """The response of a listing: ``page``'s destinations (converted by
+    ``fetch``) while they fit :data:`~dlep.api.paging.MAX_PAGE_BYTES`, and
+    the token of the next page if anything is left."""
+    out: list[pb.Destination] = []
+    size = 0
+    used = 0
+    last: tuple[str, bytes] | None = None
+    for sid, key, slot in page.entries:
+        msg = fetch(sid, slot)
+        if msg is not None:
+            n = msg.ByteSize() + 8  # and its tag and length in the response
+            if out and size + n > paging.MAX_PAGE_BYTES:
+                break
+            size += n
+            out.append(msg)
+        used += 1
+        last = (sid, key)
+    more = last is not None and used < page.remaining
+    token = paging.encode_token(*last) if more and last is not None else ""
+    return pb.ListDestinationsResponse(destinations=out, next_page_token=token, total=page.total)
+
+
 # ---------------------------------------------------------------------------
 # The service
 # ---------------------------------------------------------------------------
@@ -304,21 +363,30 @@ class _Service(pb_grpc.ManagementServicer):
         return self.daemon
 
     def _check_session(self, session_id: str | None) -> None:
-        """NOT_FOUND for an unknown id; FAILED_PRECONDITION if none is up."""
-        sessions = self.daemon.sessions()
+        """NOT_FOUND for an unknown id; FAILED_PRECONDITION if none is up.
+        (The sessions' states only: a snapshot of each would count its
+        destinations, on every write call.)"""
+        states = self.daemon.session_states()
         if session_id is not None:
-            if not any(s.id == session_id for s in sessions):
-                known = ", ".join(s.id for s in sessions) or "none"
+            if session_id not in states:
+                known = ", ".join(states) or "none"
                 raise _not_found(f"session_id: no session {session_id} (sessions: {known})")
             return
-        if not any(s.state == "in-session" for s in sessions):
+        if "in-session" not in states.values():
             raise _precondition("no session is up")
 
     def _session_of(self, key: bytes, session_id: str | None) -> str:
-        """The session that carries destination ``key``."""
+        """The session that carries destination ``key`` (looked up by key in
+        each session, not by a walk through the destinations)."""
         self._check_session(session_id)
-        for sid, info in self.daemon.destinations(session_id):
-            if info.mac == key:
+        d = self.daemon
+        ids = [session_id] if session_id is not None else list(d.session_states())
+        for sid in ids:
+            if d.destination(sid, key) is not None:
+                return sid
+        # One with identity items (RFC 8703) behind that MAC: its keys only.
+        for sid, slots in d.destination_keys(session_id):
+            if any(isinstance(k, DestKey) and k.mac == key for k in slots):
                 return sid
         where = f" in session {session_id}" if session_id is not None else ""
         raise _not_found(f"mac: no destination {format_mac(key)}{where}")
@@ -327,6 +395,9 @@ class _Service(pb_grpc.ManagementServicer):
         self._check_session(session_id)
         if session_id is not None:
             return session_id
+        ids = [i for i, st in self.daemon.session_states().items() if st == "in-session"]
+        if len(ids) == 1:
+            return ids[0]
         up = [s for s in self.daemon.sessions() if s.state == "in-session"]
         if len(up) > 1:
             raise _precondition(
@@ -399,29 +470,41 @@ class _Service(pb_grpc.ManagementServicer):
     async def ListDestinations(
         self, req: pb.ListDestinationsRequest
     ) -> pb.ListDestinationsResponse:
+        d = self.daemon
         sid: str | None = _optional(req, "session_id")
-        if sid is not None and not any(s.id == sid for s in self.daemon.sessions()):
+        if sid is not None and sid not in d.session_states():
             raise _not_found(f"session_id: no session {sid}")
-        flaps = self.daemon.destination_flaps
-        out = [
-            convert.destination_to_pb(s, info, flaps(s, info.key))
-            for s, info in self.daemon.destinations(sid)
-        ]
-        if sid is None and isinstance(self.daemon, ModemDaemon):
+        limit, after, keep = _page_request(req)
+        groups = d.destination_keys(sid)
+        table: dict[DestKey, Metrics] = {}
+        if sid is None and isinstance(d, ModemDaemon):
             # The modem's own table: destinations no router session carries yet.
-            carried = {d.key for d in out}
-            for key, metrics in self.daemon.known_destinations().items():
-                if str(key) not in carried:
-                    out.append(
-                        pb.Destination(
-                            session_id="",
-                            mac=key.mac_str,
-                            key=str(key),
-                            metrics=convert.metrics_to_pb(metrics),
-                        )
-                    )
-        out.sort(key=lambda d: (d.session_id, d.mac))
-        return pb.ListDestinationsResponse(destinations=out)
+            carried: set[bytes | DestKey] = set()
+            for _, slots in groups:
+                carried.update(slots)
+            table = d.known_destinations()
+            groups.append(("", [k for k in table if (k if k.ident else k.mac) not in carried]))
+        flaps = d.destination_flaps
+
+        def fetch(s: str, slot: bytes | DestKey) -> pb.Destination | None:
+            if s == "" and table:
+                key = slot if isinstance(slot, DestKey) else DestKey(slot)
+                metrics = table.get(key)
+                if metrics is None:
+                    return None
+                return pb.Destination(
+                    session_id="",
+                    mac=key.mac_str,
+                    key=str(key),
+                    metrics=convert.metrics_to_pb(metrics),
+                )
+            info = d.destination(s, slot)
+            if info is None:
+                return None
+            return convert.destination_to_pb(s, info, flaps(s, info.key))
+
+        page = paging.select_page(groups, limit, after, keep.keeps if keep else None)
+        return _page_response(page, fetch)
 
     @_rpc
     async def GetSessionMetrics(
@@ -587,12 +670,22 @@ class _Service(pb_grpc.ManagementServicer):
         sid: str | None = _optional(req, "session_id")
         if sid is not None:
             self._check_session(sid)
-        out = [
-            convert.destination_to_pb(s, info, router.destination_flaps(s, info.key))
-            for s, info in router.pending_destinations(sid)
-        ]
-        out.sort(key=lambda d: (d.session_id, d.mac))
-        return pb.ListDestinationsResponse(destinations=out)
+        limit, after, keep = _page_request(req)
+        pending: dict[tuple[str, bytes | DestKey], DestinationInfo] = {}
+        for s, info in router.pending_destinations(sid):
+            pending[(s, info.mac if not info.ident else info.key)] = info
+        groups: dict[str, list[bytes | DestKey]] = {}
+        for s, slot in pending:
+            groups.setdefault(s, []).append(slot)
+
+        def fetch(s: str, slot: bytes | DestKey) -> pb.Destination | None:
+            info = pending.get((s, slot))
+            if info is None:
+                return None
+            return convert.destination_to_pb(s, info, router.destination_flaps(s, info.key))
+
+        page = paging.select_page(groups.items(), limit, after, keep.keeps if keep else None)
+        return _page_response(page, fetch)
 
     @_rpc
     async def RespondDestinationUp(
@@ -686,9 +779,19 @@ class _Service(pb_grpc.ManagementServicer):
         self, req: pb.WatchEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.Event]:
         sid: str | None = _optional(req, "session_id")
+        server = self.server
+        limit = server.config.max_watch_streams
+        if len(server.watching) >= limit:
+            self.daemon.count_bound_refusal("max_watch_streams")
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{limit} WatchEvents streams are open already (api.max_watch_streams); "
+                "close one (each dlepctl watch or top holds one)",
+            )
         names = self.daemon.extension_names
-        sub = self.daemon.subscribe(self.server.watch_queue)
-        self.server.watching.add(sub)
+        events = server.events
+        sub = self.daemon.subscribe(server.watch_queue)
+        server.watching.add(sub)
         try:
             async for ev in sub:
                 if (
@@ -697,10 +800,12 @@ class _Service(pb_grpc.ManagementServicer):
                     and getattr(ev, "session_id", None) != sid
                 ):
                     continue
-                yield convert.event_to_pb(ev, names=names)
+                yield events.convert(ev, names)
         finally:
-            self.server.watching.discard(sub)
+            server.watching.discard(sub)
             self.daemon.unsubscribe(sub)
+            if not server.watching:
+                events.clear()  # nobody reads them any more
 
     # -- feed (modem) ----------------------------------------------------------
 
@@ -811,6 +916,45 @@ async def _add_standard_services(server: grpc.aio.Server) -> Any:
     return servicer
 
 
+class EventCache:
+    """Each daemon event converted to protobuf once for every WatchEvents
+    stream.
+
+    Every stream's subscription yields the same event object, so the first
+    stream that reads it converts it and the others take that message (the
+    same object: nothing mutates a message once it is sent). With N streams
+    an event costs one conversion, not N. The last ``size`` conversions are
+    kept (by the event's identity; the entry holds the event, so the
+    identity is not reused meanwhile): a stream that reads an event later
+    than that converts it again, as does a stream's own :class:`Lagged` or an
+    update merged for a lagging stream (events of that stream alone).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = max(1, size)
+        self._done: OrderedDict[int, tuple[DaemonEvent, pb.Event]] = OrderedDict()
+        #: Events converted, since the start.
+        self.conversions = 0
+
+    def clear(self) -> None:
+        """Forget the messages kept (no stream is open)."""
+        self._done.clear()
+
+    def convert(self, ev: DaemonEvent, names: Mapping[int, str] | None = None) -> pb.Event:
+        """The message of ``ev`` (converted now if no stream did yet)."""
+        hit = self._done.get(id(ev))
+        if hit is not None and hit[0] is ev:
+            return hit[1]
+        msg = convert.event_to_pb(ev, names=names)
+        self.conversions += 1
+        if not isinstance(ev, Lagged):  # each stream's own: never shared
+            done = self._done
+            done[id(ev)] = (ev, msg)
+            if len(done) > self.size:
+                done.popitem(last=False)
+        return msg
+
+
 class ManagementServer:
     """Serves the management API of ``daemon`` on a Unix socket (mode 0600)
     and, if ``api.tcp_listen`` is set, on TCP with mutual TLS.
@@ -845,6 +989,8 @@ class ManagementServer:
         self._socket_ino: int | None = None
         #: The subscriptions of the WatchEvents streams now open.
         self.watching: set[Subscription] = set()
+        #: The events those streams read, each converted once for all of them.
+        self.events = EventCache()
 
     @property
     def watchers(self) -> list[Subscription]:

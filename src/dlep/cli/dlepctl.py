@@ -310,6 +310,15 @@ def build_parser(*, with_top: bool = False, completion: bool = False) -> argpars
     comp.command(
         _SESSION_IDS, sp.add_argument("-s", "--session", metavar="ID", help="only this session's")
     )
+    comp.command(
+        _MACS,
+        sp.add_argument(
+            "-m",
+            "--mac",
+            metavar="MAC",
+            help="only those with this MAC (or the one with this key, MAC#hex)",
+        ),
+    )
     sp = cmd("session-metrics", "session-wide metrics; `set` changes them (modem)")
     sp.add_argument("action", nargs="?", choices=("show", "set"), default="show")
     comp.command(
@@ -834,10 +843,11 @@ async def _destination_show(c: Ctx) -> int:
 
     a = c.args
     try:
-        want = parse_mac(a.mac)
+        parse_mac(a.mac.partition("#")[0])
     except ValueError as exc:
         return _usage(f"destination show: {exc}")
-    dests = [d for d in await c.client.list_destinations(a.session) if _mac_bytes(d.mac) == want]
+    # The daemon filters: at 100k destinations only the one asked for travels.
+    dests = await c.client.list_destinations(a.session, mac=a.mac)
     if not dests:
         where = f" in session {a.session}" if a.session else ""
         print(f"dlepctl: no destination {a.mac}{where}", file=sys.stderr)
@@ -886,17 +896,16 @@ async def _destination_show(c: Ctx) -> int:
     return EXIT_OK
 
 
-def _mac_bytes(text: str) -> bytes | None:
+async def cmd_destinations(c: Ctx) -> int:
     from ..wire.items import parse_mac
 
-    try:
-        return parse_mac(text)
-    except ValueError:
-        return None
-
-
-async def cmd_destinations(c: Ctx) -> int:
-    return await _destinations_table(c, await c.client.list_destinations(c.args.session))
+    a = c.args
+    if a.mac:
+        try:
+            parse_mac(a.mac.partition("#")[0])
+        except ValueError as exc:
+            return _usage(f"destinations --mac: {exc}")
+    return await _destinations_table(c, await c.client.list_destinations(a.session, mac=a.mac))
 
 
 async def _destinations_table(c: Ctx, dests: Sequence[Any], empty: str = "no destinations") -> int:

@@ -290,6 +290,12 @@ class DaemonBase:
     def _count_refusal(self, bound: str) -> None:
         self.bound_refusals[bound] = self.bound_refusals.get(bound, 0) + 1
 
+    def count_bound_refusal(self, bound: str) -> None:
+        """Count a refusal by a bound kept outside the daemon (the management
+        API's, e.g. ``max_watch_streams``) in :attr:`bound_refusals`, with
+        the daemon's own."""
+        self._count_refusal(bound)
+
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the daemon runs on (None before it started)."""
@@ -679,6 +685,35 @@ class DaemonBase:
             else:
                 out.extend((conn.id, info.on_clock(wall)) for info in infos)
         return out
+
+    def session_states(self) -> dict[str, str]:
+        """Every live session's state by id (``in-session``, ...): what
+        :meth:`sessions` says of them, without counting their destinations."""
+        return {conn.id: conn.proto.session.state.value for conn in self._conns.values()}
+
+    def destination_keys(
+        self, session_id: str | None = None
+    ) -> list[tuple[str, list[bytes | DestKey]]]:
+        """The keys of every session's destinations, as :meth:`destinations`
+        lists them but without a snapshot each (a paged listing of a large
+        table orders the keys and snapshots one page): ``[(session_id,
+        keys), ...]``, a key being the MAC (bytes) of a destination without
+        identity items, else its :class:`DestKey`."""
+        return [
+            (conn.id, conn.proto.session.destination_keys())
+            for conn in self._conns.values()
+            if session_id is None or conn.id == session_id
+        ]
+
+    def destination(self, session_id: str, key: bytes | DestKey) -> DestinationInfo | None:
+        """The snapshot of one destination of a session (times in Unix
+        time), or None if the session or the destination is not there."""
+        conn = self._conns.get(session_id)
+        if conn is None:
+            return None
+        info = conn.proto.session.destination(key)
+        wall = self._wall_offset()
+        return info if info is None or wall is None else info.on_clock(wall)
 
     def destination_flaps(self, session_id: str, key: DestKey) -> int:
         """How often destination ``key`` went down (Destination Down, either

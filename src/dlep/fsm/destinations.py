@@ -485,6 +485,12 @@ class DestinationTable:
         """The destinations that are up (or going down) in the session."""
         return (r for r in self._recs.values() if (r.state is _UP or r.state is _GOING_DOWN))
 
+    def visible_keys(self) -> list[bytes | DestKey]:
+        """The keys of the destinations that are up, without building a key
+        or a snapshot per destination: the MAC (bytes) of one without
+        identity items (nearly all), else its :class:`DestKey`."""
+        return [k for k, r in self._recs.items() if (r.state is _UP or r.state is _GOING_DOWN)]
+
     def count_visible(self) -> int:
         """How many destinations are up (without building snapshots)."""
         return sum(1 for r in self._recs.values() if (r.state is _UP or r.state is _GOING_DOWN))

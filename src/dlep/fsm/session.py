@@ -468,6 +468,12 @@ class Session:
         message, when the session started."""
         return self._live.last_rx
 
+    def destination_keys(self) -> list[bytes | DestKey]:
+        """The keys of the destinations that are up, cheaply (no snapshot):
+        the MAC (bytes) of a destination without identity items, else its
+        :class:`DestKey`. Either names it in :meth:`destination`."""
+        return self._dests.visible_keys()
+
     @property
     def destination_count(self) -> int:
         """How many destinations are up (without snapshotting them)."""

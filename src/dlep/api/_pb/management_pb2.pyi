@@ -165,10 +165,16 @@ class ListSessionsResponse(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ...) -> None: ...
 
 class ListDestinationsRequest(_message.Message):
-    __slots__ = ("session_id",)
+    __slots__ = ("session_id", "page_size", "page_token", "mac")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
     session_id: str
-    def __init__(self, session_id: _Optional[str] = ...) -> None: ...
+    page_size: int
+    page_token: str
+    mac: str
+    def __init__(self, session_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., mac: _Optional[str] = ...) -> None: ...
 
 class Destination(_message.Message):
     __slots__ = ("session_id", "mac", "metrics", "ipv4", "ipv6", "ipv4_subnets", "ipv6_subnets", "extensions", "key", "up_since", "last_update", "flaps", "updates")
@@ -213,10 +219,14 @@ class ExtensionValue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ..., value: _Optional[float] = ..., item_type: _Optional[int] = ...) -> None: ...
 
 class ListDestinationsResponse(_message.Message):
-    __slots__ = ("destinations",)
+    __slots__ = ("destinations", "next_page_token", "total")
     DESTINATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
     destinations: _containers.RepeatedCompositeFieldContainer[Destination]
-    def __init__(self, destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    total: int
+    def __init__(self, destinations: _Optional[_Iterable[_Union[Destination, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total: _Optional[int] = ...) -> None: ...
 
 class GetSessionMetricsRequest(_message.Message):
     __slots__ = ("session_id",)

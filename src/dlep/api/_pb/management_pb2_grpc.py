@@ -153,7 +153,8 @@ class ManagementServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListDestinations(self, request, context):
-        """Destinations of one session, or of all sessions.
+        """Destinations of one session, or of all sessions, a page at a time
+        (ordered by session id, then key; follow next_page_token for the rest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -269,7 +270,9 @@ class ManagementServicer:
         make the daemon buffer without bound: once half the per-stream queue
         (api.watch_queue) is waiting, a destination update merges into the queued
         update of its destination; events beyond the queue are dropped. The
-        stream then carries `lagged` with both counts.
+        stream then carries `lagged` with both counts. At most
+        api.max_watch_streams streams are open at once; beyond, the call ends
+        with RESOURCE_EXHAUSTED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
