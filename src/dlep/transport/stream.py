@@ -274,9 +274,10 @@ class SessionProtocol(asyncio.Protocol):
     # -- driving ------------------------------------------------------------
 
     async def drain(self) -> None:
-        """Write what is queued, then wait while the socket holds more than
-        :data:`DRAIN_HIGH_WATER` octets the peer has not read (returns at
-        once if it does not, or if the connection is gone)."""
+        """Write what is queued, then wait while more than the high-water
+        mark (``write_high_water``, :data:`WRITE_HIGH_WATER` by default) is
+        queued for the peer, until it is back under a quarter of it
+        (returns at once if it is not, or if the connection is gone)."""
         if self._pending is not None:
             self._write_pending()
         await self._writable.wait()
