@@ -284,3 +284,56 @@ async def test_blocked_peer_that_reads_nothing_times_out(daemons: Daemons, port:
         assert healthy.state == "in-session"
     finally:
         sock.close()
+
+
+class _FullTransport(_PausableTransport):
+    """A transport whose peer reads nothing: the write buffer only grows."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.out += bytes(data)
+
+    def get_write_buffer_size(self) -> int:
+        return len(self.out)
+
+
+async def test_heartbeats_waiting_behind_backpressure_keep_the_session() -> None:
+    """The peer's requests filled our output (reading paused for
+    backpressure); its heartbeats keep arriving and wait, not handled. The
+    heartbeat timer must judge by when they arrived: no timeout, for three
+    silence periods. Then its output drains and everything is handled."""
+    cfg = SessionConfig(session_metrics=Metrics(mdrr=1, mdrt=1, cdrr=1, cdrt=1, latency=1))
+    proto = SessionProtocol(
+        Session(Role.MODEM, cfg), lambda p, ev: None, lambda p: None, write_high_water=16 * 1024
+    )
+    transport = _FullTransport()
+    proto.connection_made(transport)
+    # The router's heartbeat: 100 ms; 2 missed -> silent after 200 ms.
+    init = Message(MT.SESSION_INITIALIZATION, (HeartbeatInterval(100), PeerType("router")))
+    proto.data_received(encode_message(init))
+    assert proto.session.state is State.IN_SESSION
+    proto.pause_writing()  # what asyncio calls once the buffer passes the mark
+    update = encode_message(Message(MT.SESSION_UPDATE))
+    for _ in range(10):  # bounded: 10 reads of 500 requests
+        proto.data_received(update * 500)
+        await asyncio.sleep(0)
+        if proto.backpressure:
+            break
+    assert proto.backpressure and not transport.reading
+    handled = proto.session.rx_counts[MT.SESSION_UPDATE]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 0.6
+    while loop.time() < end:  # bounded: 0.6 s, 3 silence periods
+        proto.data_received(HEARTBEAT)
+        await asyncio.sleep(0.05)
+        assert proto.session.state is State.IN_SESSION
+    assert proto.session.rx_counts[MT.SESSION_UPDATE] == handled  # nothing handled meanwhile
+    assert proto.session.pending_messages > 0
+    transport.out = b""
+    proto.resume_writing()  # the peer read its answers
+    for _ in range(100):  # bounded
+        await asyncio.sleep(0)
+        if not proto.session.pending_messages:
+            break
+    assert proto.session.pending_messages == 0 and transport.reading
+    assert proto.session.state is State.IN_SESSION
+    proto.connection_lost(None)
