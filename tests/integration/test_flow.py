@@ -337,3 +337,31 @@ async def test_heartbeats_waiting_behind_backpressure_keep_the_session() -> None
     assert proto.session.pending_messages == 0 and transport.reading
     assert proto.session.state is State.IN_SESSION
     proto.connection_lost(None)
+
+
+async def test_a_large_burst_at_session_start_is_no_backpressure(
+    daemons: Daemons, port: int
+) -> None:
+    """The modem's burst of Destination Ups at session start is written
+    while it handles the router's message, far above a small high-water
+    mark on both sides. It is the modem's own output, not answers: reading
+    must go on at both ends (the router's answers to it must be read, or
+    each daemon would wait for the other), and every destination arrives."""
+    n = 100_000
+    small = {"network": {"write_high_water_kib": 16}}
+    modem = await daemons.modem(modem_config(port, destinations=[], **small))
+    for i in range(n):  # bounded: before any router, no message is sent
+        await modem.add_destination(f"02:00:00:{i >> 16:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}")
+    router = await daemons.router(router_config(port, **small))
+    rev = Events(router.subscribe(maxsize=2 * n), "router")
+    await rev.next(SessionUp)
+    await wait_until(
+        lambda: bool(router.sessions()) and router.sessions()[0].destinations == n,
+        60,
+        f"{n} destinations at the router",
+    )
+    (rs,) = router.sessions()
+    (ms,) = modem.sessions()
+    assert rs.state == ms.state == "in-session"
+    assert rs.backpressure_pauses == ms.backpressure_pauses == 0, (rs, ms)
+    assert ms.output_peak > 16 * 1024  # the burst did pass the mark
