@@ -2,6 +2,9 @@
 
 The engine does all protocol work; this class moves bytes, keeps a single
 timer armed at the engine's next deadline, and hands events to the daemon.
+It also keeps one connection from starving the others: a bounded share of
+each read per event-loop turn, no reading from a peer that does not read
+its answers, and heartbeat timeouts judged by when the peer's data arrived.
 """
 
 from __future__ import annotations
