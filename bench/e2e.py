@@ -32,8 +32,9 @@ Workloads:
 (b) sustained Destination Update rate: the modem updates the 10,000
     destinations round-robin, each update changing CDRR, CDRT and Latency, as
     fast as it can for several seconds (it backs off only when the socket's
-    write buffer passes 1 MiB, so nothing is dropped); the rate is counted
-    at the router application. Each process's CPU use says which side limits.
+    write buffer passes network.write_high_water_kib, 256 KiB, so nothing is
+    dropped); the rate is counted at the router application. Each process's
+    CPU use says which side limits.
 (c) latency: updates paced at 1,000/s for several seconds; each carries a
     sequence number in CDRR; latency = router application receives it minus
     the modem application's call. p50 / p99 / max.
@@ -182,7 +183,7 @@ class ModemSide:
 
     async def _backoff(self) -> None:
         assert self.m is not None
-        await self.m.drain()  # waits only while the router is > 1 MiB behind
+        await self.m.drain()  # waits only while the router is > 256 KiB behind
         await asyncio.sleep(0)
 
     async def add(self, start: int, n: int, yield_every: int = 0) -> dict[str, float]:

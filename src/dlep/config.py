@@ -697,6 +697,14 @@ class NetworkConfig(_Model):
         default=(ipaddress.IPv4Address("0.0.0.0"), ipaddress.IPv6Address("::"))
     )
     connection_points: tuple[ConnectionPointConfig, ...] = ()
+    #: Output queued for one peer (KiB) above which ``drain()`` waits and a
+    #: peer that keeps sending requests without reading the answers is no
+    #: longer read, until its output is back under a quarter of this.
+    write_high_water_kib: Annotated[int, Field(strict=True, ge=16, le=1_048_576)] = 256
+    #: Output queued for one peer (KiB) at which its connection is dropped:
+    #: only output the application originates gets past the high-water mark
+    #: (a modem's burst of Destination Ups), so this bounds that burst.
+    max_write_buffer_kib: Annotated[int, Field(strict=True, ge=64, le=4_194_304)] = 65_536
 
     @field_validator("interface")
     @classmethod
@@ -718,6 +726,14 @@ class NetworkConfig(_Model):
             seen.setdefault(key, i)
         if len(set(self.listen_addresses)) != len(self.listen_addresses):
             problems.append((("listen_addresses",), "lists an address twice"))
+        if self.max_write_buffer_kib < 4 * self.write_high_water_kib:
+            problems.append(
+                (
+                    ("max_write_buffer_kib",),
+                    f"{self.max_write_buffer_kib} is below 4 x write_high_water_kib "
+                    f"({4 * self.write_high_water_kib})",
+                )
+            )
         if problems:
             raise _Problems(problems)
         return self

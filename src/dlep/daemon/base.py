@@ -194,6 +194,14 @@ class SessionInfo:
     peer_ipv6: tuple[str, ...] = ()
     peer_ipv4_subnets: tuple[str, ...] = ()
     peer_ipv6_subnets: tuple[str, ...] = ()
+    #: Octets queued for the peer now, and the most ever queued.
+    output_queued: int = 0
+    output_peak: int = 0
+    #: How often the peer was no longer read because it did not read the
+    #: answers to its requests (``network.write_high_water_kib``), and
+    #: whether it is not read now.
+    backpressure_pauses: int = 0
+    backpressure_now: bool = False
 
 
 class _Conn:
@@ -409,6 +417,8 @@ class DaemonBase:
             session,
             self._on_engine_events,
             self._on_closed,
+            max_write_buffer=self.cfg.network.max_write_buffer_kib * 1024,
+            write_high_water=self.cfg.network.write_high_water_kib * 1024,
             trace=self._trace_message,
             trace_log=self.log,
         )
@@ -652,6 +662,10 @@ class DaemonBase:
                     peer_ipv6=tuple(sorted(str(a) for a in l3.ipv6)),
                     peer_ipv4_subnets=tuple(sorted(str(a) for a in l3.ipv4_subnets)),
                     peer_ipv6_subnets=tuple(sorted(str(a) for a in l3.ipv6_subnets)),
+                    output_queued=conn.proto.output_queued,
+                    output_peak=conn.proto.write_buffer_peak,
+                    backpressure_pauses=conn.proto.backpressure_pauses,
+                    backpressure_now=conn.proto.backpressure,
                 )
             )
         return out
@@ -735,8 +749,9 @@ class DaemonBase:
         For an application that produces updates faster than routers read
         them (a radio's burst, a replayed trace): ``await daemon.drain()``
         between batches keeps memory flat. Without it the daemon queues
-        what a peer has not read, up to 64 MiB per session, and then drops
-        that session (the peer is not reading)."""
+        what a peer has not read, up to ``network.max_write_buffer_kib``
+        (64 MiB) per session, and then drops that session (the peer is not
+        reading)."""
         for conn in list(self._conns.values()):
             await conn.proto.drain()
 

@@ -265,6 +265,12 @@ class Session:
         self.tx_counts: dict[int, int] = {}
         self.rx_counts: dict[int, int] = {}
         self.error_counts: dict[int, int] = {}
+        #: Octets of responses queued so far (answers to the peer's Session
+        #: Update, Destination Up/Down/Announce and Link Characteristics
+        #: Request): a driver compares it
+        #: over time to tell output the peer provoked from output the
+        #: application originated (see ``SessionProtocol``'s backpressure).
+        self.response_octets = 0
         self._ident_types = frozenset(self._registry.identity_items)
         self._fast: FastPath | None = None  # from _enter_session on
         self._dispatch = {
@@ -342,6 +348,31 @@ class Session:
             at = 0
         self._inbox_at = at
         return at < len(self._inbox)
+
+    @property
+    def pending_messages(self) -> int:
+        """Messages received (framed) but not handled yet: what
+        :meth:`receive_more` still has to do."""
+        return len(self._inbox) - self._inbox_at
+
+    def peer_silent(self, now: float) -> bool:
+        """True if :meth:`handle_timer` at ``now`` would end the session
+        because the peer has been silent too long (RFC 8175 §7.3.1).
+
+        A driver that knows of data from the peer not yet handled (a
+        backlog, bytes waiting in the socket) calls :meth:`note_peer_alive`
+        first: the peer spoke, only we did not listen yet."""
+        return self.state is State.IN_SESSION and self._live.silent(now)
+
+    def note_peer_alive(self, when: float) -> None:
+        """Data from the peer arrived at ``when`` and waits to be handled
+        (the driver read it, or the kernel holds it unread): the silence
+        timer restarts from then, as a message handled at ``when`` would
+        restart it. Heartbeat timeouts are so judged by when the peer's
+        data arrived, not by when a busy or paused driver got to it. Never
+        moves the time backwards; no effect outside a session."""
+        if self.state is State.IN_SESSION and when > self._live.last_rx:
+            self._live.last_rx = when
 
     def connection_lost(self, now: float, reason: str = "connection lost") -> None:
         """The TCP connection ended (RFC 8175 §7.5.1: straight to Session Reset)."""
@@ -909,9 +940,11 @@ class Session:
             return
         status = Status(err.status, err.reason[:_MAX_STATUS_TEXT])
         try:
-            self._out.append(self._encode(response, [*key.ids(), status], checked=False))
+            data = self._encode(response, [*key.ids(), status], checked=False)
         except SessionError:
             return  # could not name the destination: terminate only
+        self._out.append(data)
+        self.response_octets += len(data)
         self.tx_counts[response] = self.tx_counts.get(response, 0) + 1
 
     # -- session-level handlers -----------------------------------------
@@ -1140,9 +1173,13 @@ class Session:
         Not for applications: use the API methods (and :meth:`send_message`
         for extension messages), which keep the session's state right.
         """
-        if self.plugins.active and mtype in _RESPONSES:
+        response = mtype in _RESPONSES
+        if response and self.plugins.active:
             items = [*items, *self.plugins.response_items(self, mtype, items)]
-        self._out.append(self.encode(mtype, items))
+        data = self.encode(mtype, items)
+        self._out.append(data)
+        if response:
+            self.response_octets += len(data)
         now = self._clock.now
         assert now is not None, "send_raw outside an engine call"
         self._live.sent(now)
@@ -1179,6 +1216,7 @@ class Session:
         else:
             data = around[0] + mac + around[1]
         self._out.append(data)
+        self.response_octets += len(data)
         now = self._clock.now
         assert now is not None, "_ack outside an engine call"
         self._live.sent(now)
