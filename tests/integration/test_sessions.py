@@ -312,6 +312,31 @@ async def test_link_characteristics_custom_handler(daemons: Daemons, port: int) 
     assert isinstance(modem, ModemDaemon)
 
 
+async def test_link_characteristics_sync_handler_spawns_no_task(
+    daemons: Daemons, port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler that answers at once (the default is one) is answered in the
+    step that read the request: a router flooding Link Characteristics
+    Requests must not cost the modem one task each (issue 14, item 3)."""
+    modem = await daemons.modem(modem_config(port))
+    spawned: list[str] = []
+    real_spawn = modem._spawn
+
+    def counting_spawn(coro: Any, name: str) -> Any:
+        spawned.append(name)
+        return real_spawn(coro, name)
+
+    monkeypatch.setattr(modem, "_spawn", counting_spawn)
+    router = await daemons.router(router_config(port))
+    rev = Events(router.subscribe(), "router")
+    await rev.next(DestinationUp, lambda e: e.info.mac_str == MAC1)
+    for _ in range(20):
+        await router.request_link_characteristics(MAC1, latency=500)
+        lcr = await rev.next(LinkCharacteristicsResponse)
+        assert lcr.status == 0
+    assert not [n for n in spawned if n.startswith("lcr-")]
+
+
 async def test_two_routers_share_one_modem(daemons: Daemons, port: int) -> None:
     """With max_sessions = 2 both routers get every destination, including
     ones added later; a third router is refused."""

@@ -662,7 +662,7 @@ class ModemDaemon(DaemonBase):
                         )
             conn.proto.flush()
         elif isinstance(ev, LinkCharacteristicsRequested):
-            self._spawn(self._answer_link(conn, ev), f"lcr-{conn.id}")
+            self._answer_link(conn, ev)
         elif isinstance(ev, DestinationAnnounceRequested):
             self._answer_announce(conn, ev)
 
@@ -692,7 +692,11 @@ class ModemDaemon(DaemonBase):
         except SessionError as exc:
             self.log.warning("answer to the announce of %s: %s", ev.key, exc)
 
-    async def _answer_link(self, conn: _Conn, ev: LinkCharacteristicsRequested) -> None:
+    def _answer_link(self, conn: _Conn, ev: LinkCharacteristicsRequested) -> None:
+        """Ask the link handler and answer. A handler that answers at once
+        (the default) is answered in this step: no task per request, so a
+        router sending requests in a flood costs no more than their answers;
+        only a handler that returns an awaitable gets a task."""
         s = conn.proto.session
         info = s.destination(ev.key)
         current = info.metrics if info is not None else self.session_metrics
@@ -701,11 +705,33 @@ class ModemDaemon(DaemonBase):
         )
         try:
             result = self._link_handler(req)
-            decision = await result if inspect.isawaitable(result) else result
-            assert isinstance(decision, LinkDecision)
+        except Exception as exc:
+            self.log.exception("link characteristics handler failed")
+            result = LinkDecision(StatusCode.REQUEST_DENIED, Metrics(), f"handler error: {exc}")
+        if inspect.isawaitable(result):
+            self._spawn(self._await_link(conn, ev, result), f"lcr-{conn.id}")
+        else:
+            self._respond_link(conn, ev, result)
+
+    async def _await_link(
+        self, conn: _Conn, ev: LinkCharacteristicsRequested, pending: Awaitable[LinkDecision]
+    ) -> None:
+        try:
+            decision = await pending
         except Exception as exc:
             self.log.exception("link characteristics handler failed")
             decision = LinkDecision(StatusCode.REQUEST_DENIED, Metrics(), f"handler error: {exc}")
+        self._respond_link(conn, ev, decision)
+
+    def _respond_link(
+        self, conn: _Conn, ev: LinkCharacteristicsRequested, decision: LinkDecision
+    ) -> None:
+        if not isinstance(decision, LinkDecision):
+            self.log.error("link characteristics handler returned %r, not a LinkDecision", decision)
+            decision = LinkDecision(
+                StatusCode.REQUEST_DENIED, Metrics(), "handler error: no decision"
+            )
+        s = conn.proto.session
         # A Hop Count the decision lacks after a Hop Control (RFC 8629 §3.2)
         # is added by the extension itself.
         extra = decision.extra
