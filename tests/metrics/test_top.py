@@ -342,3 +342,38 @@ async def test_top_over_the_management_api(pair: Pair) -> None:
         await client.close()
         await api.stop()
         shutil.rmtree(sock_dir, ignore_errors=True)
+
+
+async def test_top_fetches_one_page_and_says_how_many_are_left_out() -> None:
+    """A refresh asks a client that can for the first MAX_ROWS destinations
+    and the total, never the whole table: at 100k destinations fetching all
+    of them cost the daemon about 1.8 s of CPU per refresh (issue 14)."""
+    from dlep.cli.top import MAX_ROWS
+
+    class PagedClient:
+        def __init__(self) -> None:
+            self.limits: list[int] = []
+
+        async def list_sessions(self) -> list[SessionRow]:
+            return [SessionRow("1", "peer:1", state="in-session")]
+
+        async def list_destinations(self) -> list[DestinationRow]:
+            raise AssertionError("top fetched the whole table")
+
+        async def first_destinations(self, limit: int) -> tuple[list[DestinationRow], int]:
+            self.limits.append(limit)
+            return [DestinationRow("1", MAC1, Metrics(cdrr=1000))], 100_000
+
+        def watch(self) -> Any:
+            raise NotImplementedError
+
+    client = PagedClient()
+    app = TopApp(client, refresh=60, watch=False)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_until(lambda: app.polls == 1, what="first poll")
+        text = to_text(app.query_one("#view", Static).content)  # type: ignore[arg-type]
+        assert "100,000 destination(s) (first 1 shown" in text, text
+        assert MAC1 in text
+        await pilot.press("q")
+    assert client.limits == [MAX_ROWS]
+    assert "first" not in to_text(render([], [DestinationRow("1", MAC1, Metrics())], total=1))

@@ -217,6 +217,21 @@ class ManagementClient:
                 return
             seen.add(token)
 
+    async def first_destinations(
+        self, limit: int, session_id: str | None = None
+    ) -> tuple[list[pb.Destination], int]:
+        """The first ``limit`` destinations (by session, then key; at most
+        :data:`MAX_PAGE_SIZE`) and how many there are in all: one call,
+        whose cost on the daemon does not grow with what is left out."""
+        r = await self._unary(
+            "ListDestinations",
+            pb.ListDestinationsRequest(
+                session_id=session_id, page_size=max(1, min(limit, MAX_PAGE_SIZE))
+            ),
+            pb.ListDestinationsResponse,
+        )
+        return list(r.destinations), max(r.total, len(r.destinations))
+
     async def get_session_metrics(
         self, session_id: str | None = None
     ) -> pb.GetSessionMetricsResponse:

@@ -70,6 +70,10 @@ __all__ = [
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 #: Samples kept per destination (one per refresh).
 HISTORY = 30
+#: Destinations fetched and shown per refresh (the first, by session and
+#: MAC): a page the daemon answers in milliseconds whatever its table's
+#: size, while a screen never shows more anyway; the title gives the total.
+MAX_ROWS = 1000
 #: Width of a sparkline in the destinations table.
 SPARK_WIDTH = 20
 #: Coalesce event-triggered refreshes to at most one per this many seconds.
@@ -90,7 +94,13 @@ class TopClient(Protocol):
         """Every session (protobuf ``Session``, ``SessionInfo`` or dict)."""
 
     def list_destinations(self) -> Any:
-        """Every destination (protobuf ``Destination``, ``(sid, DestinationInfo)`` or dict)."""
+        """Every destination (protobuf ``Destination``, ``(sid, DestinationInfo)`` or dict).
+
+        A client that also has ``first_destinations(limit)`` (returning the
+        first ``limit`` destinations and the total, as
+        :class:`dlep.api.client.ManagementClient` does) is asked that
+        instead, so a refresh costs the daemon one page however large its
+        table is."""
 
     def watch(self) -> Any:
         """The daemon's event stream."""
@@ -463,6 +473,7 @@ def render(
     status: str = "",
     width: int | None = None,
     spark_width: int = SPARK_WIDTH,
+    total: int | None = None,
 ) -> RenderableType:
     """The whole view as one ``rich`` renderable.
 
@@ -471,7 +482,9 @@ def render(
     supplies the sparklines (none without it); ``status`` is a line shown
     under the title (e.g. a connection error). With ``width`` (the terminal's
     columns) sparklines shrink and the least important columns are left out
-    so the tables fit; without it everything is shown.
+    so the tables fit; without it everything is shown. ``total``: how many
+    destinations the daemon has, when ``destinations`` are only the first
+    of them (the title says so).
     """
     srows = sorted((session_row(s) for s in sessions), key=lambda r: _session_order(r.id))
     drows = sorted(
@@ -481,9 +494,12 @@ def render(
     hist = history or History()
     up = sum(1 for s in srows if s.state == "in-session")
 
+    shown = len(drows)
+    all_dests = max(total or 0, shown)
     title = Text.assemble(
         ("dlep top", "bold"),
-        f"  {len(srows)} session(s), {up} up, {len(drows)} destination(s)",
+        f"  {len(srows)} session(s), {up} up, {all_dests:,} destination(s)",
+        (f" (first {shown:,} shown; dlepctl destinations lists all)" if all_dests > shown else ""),
         ("   q quit", "dim"),
     )
     parts: list[RenderableType] = [title]
@@ -569,6 +585,8 @@ class TopApp(App[int]):
         self.history = History()
         self.sessions: list[SessionRow] = []
         self.destinations: list[DestinationRow] = []
+        #: How many destinations the daemon has (more than are shown beyond MAX_ROWS).
+        self.total_destinations = 0
         self.status = ""
         #: The last poll failed: the daemon is gone (or not answering).
         self.lost = False
@@ -622,7 +640,13 @@ class TopApp(App[int]):
             record, self._record_pending = record or self._record_pending, False
             try:
                 sessions = _unwrap(await _call(self.client.list_sessions), "sessions")
-                dests = _unwrap(await _call(self.client.list_destinations), "destinations")
+                first = getattr(self.client, "first_destinations", None)
+                if callable(first):
+                    page, total = await _call(lambda: first(MAX_ROWS))
+                    dests = list(page)
+                else:
+                    dests = _unwrap(await _call(self.client.list_destinations), "destinations")
+                    total = len(dests)
             except Exception as exc:  # the daemon went away, a timeout, ...
                 self.status = f"cannot read from the daemon: {_describe_error(exc)}"
                 self.lost = True
@@ -630,6 +654,7 @@ class TopApp(App[int]):
                 self.lost = False
                 self.sessions = [session_row(s) for s in sessions]
                 self.destinations = [destination_row(d) for d in dests]
+                self.total_destinations = total
                 if record:
                     self.history.record(self.destinations)
                 self.status = ""
@@ -639,7 +664,14 @@ class TopApp(App[int]):
     def _redraw(self) -> None:
         status = self.status or ("paused (p to resume)" if self.paused else "")
         width = max(40, self.size.width - 2)  # room for a scroll bar
-        view = render(self.sessions, self.destinations, self.history, status=status, width=width)
+        view = render(
+            self.sessions,
+            self.destinations,
+            self.history,
+            status=status,
+            width=width,
+            total=self.total_destinations,
+        )
         for widget in self.query("#view").results(Static):
             widget.update(view)
 
