@@ -125,11 +125,14 @@ async def test_cap_bounds_destination_series(pair: Pair) -> None:
 
 async def test_heartbeat_timeout_is_counted(pair: Pair) -> None:
     modem, router, ms, rs = await pair.start(DESTS[:1])
-    (conn,) = router._conns.values()
-    assert conn.proto.transport is not None
-    # The router stops reading: it misses the modem's heartbeats, times the
-    # session out (status 132) and the modem receives that termination.
-    conn.proto.transport.pause_reading()  # type: ignore[attr-defined]
+    (mconn,) = modem._conns.values()
+    transport = mconn.proto.transport
+    assert transport is not None
+    # The modem goes silent (its writes are lost): the router misses its
+    # heartbeats, times the session out (status 132) and the modem receives
+    # that termination. (A router that merely stops reading would not time
+    # out: the heartbeats waiting in its socket prove the peer alive.)
+    transport.write = lambda data: None  # type: ignore[method-assign]
     await wait_until(
         lambda: router.heartbeat_timeouts["local"] == 1 and modem.heartbeat_timeouts["peer"] == 1,
         what="heartbeat timeout on both sides",
