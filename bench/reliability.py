@@ -1258,6 +1258,9 @@ async def a_tables(c: Ctx, t: Tally) -> None:
             break
         await asyncio.sleep(0.2)
     t.endings["router destinations"] = int(info.destinations)
+    # The table's own cost, before ListDestinations adds its transient one.
+    for d in (c.modem, c.router):
+        t.endings[f"{d.role} RSS MiB with the table"] = rss_kib(d.pid) // 1024
     # Then ListDestinations on both APIs, in turn, for a while (at least
     # 3 times each; bounded).
     deadline = time.monotonic() + c.plan.busy_seconds
