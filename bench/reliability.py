@@ -1301,9 +1301,25 @@ async def a_watch(c: Ctx, t: Tally) -> None:
                 calls.append(call)  # never read
         await asyncio.sleep(0.3)
         t.endings["watch streams (modem)"] = (await c.modem.api().get_info()).watch_streams
-        # Destinations added through the modem's API (FeedDestinations, 100 a
-        # batch): each one an event for every stream on both daemons.
-        await feed(c.modem, "02:dd", c.plan.watch_adds, 100, t, "destination (API feed)")
+        # Destinations added through the modem's API, one AddDestination
+        # call each (16 in flight): each one an event for every stream on
+        # both daemons, sent one by one (a FeedDestinations batch arrives
+        # faster, and its events overflow the streams' queues rather than
+        # fill the never-read HTTP/2 windows).
+        api = c.modem.api()
+        sem = asyncio.Semaphore(16)
+
+        async def add(i: int) -> None:
+            async with sem:
+                mac = f"02:dd:{(i >> 16) & 255:02x}:{(i >> 8) & 255:02x}:{i & 255:02x}:00"
+                try:
+                    await api.add_destination(mac)
+                    t.inputs["AddDestination"] += 1
+                except Exception as exc:
+                    t.errors[f"AddDestination {type(exc).__name__}"] += 1
+
+        await asyncio.gather(*(add(i) for i in range(c.plan.watch_adds)))
+        await asyncio.sleep(1.0)
         await asyncio.sleep(1.0)
     finally:
         for call in calls:
