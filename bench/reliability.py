@@ -614,7 +614,11 @@ async def drive(
     at = "in session: " if plan and plan[0][0] == "init" else "hostile init: "
     try:
         if wait_first == "init":  # fake modem: the router speaks first
-            await asyncio.wait_for(rd.got_init.wait(), 3.0)
+            try:
+                await asyncio.wait_for(rd.got_init.wait(), 10.0)
+            except TimeoutError:
+                rd.ending = "no Session Initialization from the router in 10 s"
+                raise
         for i, (kind, data) in enumerate(plan):
             if rd.done.is_set():
                 break
@@ -1040,12 +1044,15 @@ async def pair(
 ) -> AsyncIterator[Ctx]:
     from tests.integration.conftest import free_port
 
+    fakes = FakeModems(nfakes)
+    ports = await fakes.start()
+    # After the fakes have bound theirs: free_port() only finds a port free now.
     port = free_port()
+    while port in ports:
+        port = free_port()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((V4, 0))
         dport = int(s.getsockname()[1])
-    fakes = FakeModems(nfakes)
-    ports = await fakes.start()
     mdata = modem_cfg(
         port,
         network={
@@ -1075,6 +1082,8 @@ class Row:
 
     name: str
     target: str  # the daemon under attack
+    #: False: the harness could not run it (set-up failed; see errors).
+    ran: bool = True
     inputs: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     sessions: int = 0
@@ -1519,8 +1528,8 @@ async def kill_cycles(tmp: Path, victim: str, plan: Plan, fs: ForkServer) -> Row
 def verdicts(rows: list[Row], plan: Plan) -> list[tuple[str, bool, str]]:
     """(target, passed, figure) per target of issue 14."""
     out: list[tuple[str, bool, str]] = []
-    attacks = [r for r in rows if not r.name.startswith("kill-")]
-    kills = [r for r in rows if r.name.startswith("kill-")]
+    attacks = [r for r in rows if r.ran and not r.name.startswith("kill-")]
+    kills = [r for r in rows if r.ran and r.name.startswith("kill-")]
     want = plan.fuzz_inputs
     hostile_kinds = ("mutated", "random", "truncated", "oversized")
     modem_in = sum(r.inputs for r in rows if r.name == "fuzz-modem") + sum(
@@ -1529,6 +1538,8 @@ def verdicts(rows: list[Row], plan: Plan) -> list[tuple[str, bool, str]]:
     router_in = sum(r.inputs for r in rows if r.name == "fuzz-router")
     out.append((f"hostile inputs to the modem >= {want:,}", modem_in >= want, f"{modem_in:,}"))
     out.append((f"hostile inputs to the router >= {want:,}", router_in >= want, f"{router_in:,}"))
+    broken = [r.name for r in rows if not r.ran]
+    out.append(("every attack ran", not broken, ", ".join(broken) or "all"))
     dead = [r.name for r in rows if not r.alive]
     out.append(("0 crashes", not dead, ", ".join(dead) or "0"))
     tb = sum(r.tracebacks for r in rows)
@@ -1682,13 +1693,25 @@ async def main_async(args: argparse.Namespace) -> int:
         for name, target, fn, kw in ATTACKS:
             if only and name not in only:
                 continue
-            rows.append(await run_attack(tmp, name, target, plan, rng, fn, **kw))
+            try:
+                rows.append(await run_attack(tmp, name, target, plan, rng, fn, **kw))
+            except Exception as exc:  # set-up failed: shown as such, the rest still runs
+                print(f" harness failure: {exc}", flush=True)
+                rows.append(Row(name, target, ran=False, errors={f"harness: {exc}"[:300]: 1}))
         fs = ForkServer()
         try:
             for victim in ("modem", "router"):
                 if only and f"kill-{victim}" not in only:
                     continue
-                rows.append(await kill_cycles(tmp, victim, plan, fs))
+                try:
+                    rows.append(await kill_cycles(tmp, victim, plan, fs))
+                except Exception as exc:
+                    print(f" harness failure: {exc}", flush=True)
+                    rows.append(
+                        Row(
+                            f"kill-{victim}", victim, ran=False, errors={f"harness: {exc}"[:300]: 1}
+                        )
+                    )
         finally:
             fs.close()
         if args.keep_logs:

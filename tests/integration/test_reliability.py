@@ -62,6 +62,7 @@ def test_every_attack_ran(report: dict[str, Any]) -> None:
         "kill-modem",
         "kill-router",
     }, report["stdout"]
+    assert all(r["ran"] for r in report["rows"]), report["stdout"]
     for r in _rows(report, kill=False):
         assert r["inputs"] > 0, r
         assert not [k for k in r["errors"] if k.startswith("harness")], r["errors"]
