@@ -659,7 +659,7 @@ async def drive(
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 2)
         task.cancel()
-        with contextlib.suppress(BaseException):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     tally.sessions += 1
     tally.endings[at + (rd.ending or "?")] += 1
@@ -1747,10 +1747,16 @@ def main() -> int:
     p.add_argument("--strict", action="store_true", help="exit 1 if a target is not met")
     args = p.parse_args()
 
-    def on_term(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
+        # Not asyncio.run's own SIGINT handling: it cancels the main task,
+        # and a gRPC call turns that cancellation into an RPC error the
+        # suite would record and go on. KeyboardInterrupt stops the loop;
+        # asyncio.run then unwinds every task (daemons stopped, bounded
+        # waits) and kill_all() below kills whatever is left.
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     try:
         return asyncio.run(main_async(args))
     except KeyboardInterrupt:
