@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # The demo needs the package alone, not the test and lint tools.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 
-.PHONY: all venv test lint typecheck unit demo bench bench-quick proto man container-check clean
+.PHONY: all venv test lint typecheck unit demo bench bench-quick reliability proto man container-check clean
 
 all: test
 
@@ -60,6 +60,12 @@ bench: $(STAMP)
 
 bench-quick:
 	$(MAKE) --no-print-directory bench QUICK=1
+
+# Issue 14's reliability suite against the real daemons on loopback: hostile
+# inputs, floods, kill -9 cycles; PASS/FAIL per target (about 5 minutes;
+# QUICK=1: under a minute). Method and figures: docs/hardening.md.
+reliability: $(STAMP)
+	$(BIN)/python bench/reliability.py $(Q)
 
 # Regenerate src/dlep/api/_pb from proto/ (grpcio-tools, pinned in the test extra);
 # commit the result: tests/api/test_proto.py checks the modules are current.

@@ -43,6 +43,8 @@ async def test_series_of_a_live_session(pair: Pair) -> None:
     assert value(r, "dlep_destinations") == 2
     assert value(r, "dlep_metrics_destinations_dropped") == 0
     assert value(r, "dlep_metrics_max_destinations") == 1000
+    # The loop runs at least the daemon's own tasks (accept / connect, heartbeats).
+    assert value(r, "dlep_asyncio_tasks") >= 1 and value(m, "dlep_asyncio_tasks") >= 1
     assert abs(value(r, "dlep_session_up_since_seconds", **lab) - (sess.up_since or 0)) < 1e-3
 
     # Session initialisation and the two Destination Ups, both directions.

@@ -122,6 +122,8 @@ class _Snapshot:
     #: Modem enforcing GTSM: TCP segments the kernel dropped for a TTL below
     #: 255 (None: not watched, no series).
     gtsm_drops: int | None = None
+    #: Tasks alive on the daemon's event loop (a leak shows as steady growth).
+    asyncio_tasks: int = 0
 
 
 def _counter_by(name: str, doc: str, label: str, counts: dict[str, int]) -> CounterMetricFamily:
@@ -178,6 +180,7 @@ class DaemonCollector(Collector):
             dict(d.session_flaps),
             dict(d.connect_failures),
             d.gtsm_drops,
+            _task_count(self.loop or d.loop),
         )
 
     def snapshot(self) -> _Snapshot:
@@ -391,6 +394,12 @@ class DaemonCollector(Collector):
         )
         dropped.add_metric([], len(dests) - len(kept))
         yield dropped
+        tasks = GaugeMetricFamily(
+            "dlep_asyncio_tasks",
+            "Tasks alive on the daemon's event loop (steady growth means a leak)",
+        )
+        tasks.add_metric([], snap.asyncio_tasks)
+        yield tasks
         yield from _metric_gauges(
             "dlep_destination_",
             "",
@@ -520,6 +529,14 @@ async def start_metrics_server(
     server = MetricsServer(daemon, addr[0], addr[1], max_destinations=cfg.max_destinations)
     server.start()
     return server
+
+
+def _task_count(loop: asyncio.AbstractEventLoop | None) -> int:
+    """Tasks not yet done on ``loop`` (0 without one). Called on the loop
+    itself (:meth:`DaemonCollector.snapshot`), where the set is stable."""
+    if loop is None or loop.is_closed():
+        return 0
+    return len(asyncio.all_tasks(loop))
 
 
 def _ext_families(
