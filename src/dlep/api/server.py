@@ -17,7 +17,6 @@ work the same with or without it. The service is defined in
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import ipaddress
@@ -88,7 +87,6 @@ _MAX_UNIX_PATH: Final = 107
 Daemon = RouterDaemon | ModemDaemon
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp", bound=Message)
-_A = TypeVar("_A")
 
 
 class ApiError(Exception):
@@ -157,18 +155,25 @@ def _error_of(exc: Exception) -> ApiError | None:
 
 
 async def _send_then_wait(
-    router: Any,
+    router: RouterDaemon,
     wait_ms: int,
     send: Callable[[], Awaitable[None]],
-    wait: Callable[[Subscription, float], Awaitable[_A | None]],
-) -> _A | None:
-    """Send a request and, if ``wait_ms``, wait that long for its answer
-    (None: not asked for, or none came). Subscribed before sending: the
-    answer may come before we would look."""
-    sub = router.subscribe(256) if wait_ms else None
+    match: Callable[[DaemonEvent], bool],
+) -> DaemonEvent | None:
+    """Send a request and, if ``wait_ms``, wait that long for the first event
+    ``match`` accepts, its answer (None: not asked for, or none came).
+    Subscribed before sending: the answer may come before we would look;
+    and only to matching events, so that a burst of others (100,000
+    Destination Ups) cannot crowd the answer out of the queue."""
+    sub = router.subscribe(16, match=match) if wait_ms else None
     try:
         await send()
-        return None if sub is None else await wait(sub, wait_ms / 1000.0)
+        if sub is None:
+            return None
+        try:
+            return await sub.get(wait_ms / 1000.0)
+        except (TimeoutError, StopAsyncIteration):
+            return None
     finally:
         if sub is not None:
             router.unsubscribe(sub)
@@ -623,9 +628,9 @@ class _Service(pb_grpc.ManagementServicer):
             )
             log.info("api: link characteristics request for %s", format_mac(key))
 
-        answer = await _send_then_wait(
-            router, req.wait_ms, send, lambda sub, t: _wait_link_answer(sub, sid, key, t)
-        )
+        got = await _send_then_wait(router, req.wait_ms, send, _link_answer(sid, key))
+        answer = got.event if isinstance(got, SessionEvent) else None
+        assert answer is None or isinstance(answer, LinkCharacteristicsResponse)
         out = pb.RequestLinkCharacteristicsResponse(session_id=sid)
         if answer is not None:
             out.answered = True
@@ -650,9 +655,9 @@ class _Service(pb_grpc.ManagementServicer):
             await router.announce_destination(key, addresses=addresses, session_id=sid)
             log.info("api: destination announce for %s", format_mac(key))
 
-        answer = await _send_then_wait(
-            router, req.wait_ms, send, lambda sub, t: _wait_announce_answer(sub, sid, key, t)
-        )
+        got = await _send_then_wait(router, req.wait_ms, send, _announce_answer(sid, key))
+        answer = got.event if isinstance(got, SessionEvent) else None
+        assert answer is None or isinstance(answer, DestinationUp | DestinationRefused)
         out = pb.AnnounceDestinationResponse(session_id=sid)
         if answer is not None:
             out.answered = True
@@ -777,7 +782,12 @@ class _Service(pb_grpc.ManagementServicer):
 
     async def WatchEvents(
         self, req: pb.WatchEventsRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[pb.Event]:
+    ) -> None:
+        # Written with context.write, not yielded: a write that fails because
+        # the client went away while the stream was blocked (a client that
+        # never read fills the HTTP/2 window, then cancels) fails here, where
+        # it is the normal end of a stream, instead of in grpc's generator
+        # driver, which logged it as an ERROR with a traceback per stream.
         sid: str | None = _optional(req, "session_id")
         server = self.server
         limit = server.config.max_watch_streams
@@ -800,7 +810,14 @@ class _Service(pb_grpc.ManagementServicer):
                     and getattr(ev, "session_id", None) != sid
                 ):
                     continue
-                yield events.convert(ev, names)
+                msg = events.convert(ev, names)
+                try:
+                    await context.write(msg)
+                except Exception as exc:  # grpc's error types for a gone client are internal
+                    # A failed write means the stream is gone (the client
+                    # cancelled or the connection broke): its normal end.
+                    log.debug("api: a WatchEvents stream ended: %s: %s", type(exc).__name__, exc)
+                    return
         finally:
             server.watching.discard(sub)
             self.daemon.unsubscribe(sub)
@@ -837,50 +854,33 @@ class _Service(pb_grpc.ManagementServicer):
             n += 1
 
 
-async def _wait_link_answer(
-    sub: Subscription, sid: str, key: bytes, timeout: float
-) -> LinkCharacteristicsResponse | None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        left = deadline - loop.time()
-        if left <= 0:
-            return None
-        try:
-            ev = await sub.get(left)
-        except (TimeoutError, StopAsyncIteration):
-            return None
-        if (
+def _link_answer(sid: str, key: bytes) -> Callable[[DaemonEvent], bool]:
+    """Matches the modem's Link Characteristics Response for ``key``."""
+
+    def match(ev: DaemonEvent) -> bool:
+        return (
             isinstance(ev, SessionEvent)
             and ev.session_id == sid
             and isinstance(ev.event, LinkCharacteristicsResponse)
             and ev.event.mac == key
-        ):
-            return ev.event
+        )
+
+    return match
 
 
-async def _wait_announce_answer(
-    sub: Subscription, sid: str, key: bytes, timeout: float
-) -> DestinationUp | DestinationRefused | None:
-    """The modem's answer to our Destination Announce for ``key``: the
-    destination came up (Success) or was refused (its status)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        left = deadline - loop.time()
-        if left <= 0:
-            return None
-        try:
-            ev = await sub.get(left)
-        except (TimeoutError, StopAsyncIteration):
-            return None
+def _announce_answer(sid: str, key: bytes) -> Callable[[DaemonEvent], bool]:
+    """Matches the modem's answer to our Destination Announce for ``key``:
+    the destination came up (Success) or was refused (its status)."""
+
+    def match(ev: DaemonEvent) -> bool:
         if not isinstance(ev, SessionEvent) or ev.session_id != sid:
-            continue
+            return False
         e = ev.event
-        if isinstance(e, DestinationUp) and e.announced and e.info.mac == key:
-            return e
-        if isinstance(e, DestinationRefused) and e.mac == key:
-            return e
+        if isinstance(e, DestinationUp):
+            return e.announced and e.info.mac == key
+        return isinstance(e, DestinationRefused) and e.mac == key
+
+    return match
 
 
 # ---------------------------------------------------------------------------

@@ -51,7 +51,7 @@ from ..wire import (
     status_name,
 )
 from . import fmt
-from .events import DaemonEvent, SessionEvent, Subscription
+from .events import DaemonEvent, FilteredSubscription, SessionEvent, Subscription
 from .limits import LogSummary
 
 if TYPE_CHECKING:
@@ -355,11 +355,23 @@ class DaemonBase:
 
     # -- subscriptions ------------------------------------------------------
 
-    def subscribe(self, maxsize: int = 4096, *, coalesce_at: int | None = None) -> Subscription:
+    def subscribe(
+        self,
+        maxsize: int = 4096,
+        *,
+        coalesce_at: int | None = None,
+        match: Callable[[DaemonEvent], bool] | None = None,
+    ) -> Subscription:
         """A new bounded event stream of at most ``maxsize`` waiting events;
         from ``coalesce_at`` waiting events on (default: half of ``maxsize``)
-        updates of one destination merge. See :class:`Subscription`."""
-        sub = Subscription(maxsize, coalesce_at=coalesce_at)
+        updates of one destination merge. See :class:`Subscription`. With
+        ``match``, only the events it accepts are queued (to wait for one
+        answer however busy the daemon is: :class:`FilteredSubscription`)."""
+        sub = (
+            Subscription(maxsize, coalesce_at=coalesce_at)
+            if match is None
+            else FilteredSubscription(maxsize, match, coalesce_at=coalesce_at)
+        )
         if self._closing:
             sub.close()
         self._subs.append(sub)

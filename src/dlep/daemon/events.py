@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import ipaddress
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from ..fsm import (
@@ -327,3 +327,29 @@ class Subscription:
     def pending(self) -> int:
         """Events queued and not yet read."""
         return len(self._q)
+
+
+class FilteredSubscription(Subscription):
+    """A :class:`Subscription` that queues only the events ``match`` accepts.
+
+    For a caller waiting for one particular event (the answer to a request)
+    while the daemon is busy with others: the events it ignores never take a
+    slot, so a burst of thousands of unrelated events (a modem bringing up
+    100,000 destinations) cannot push the awaited one out of a small queue.
+    """
+
+    def __init__(
+        self,
+        maxsize: int,
+        match: Callable[[DaemonEvent], bool],
+        *,
+        coalesce_at: int | None = None,
+    ) -> None:
+        super().__init__(maxsize, coalesce_at=coalesce_at)
+        #: The test an event must pass to be queued.
+        self.match = match
+
+    def offer(self, event: DaemonEvent) -> None:
+        """Queue ``event`` if it matches (see :class:`Subscription`)."""
+        if self.match(event):
+            super().offer(event)
