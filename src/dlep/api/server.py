@@ -265,10 +265,11 @@ def _page_request(
 
 def _page_response(
     page: paging.Page, fetch: Callable[[str, bytes | DestKey], pb.Destination | None]
-) -> pb.ListDestinationsResponse:
+) -> tuple[pb.ListDestinationsResponse, int]:
     """The response of a listing: ``page``'s destinations (converted by
     ``fetch``) while they fit :data:`~dlep.api.paging.MAX_PAGE_BYTES`, and
-    the token of the next page if anything is left."""
+    the token of the next page if anything is left; and how many of the
+    page's entries it used."""
     out: list[pb.Destination] = []
     size = 0
     used = 0
@@ -285,7 +286,8 @@ def _page_response(
         last = (sid, key)
     more = last is not None and used < page.remaining
     token = paging.encode_token(*last) if more and last is not None else ""
-    return pb.ListDestinationsResponse(destinations=out, next_page_token=token, total=page.total)
+    resp = pb.ListDestinationsResponse(destinations=out, next_page_token=token, total=page.total)
+    return resp, used
 
 
 # ---------------------------------------------------------------------------
@@ -480,19 +482,46 @@ class _Service(pb_grpc.ManagementServicer):
         if sid is not None and sid not in d.session_states():
             raise _not_found(f"session_id: no session {sid}")
         limit, after, keep = _page_request(req)
-        groups = d.destination_keys(sid)
-        table: dict[DestKey, Metrics] = {}
-        if sid is None and isinstance(d, ModemDaemon):
-            # The modem's own table: destinations no router session carries yet.
-            carried: set[bytes | DestKey] = set()
-            for _, slots in groups:
-                carried.update(slots)
-            table = d.known_destinations()
-            groups.append(("", [k for k in table if (k if k.ident else k.mac) not in carried]))
+        filters = f"{sid}\0{req.mac}"
+        now = time.monotonic()
+        listings = self.server.listings
+        page = listings.take(req.page_token, filters, limit, now) if req.page_token else None
+        modem_table = sid is None and isinstance(d, ModemDaemon)
+        if page is None:
+            groups = d.destination_keys(sid)
+            if modem_table:
+                assert isinstance(d, ModemDaemon)
+                # The modem's own table: destinations no router session carries yet.
+                carried: set[bytes | DestKey] = set()
+                for _, slots in groups:
+                    carried.update(slots)
+                groups.append(
+                    (
+                        "",
+                        [
+                            k
+                            for k in d.known_destinations()
+                            if (k if k.ident else k.mac) not in carried
+                        ],
+                    )
+                )
+            keeps = keep.keeps if keep else None
+            # A first page orders only what it gives (a client may want no
+            # more, as top does); the second orders the rest once, and
+            # later pages take theirs from that order (ListingCache).
+            if req.page_token:
+                page = paging.ordered_page(groups, limit, after, keeps)
+            else:
+                page = paging.select_page(groups, limit, after, keeps)
         flaps = d.destination_flaps
+        table: dict[DestKey, Metrics] | None = None
 
         def fetch(s: str, slot: bytes | DestKey) -> pb.Destination | None:
-            if s == "" and table:
+            nonlocal table
+            if s == "" and modem_table:
+                assert isinstance(d, ModemDaemon)
+                if table is None:
+                    table = d.known_destinations()
                 key = slot if isinstance(slot, DestKey) else DestKey(slot)
                 metrics = table.get(key)
                 if metrics is None:
@@ -508,8 +537,9 @@ class _Service(pb_grpc.ManagementServicer):
                 return None
             return convert.destination_to_pb(s, info, flaps(s, info.key))
 
-        page = paging.select_page(groups, limit, after, keep.keeps if keep else None)
-        return _page_response(page, fetch)
+        resp, used = _page_response(page, fetch)
+        listings.keep_rest(page, used, resp.next_page_token, filters, now)
+        return resp
 
     @_rpc
     async def GetSessionMetrics(
@@ -690,7 +720,7 @@ class _Service(pb_grpc.ManagementServicer):
             return convert.destination_to_pb(s, info, router.destination_flaps(s, info.key))
 
         page = paging.select_page(groups.items(), limit, after, keep.keeps if keep else None)
-        return _page_response(page, fetch)
+        return _page_response(page, fetch)[0]
 
     @_rpc
     async def RespondDestinationUp(
@@ -991,6 +1021,8 @@ class ManagementServer:
         self.watching: set[Subscription] = set()
         #: The events those streams read, each converted once for all of them.
         self.events = EventCache()
+        #: The order of listings in progress, kept between their pages.
+        self.listings = paging.ListingCache()
 
     @property
     def watchers(self) -> list[Subscription]:
