@@ -675,6 +675,37 @@ def test_after_termination_everything_but_the_response_is_ignored(side: str) -> 
     assert ev == SessionTerminated(255, "closed by application", False, (K1,))
 
 
+@pytest.mark.parametrize("side", ["router", "modem"])
+def test_what_is_ignored_after_termination_is_not_even_decoded(
+    side: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer that keeps sending garbage after the error that ended its
+    session cost a decode, and a rendered fault, per message: 80 % of a
+    router's CPU under 32 such peers (issue 14's reliability suite)."""
+    import dlep.fsm.session as session_mod
+
+    p = established()
+    s = p.side(side)  # type: ignore[arg-type]
+    s.terminate(StatusCode.SHUTTING_DOWN, now=p.now)
+    p.sent(side)  # type: ignore[arg-type]
+    decoded = 0
+    real = session_mod.decode_message
+
+    def counting(*a: object, **kw: object) -> object:
+        nonlocal decoded
+        decoded += 1
+        return real(*a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(session_mod, "decode_message", counting)
+    errors = dict(s.error_counts)
+    junk = raw_header(999, b"\xff" * 7) + b"\x00\x10\x00\x01\x00" + raw(M.HEARTBEAT)
+    s.receive_data(junk * 1000, 0.0)
+    assert decoded == 0 and s.error_counts == errors
+    assert s.state is State.TERMINATING and s.data_to_send() == b""
+    s.receive_data(raw(M.SESSION_TERMINATION_RESPONSE), 0.0)
+    assert decoded == 1 and s.state is State.RESET
+
+
 def test_termination_response_with_status_is_tolerated() -> None:
     """Appendix B.5 shows a Status 'Success' in the response; §12.10 none."""
     p = established()

@@ -862,6 +862,15 @@ class Session:
         try:
             if self._translate is not None:
                 raw = self._translate.from_wire(raw)
+            if self.state is State.TERMINATING:
+                # §7.4: while we wait for the Session Termination Response,
+                # any other message MUST be silently ignored: not decoded
+                # either. A peer that keeps sending garbage after the error
+                # that ended its session (a read can bring thousands of
+                # messages) made us decode, and describe the fault of, each.
+                mt = int.from_bytes(raw[:2], "big")
+                if mt not in self._dispatch[State.TERMINATING]:
+                    return
             try:
                 msg = decode_message(raw, self._registry, extensions=self._ext_filter)
             except DecodeError as exc:
