@@ -1248,7 +1248,7 @@ class Session:
 
     def _reset(self, status: int | None, reason: str, by_peer: bool) -> None:
         """Session Reset (§7.5): drop everything, no Destination Down sent."""
-        gone = self._dests.clear()
+        gone = self._dests.clear(tell_gone=bool(self.plugins.active))
         self._addresses.clear()
         self._updates.clear()
         self.state = State.RESET
