@@ -89,10 +89,18 @@ class _PausableTransport(asyncio.Transport):
         return default
 
 
-def _modem_protocol(budget: int) -> tuple[SessionProtocol, _PausableTransport]:
+def _modem_protocol(
+    budget: int, slice_s: float = 60.0
+) -> tuple[SessionProtocol, _PausableTransport]:
+    # A long slice by default: these tests count messages per turn, which
+    # the time slice would cut on a slow machine.
     cfg = SessionConfig(session_metrics=Metrics(mdrr=1, mdrt=1, cdrr=1, cdrt=1, latency=1))
     proto = SessionProtocol(
-        Session(Role.MODEM, cfg), lambda p, ev: None, lambda p: None, receive_budget=budget
+        Session(Role.MODEM, cfg),
+        lambda p, ev: None,
+        lambda p: None,
+        receive_budget=budget,
+        receive_slice=slice_s,
     )
     transport = _PausableTransport()
     proto.connection_made(transport)
@@ -119,6 +127,22 @@ async def test_a_read_is_handled_over_several_turns() -> None:
         counts.append(rx[MT.HEARTBEAT])
     assert counts == [128, 192, 210, 210]
     assert transport.reading and transport.pauses == 1
+    proto.connection_lost(None)
+
+
+async def test_the_time_slice_ends_a_turn() -> None:
+    """A turn also ends when its time is up (checked every RECEIVE_STEP
+    messages): with no time at all, one step of a read per turn."""
+    from dlep.transport.stream import RECEIVE_STEP
+
+    proto, transport = _modem_protocol(1024, slice_s=0.0)
+    proto.data_received(HEARTBEAT * 200)
+    assert proto.session.rx_counts[MT.HEARTBEAT] == RECEIVE_STEP and not transport.reading
+    for _ in range(20):  # bounded
+        await asyncio.sleep(0)
+        if proto.session.rx_counts[MT.HEARTBEAT] == 200:
+            break
+    assert proto.session.rx_counts[MT.HEARTBEAT] == 200 and transport.reading
     proto.connection_lost(None)
 
 

@@ -42,7 +42,13 @@ RECEIVE_BUDGET = 1024
 #: And at most this long (seconds) per turn: messages that make the
 #: application answer (a Destination Announce, say) cost ten times a
 #: Destination Update, and an answer made by a task takes a few turns.
-RECEIVE_SLICE = 0.005
+#: Another session's request crosses the loop several times (an API call
+#: through gRPC, the request out, the answer in, the API's reply), waiting
+#: up to one slice each time: with 5 ms a Link Characteristics round trip
+#: took 75-90 ms while a 100,000-destination burst was handled; with 1 ms,
+#: 26-33 ms p99, and the burst's own rate does not change (the turn costs
+#: tens of microseconds; bench/ingest.py, make reliability).
+RECEIVE_SLICE = 0.001
 #: Default queued output above which :meth:`SessionProtocol.drain` waits
 #: (until it is back under a quarter of it), and above which a peer that
 #: keeps sending requests without reading their answers is no longer read
@@ -67,6 +73,8 @@ class SessionProtocol(asyncio.Protocol):
             once answers to the peer's requests keep adding to it, the peer
             is no longer read (backpressure) until the output is back under
             a quarter of this mark.
+        receive_slice: and seconds spent on them per turn (checked every
+            :data:`RECEIVE_STEP` messages).
         receive_budget: messages handled per event-loop turn; the rest of a
             read waits for the next turn (reading paused meanwhile).
         trace: called with each message's octets, ``"rx"`` or ``"tx"``,
@@ -82,6 +90,7 @@ class SessionProtocol(asyncio.Protocol):
         max_write_buffer: int = MAX_WRITE_BUFFER,
         write_high_water: int = WRITE_HIGH_WATER,
         receive_budget: int = RECEIVE_BUDGET,
+        receive_slice: float = RECEIVE_SLICE,
         trace: Callable[[SessionProtocol, str, bytes], None] | None = None,
         trace_log: logging.Logger | None = None,
     ) -> None:
@@ -101,6 +110,7 @@ class SessionProtocol(asyncio.Protocol):
         # which the peer is no longer read (see _backpressure).
         self._answer_allowance = max(write_high_water // 4, 1)
         self._budget = max(receive_budget, 1)
+        self._slice = max(receive_slice, 0.0)
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
@@ -172,7 +182,7 @@ class SessionProtocol(asyncio.Protocol):
         session = self.session
         budget = self._budget
         clock = self._loop.time
-        until = now + RECEIVE_SLICE
+        until = now + self._slice
         while more:
             if session.has_events:
                 self._deliver(session.events())
