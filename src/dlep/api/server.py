@@ -179,6 +179,18 @@ async def _send_then_wait(
             router.unsubscribe(sub)
 
 
+def _peer_address(host: str, port: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A peer's ``host`` (an IP address, brackets allowed) checked with its
+    ``port`` (0: the default); INVALID_ARGUMENT names the bad field."""
+    try:
+        addr = ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        raise _invalid(f"host: {_echo(host)} is not an IP address") from None
+    if port > 65535:
+        raise _invalid(f"port: {port} out of range 1..65535")
+    return addr
+
+
 def _mac(text: str, field: str = "mac") -> bytes:
     if not text:
         raise _invalid(f"{field}: required")
@@ -754,13 +766,7 @@ class _Service(pb_grpc.ManagementServicer):
     @_rpc
     async def ConnectStatic(self, req: pb.ConnectStaticRequest) -> pb.ConnectStaticResponse:
         router = self._router("ConnectStatic")
-        host = req.host.strip().strip("[]")
-        try:
-            addr = ipaddress.ip_address(host)
-        except ValueError:
-            raise _invalid(f"host: {_echo(req.host)} is not an IP address") from None
-        if req.port > 65535:
-            raise _invalid(f"port: {req.port} out of range 1..65535")
+        addr = _peer_address(req.host, req.port)
         port = req.port or None
         tls: bool | None = _optional(req, "tls")
         if tls and not router.use_tls:
@@ -783,13 +789,7 @@ class _Service(pb_grpc.ManagementServicer):
     @_rpc
     async def DisconnectPeer(self, req: pb.DisconnectPeerRequest) -> pb.DisconnectPeerResponse:
         router = self._router("DisconnectPeer")
-        host = req.host.strip().strip("[]")
-        try:
-            addr = ipaddress.ip_address(host)
-        except ValueError:
-            raise _invalid(f"host: {_echo(req.host)} is not an IP address") from None
-        if req.port > 65535:
-            raise _invalid(f"port: {req.port} out of range 1..65535")
+        addr = _peer_address(req.host, req.port)
         before = await router.disconnect(str(addr), req.port or None)
         log.info("api: peer %s disconnected", before.peer)
         return pb.DisconnectPeerResponse(peer=convert.peer_to_pb(before))

@@ -1332,6 +1332,15 @@ def _timed_out(exc: Any, daemon: str, timeout: float) -> str:
     )
 
 
+def _api_error(exc: Any, daemon: str, timeout: float) -> int:
+    """Say why the daemon refused a call (an ``ApiError``); the exit code."""
+    if exc.code_name == "DEADLINE_EXCEEDED":
+        print(_timed_out(exc, daemon, timeout), file=sys.stderr)
+        return EXIT_TIMEOUT
+    print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
+    return EXIT_ERROR
+
+
 async def _run(args: argparse.Namespace, out: Out) -> int:
     from ..api.client import ApiError, DaemonUnreachable
 
@@ -1343,11 +1352,7 @@ async def _run(args: argparse.Namespace, out: Out) -> int:
     except DaemonUnreachable as exc:
         raise _unreachable(exc, daemon) from None
     except ApiError as exc:
-        if exc.code_name == "DEADLINE_EXCEEDED":
-            print(_timed_out(exc, daemon, args.timeout), file=sys.stderr)
-            return EXIT_TIMEOUT
-        print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
-        return EXIT_ERROR
+        return _api_error(exc, daemon, args.timeout)
     finally:
         await client.close()
 
@@ -1374,11 +1379,7 @@ def _run_top(argv: list[str]) -> int:
     except DaemonUnreachable as exc:
         raise _unreachable(exc, daemon) from None
     except ApiError as exc:
-        if exc.code_name == "DEADLINE_EXCEEDED":
-            print(_timed_out(exc, daemon, args.timeout), file=sys.stderr)
-            return EXIT_TIMEOUT
-        print(f"dlepctl: {exc.details} ({exc.code_name})", file=sys.stderr)
-        return EXIT_ERROR
+        return _api_error(exc, daemon, args.timeout)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         _usage(
             "top is a full-screen view and needs a terminal; in scripts use "
